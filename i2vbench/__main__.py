@@ -1,0 +1,5 @@
+import sys
+
+from i2vbench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""One interface for image-language foundation models (ILFMs).
+
+Paradigms only talk to this interface: frozen-feature methods read ``pooled``/``tokens``/
+``hidden_states``; adapted-feature methods wrap or replace entries of :attr:`ILFM.visual_blocks`
+(a ``ModuleList`` of the vision transformer's residual blocks, each mapping ``(B, N, W)`` tokens
+to ``(B, N, W)`` tokens, batch first) and train through :meth:`ILFM.encode_frames`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class VisualOutput:
+    pooled: torch.Tensor  # (B, D) projected into the joint image-text space (not normalised)
+    tokens: torch.Tensor  # (B, 1 + N, W) final-layer tokens, class token first
+    hidden_states: list[torch.Tensor] | None = None  # per block, each (B, 1 + N, W)
+
+
+@dataclass
+class TextOutput:
+    pooled: torch.Tensor  # (B, D) projected into the joint space (not normalised)
+    tokens: torch.Tensor  # (B, L, W_text) word tokens of the last layer
+    mask: torch.Tensor  # (B, L) bool, True at real (non-padding) tokens
+
+
+class ILFM(nn.Module, ABC):
+    """An image-language model seen as frame and text encoders with reachable blocks."""
+
+    embed_dim: int  # D, the joint-space width
+    width: int  # W, the vision transformer's token width
+    image_size: int  # side of the square input the vision tower expects
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+    @property
+    @abstractmethod
+    def visual_blocks(self) -> nn.ModuleList:
+        """The vision tower's residual blocks, in order; paradigms may wrap or replace entries."""
+
+    @abstractmethod
+    def encode_frames(self, frames: torch.Tensor, output_hidden_states: bool = False) -> VisualOutput:
+        """Encode preprocessed frames ``(B, 3, S, S)`` float (see :meth:`preprocess`)."""
+
+    @abstractmethod
+    def encode_text(self, texts: list[str]) -> TextOutput:
+        """Tokenise and encode sentences."""
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, H, W, 3)`` uint8 RGB → ``(B, 3, S, S)`` float, resized and normalised for this model."""
+        x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            x = nn.functional.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
+                                          antialias=True, align_corners=False)
+        mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    def freeze(self) -> ILFM:
+        """Stop gradients to every parameter of the ILFM (frozen-feature paradigms)."""
+        for p in self.parameters():
+            p.requires_grad_(False)
+        return self
