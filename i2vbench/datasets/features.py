@@ -1,0 +1,199 @@
+"""Frozen ILFM features per video: extracted from decoded frames and cached, or read from disk.
+
+Two inputs are first class:
+
+- raw videos, decoded with PyAV at ``fps`` clips per second and encoded by the backbone; the
+  result is cached under ``cache_dir()/features/<backbone id>/<sampling>/<video key>.npz`` so a
+  second run (or another method) never re-encodes a video;
+- pre-extracted features in the Moment-DETR / UniVTG release layout: ``vid_clip/<vid>.npz``
+  (key ``features``, (T, D)) and ``txt_clip/<qid>.npz`` (``last_hidden_state`` (L, D),
+  ``pooler_output`` (D)).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from i2vbench.errors import BenchError
+from i2vbench.io import atomic_write_bytes
+from i2vbench.paths import cache_dir
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How frames become features; part of the cache key."""
+
+    fps: float = 2.0
+    layers: int = 3  # how many of the last blocks' tokens to keep (side-tuning reads them)
+    grid: int = 4  # patch tokens are average-pooled to grid × grid (+ the class token)
+    keep_frames: bool = True  # keep the decoded frames (methods that train through the ILFM)
+
+    def key(self) -> str:
+        return f"fps{self.fps:g}-L{self.layers}-g{self.grid}"
+
+
+@dataclass
+class VideoFeatures:
+    pooled: np.ndarray  # (T, D) float32, the ILFM's joint-space frame embeddings
+    duration: float
+    layers: np.ndarray | None = None  # (T, K, 1 + grid², W) float16, last K blocks' tokens
+    frames: np.ndarray | None = None  # (T, H, W, 3) uint8
+
+
+@dataclass
+class TextFeatures:
+    tokens: np.ndarray  # (Q, L, W) float32, padded
+    mask: np.ndarray  # (Q, L) bool, True at real tokens
+    pooled: np.ndarray  # (Q, D) float32
+
+
+def _video_key(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+
+
+def _pool_tokens(hidden, grid: int):  # noqa: ANN001, ANN202 (torch tensors)
+    """(B, 1 + g*g, W) → (B, 1 + grid*grid, W): class token + average-pooled patch grid."""
+    import torch
+
+    b, n, w = hidden.shape
+    g = int(round((n - 1) ** 0.5))
+    if g * g != n - 1:
+        raise BenchError(f"cannot pool {n - 1} patch tokens into a square grid")
+    patches = hidden[:, 1:].transpose(1, 2).reshape(b, w, g, g)
+    pooled = torch.nn.functional.adaptive_avg_pool2d(patches, min(grid, g)).flatten(2).transpose(1, 2)
+    return torch.cat([hidden[:, :1], pooled], dim=1)
+
+
+def encode_frames(backbone, frames: np.ndarray, sampling: Sampling, batch_size: int = 256):  # noqa: ANN001
+    """Encode (T, H, W, 3) uint8 frames → (pooled (T, D) float32, layers (T, K, N, W) float16)."""
+    import torch
+
+    pooled_out, layer_out = [], []
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for i in range(0, len(frames), batch_size):
+            x = backbone.preprocess(torch.from_numpy(frames[i:i + batch_size]))
+            out = backbone.encode_frames(x, output_hidden_states=sampling.layers > 0)
+            pooled_out.append(out.pooled.float())
+            if sampling.layers > 0:
+                hs = out.hidden_states[-sampling.layers:]
+                layer_out.append(torch.stack([_pool_tokens(h.float(), sampling.grid) for h in hs], dim=1))
+    pooled = torch.cat(pooled_out).numpy().astype(np.float32)
+    layers = torch.cat(layer_out).numpy().astype(np.float16) if layer_out else None
+    return pooled, layers
+
+
+def _save(path: Path, feats: VideoFeatures) -> None:
+    buf = io.BytesIO()
+    arrays = {"pooled": feats.pooled, "duration": np.float64(feats.duration)}
+    if feats.layers is not None:
+        arrays["layers"] = feats.layers
+    if feats.frames is not None:
+        arrays["frames"] = feats.frames
+    np.savez(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load(path: Path) -> VideoFeatures:
+    with np.load(path, allow_pickle=False) as z:
+        return VideoFeatures(
+            pooled=z["pooled"], duration=float(z["duration"]),
+            layers=z["layers"] if "layers" in z.files else None,
+            frames=z["frames"] if "frames" in z.files else None,
+        )
+
+
+def extract_video_features(
+    backbone,  # noqa: ANN001 (an ILFM; kept untyped so this module imports without torch)
+    backbone_id: str,
+    videos: Mapping[str, Path],
+    sampling: Sampling,
+    progress: bool = True,
+) -> dict[str, VideoFeatures]:
+    """Features for every video, from the cache where present, else decoded and encoded now."""
+    from tqdm import tqdm
+
+    from i2vbench.datasets.video import decode_frames
+
+    root = cache_dir() / "features" / backbone_id / sampling.key()
+    out: dict[str, VideoFeatures] = {}
+    todo = []
+    for vid, path in videos.items():
+        if not Path(path).is_file():
+            raise BenchError(f"video not found for {vid!r}: {path}")
+        cached = root / f"{vid}-{_video_key(Path(path))}.npz"
+        if cached.is_file():
+            feats = _load(cached)
+            if not sampling.keep_frames or feats.frames is not None:
+                out[vid] = feats
+                continue
+        todo.append((vid, Path(path), cached))
+    for vid, path, cached in tqdm(todo, desc=f"features ({backbone_id})", unit="video",
+                                  disable=not progress or not todo, leave=False):
+        frames, duration = decode_frames(path, sampling.fps, size=backbone.image_size)
+        pooled, layers = encode_frames(backbone, frames, sampling)
+        feats = VideoFeatures(pooled, duration, layers, frames if sampling.keep_frames else None)
+        _save(cached, feats)
+        out[vid] = feats
+    return out
+
+
+def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, float]) -> dict[str, VideoFeatures]:
+    """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG."""
+    out = {}
+    for vid in vids:
+        path = Path(root) / "vid_clip" / f"{vid}.npz"
+        if not path.is_file():
+            raise BenchError(f"pre-extracted features missing for video {vid!r}: {path}")
+        with np.load(path, allow_pickle=False) as z:
+            if "features" not in z.files:
+                raise BenchError(f"{path}: expected key 'features', found {z.files}")
+            out[vid] = VideoFeatures(z["features"].astype(np.float32), float(durations[vid]))
+    return out
+
+
+def load_univtg_text(root: Path, qids: list[str]) -> TextFeatures:
+    """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state``, ``pooler_output``)."""
+    toks, pooled = [], []
+    for qid in qids:
+        path = Path(root) / "txt_clip" / f"{qid}.npz"
+        if not path.is_file():
+            raise BenchError(f"pre-extracted text features missing for query {qid!r}: {path}")
+        with np.load(path, allow_pickle=False) as z:
+            for key in ("last_hidden_state", "pooler_output"):
+                if key not in z.files:
+                    raise BenchError(f"{path}: expected key {key!r}, found {z.files}")
+            toks.append(z["last_hidden_state"].astype(np.float32))
+            pooled.append(z["pooler_output"].astype(np.float32).reshape(-1))
+    return _pad_text(toks, np.stack(pooled))
+
+
+def _pad_text(tokens: list[np.ndarray], pooled: np.ndarray) -> TextFeatures:
+    length = max(t.shape[0] for t in tokens)
+    width = tokens[0].shape[1]
+    arr = np.zeros((len(tokens), length, width), np.float32)
+    mask = np.zeros((len(tokens), length), bool)
+    for i, t in enumerate(tokens):
+        arr[i, : len(t)] = t
+        mask[i, : len(t)] = True
+    return TextFeatures(arr, mask, pooled)
+
+
+def encode_texts(backbone, texts: list[str], batch_size: int = 512) -> TextFeatures:  # noqa: ANN001
+    """Frozen word tokens and pooled embeddings of every query."""
+    import torch
+
+    toks, pooled = [], []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            out = backbone.encode_text(texts[i:i + batch_size])
+            for t, m in zip(out.tokens.float().numpy(), out.mask.numpy(), strict=True):
+                toks.append(t[m])
+            pooled.append(out.pooled.float().numpy())
+    return _pad_text(toks, np.concatenate(pooled).astype(np.float32))

@@ -1,0 +1,44 @@
+"""Video decoding with PyAV, sampled at a fixed rate of clips per second."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from i2vbench.errors import BenchError
+
+
+def sample_times(duration: float, fps: float) -> np.ndarray:
+    """Centres of the clips ``[i/fps, (i+1)/fps)`` covering ``[0, duration)`` (at least one)."""
+    n = max(1, int(np.ceil(duration * fps - 1e-6)))
+    return (np.arange(n) + 0.5) / fps
+
+
+def decode_frames(path: str | Path, fps: float, size: int | None = None) -> tuple[np.ndarray, float]:
+    """Decode ``path`` and return one RGB frame per clip (``(T, H, W, 3)`` uint8) and the duration.
+
+    Each clip takes the frame on screen at the clip's centre, so the
+    features line up with the ``[i/fps, (i+1)/fps)`` windows the grounding heads predict on.
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            frames, stamps = [], []
+            for frame in container.decode(stream):
+                if size is not None:
+                    frame = frame.reformat(width=size, height=size)
+                frames.append(frame.to_ndarray(format="rgb24"))
+                stamps.append(float(frame.pts * frame.time_base) if frame.pts is not None else len(stamps))
+            rate = float(stream.average_rate or stream.guessed_rate or 0) or None
+    except (av.error.FFmpegError, OSError) as e:
+        raise BenchError(f"{path}: cannot decode video ({e})") from None
+    if not frames:
+        raise BenchError(f"{path}: no video frames")
+    stamps_arr = np.asarray(stamps)
+    step = 1.0 / rate if rate else (stamps_arr[1] - stamps_arr[0] if len(stamps) > 1 else 1.0)
+    duration = float(stamps_arr[-1] + step)
+    times = sample_times(duration, fps)
+    idx = (np.searchsorted(stamps_arr, times, side="right") - 1).clip(0, len(frames) - 1)
+    return np.stack([frames[i] for i in idx]), duration

@@ -1,0 +1,63 @@
+"""R²-Tuning (Liu et al., ECCV 2024; survey [67]): side-tuning over the frozen ILFM's last layers.
+
+A reversed recurrent side network (:class:`~i2vbench.methods.paradigms.side.ReversedRecurrentSide`)
+pools each of the last K layers' frame tokens under the query's guidance and refines one
+temporal state from the deepest layer to the shallowest; the state, joined with the ILFM's
+pooled frame embeddings, feeds the dense boundary head. The ILFM is never updated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from i2vbench.methods.paradigms.side import ReversedRecurrentSide
+from i2vbench.methods.registry import register_method
+from i2vbench.methods.tvg.base import TrainConfig, TVGMethod
+from i2vbench.methods.tvg.data import Batch, l2norm
+from i2vbench.methods.tvg.heads import BoundaryHead, saliency_hinge
+
+
+@dataclass
+class R2TuningConfig:
+    hidden: int = 128
+    heads: int = 4
+    dropout: float = 0.1
+    w_saliency: float = 1.0
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, lr=1e-3, batch_size=32))
+
+
+@register_method("r2_tuning", task="tvg", paradigm="side_tuning", display="R²-Tuning",
+                 survey_row="R²-Tuning", ref=67)
+class R2Tuning(TVGMethod):
+    """Reversed recurrent side network over multi-layer frozen ILFM tokens, query-modulated pooling."""
+
+    needs_layers = True
+
+    def __init__(self, video_dim: int, text_dim: int, layer_width: int, num_layers: int,
+                 config: R2TuningConfig | None = None, **_: object) -> None:
+        super().__init__()
+        c = self.config = config or R2TuningConfig()
+        self.train_config = c.train
+        self.side = ReversedRecurrentSide(layer_width, text_dim, c.hidden, num_layers, c.heads, c.dropout)
+        self.pooled_proj = nn.Linear(video_dim, c.hidden)
+        self.head = BoundaryHead(c.hidden)
+        self.saliency = nn.Linear(c.hidden, 1)
+
+    def forward(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.side(b.layers, b.video_pad, b.text, b.text_pad) + self.pooled_proj(l2norm(b.video))
+        fg, dist = self.head(x)
+        return fg, dist, self.saliency(x).squeeze(-1)
+
+    def loss(self, b: Batch) -> dict[str, torch.Tensor]:
+        fg, dist, sal = self(b)
+        losses = self.head.loss(fg, dist, b)
+        losses["saliency"] = self.config.w_saliency * saliency_hinge(sal, b)
+        return losses
+
+    def predict_batch(self, b: Batch) -> list[np.ndarray]:
+        fg, dist, _ = self(b)
+        return self.head.decode(fg, dist, b)
