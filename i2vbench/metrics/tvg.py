@@ -1,0 +1,226 @@
+"""Temporal video grounding metrics: R1/R5 at IoU 0.3/0.5/0.7 and mIoU, with UniVTG parity.
+
+The reference is UniVTG's ``eval/eval.py`` (``compute_mr_r1``, ``compute_mr_r5``; showlab/UniVTG
+at 32659ac), i.e. the moment_detr standalone evaluator extended with mIoU and R5. What it does,
+and therefore what this module does (each point is pinned by a test):
+
+* **Rank is list order.** The top-1 window is ``pred_relevant_windows[0]`` and the top-5 are the
+  first five entries; the score (third column) is never looked at. Sort before writing if needed.
+* **IoU** of the scored pair is ``max(0, min(e1, e2) - max(s1, s2)) / (max(e1, e2) - min(s1, s2))``
+  (0 where that denominator is 0): the hull, not the union, which equals the usual IoU for
+  well-formed windows and gives 0 for any inverted window. Nothing is clipped to the video;
+  inverted predictions are not swapped.
+* **Several GT windows:** R1 picks the GT window with the highest ``inter / (len1 + len2 - inter)``
+  (first on ties; a 0/0 = NaN there is picked first, as ``np.argmax`` does, and then scores 0) and
+  scores the top-1 window against it. R5 picks the first (prediction-major) pair of the ≤5
+  predictions × GT windows with the highest such IoU (NaN counted as 0), and scores that pair.
+* **Threshold test is** ``iou >= t``. **mIoU** is the mean of the R1 IoU over queries.
+* **Fewer than 5 predictions:** R5 uses those there are. A query with no prediction (an empty
+  list, or missing with ``allow_missing``) scores IoU 0; the reference crashes on the former and
+  asserts on the latter.
+* **Percent, unrounded.** The reference prints ``float(f"{100 * x:.2f}")``; we return ``100 * x``
+  (see :func:`round_like_reference`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from i2vbench.errors import BenchError, where
+from i2vbench.io import atomic_write_text, iter_jsonl
+from i2vbench.metrics.evaluate import register_evaluator
+
+THRESHOLDS = (0.3, 0.5, 0.7)
+METRIC_NAMES = tuple(f"R{k}@{t}" for k in (1, 5) for t in THRESHOLDS) + ("mIoU",)
+
+
+def _gt_windows(m: Any) -> Sequence[Sequence[float]]:
+    if isinstance(m, Mapping):
+        return m["relevant_windows"]
+    wins = getattr(m, "windows", None)
+    return wins if wins else ((m.start, m.end),)
+
+
+def _qid(m: Any) -> str:
+    return str(m["qid"] if isinstance(m, Mapping) else m.qid)
+
+
+def _as_windows(x: Any) -> np.ndarray:
+    """A prediction list as a float (k, >=2) array; an empty list gives (0, 2)."""
+    a = np.asarray(x, dtype=float)
+    if a.size == 0:
+        return np.zeros((0, 2))
+    if a.ndim != 2 or a.shape[1] < 2:
+        raise BenchError(f"prediction windows must be (k, 2) or (k, 3) [start, end, score], got shape {a.shape}")
+    return a
+
+
+def _pad(rows: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stack ragged (n_i, >=2) arrays into start/end (Q, width) arrays plus a validity mask."""
+    q = len(rows)
+    counts = np.fromiter((min(len(r), width) for r in rows), dtype=np.int64, count=q)
+    st = np.zeros((q, width))
+    ed = np.zeros((q, width))
+    valid = np.arange(width)[None, :] < counts[:, None]
+    if counts.sum():
+        flat = np.concatenate([r[:width, :2] for r in rows if len(r)], axis=0).astype(float)
+        st[valid], ed[valid] = flat[:, 0], flat[:, 1]
+    return st, ed, valid
+
+
+def _cross_iou(ps: np.ndarray, pe: np.ndarray, gs: np.ndarray, ge: np.ndarray) -> np.ndarray:
+    """``inter / (len_p + len_g - inter)`` for broadcast windows: the GT-selection IoU of the reference."""
+    inter = np.clip(np.minimum(pe, ge) - np.maximum(ps, gs), 0, None)
+    union = (pe - ps) + (ge - gs) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / union
+
+
+def _hull_iou(ps: np.ndarray, pe: np.ndarray, gs: np.ndarray, ge: np.ndarray) -> np.ndarray:
+    """``inter / (max end - min start)``, 0 where that is 0: the IoU the reference thresholds."""
+    inter = np.maximum(0, np.minimum(pe, ge) - np.maximum(ps, gs))
+    hull = np.maximum(pe, ge) - np.minimum(ps, gs)
+    return np.divide(inter, hull, out=np.zeros_like(inter), where=hull != 0)
+
+
+def query_ious(gt: Sequence[Any], preds: Mapping[str, Any], allow_missing: bool = False
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-query (R1 IoU, R5 IoU) in GT order; the two arrays every TVG number is averaged from."""
+    qids = [_qid(m) for m in gt]
+    missing = [q for q in qids if q not in preds]
+    if missing and not allow_missing:
+        raise BenchError(f"no prediction for {len(missing)} of {len(qids)} queries "
+                         f"(first: {', '.join(missing[:5])})")
+    prow = [_as_windows(preds[q]) if q in preds else np.zeros((0, 2)) for q in qids]
+    grow = [np.asarray(_gt_windows(m), dtype=float).reshape(-1, 2) for m in gt]
+    if any(len(g) == 0 for g in grow):
+        bad = next(q for q, g in zip(qids, grow, strict=True) if len(g) == 0)
+        raise BenchError(f"query {bad!r} has no ground-truth window")
+    gmax = max((len(g) for g in grow), default=1)
+    gs, ge, gvalid = _pad(grow, gmax)
+    ps, pe, pvalid = _pad(prow, 5)
+    has_pred = pvalid[:, 0]
+
+    # R1: top-1 window vs the GT window of highest cross IoU (np.argmax: first max, NaN wins).
+    cross1 = _cross_iou(ps[:, :1], pe[:, :1], gs, ge)  # (Q, G)
+    cross1[~gvalid] = -np.inf
+    g1 = np.argmax(cross1, axis=1)
+    rows = np.arange(len(qids))
+    iou1 = _hull_iou(ps[:, 0], pe[:, 0], gs[rows, g1], ge[rows, g1])
+    iou1[~has_pred] = 0.0
+
+    # R5: first (prediction-major) pair of highest cross IoU among <=5 predictions x GT windows.
+    cross5 = _cross_iou(ps[:, :, None], pe[:, :, None], gs[:, None, :], ge[:, None, :])  # (Q, 5, G)
+    cross5[np.isnan(cross5)] = 0.0
+    cross5[~(pvalid[:, :, None] & gvalid[:, None, :])] = -np.inf
+    flat = np.argmax(cross5.reshape(len(qids), -1), axis=1)
+    k5, g5 = np.divmod(flat, gmax)
+    iou5 = _hull_iou(ps[rows, k5], pe[rows, k5], gs[rows, g5], ge[rows, g5])
+    iou5[~has_pred] = 0.0
+    return iou1, iou5
+
+
+def tvg_metrics(gt: Sequence[Any], preds: Mapping[str, Any], allow_missing: bool = False
+                ) -> dict[str, float]:
+    """R1@{0.3,0.5,0.7}, R5@{0.3,0.5,0.7} and mIoU in percent, as UniVTG's evaluator computes them.
+
+    ``gt``: Moment-like records (``qid`` and ``windows`` or ``start``/``end``; or dicts with
+    ``qid``/``relevant_windows``). ``preds``: qid → array-like (k, 3) ``[start, end, score]`` rows
+    in rank order (a (k, 2) array works too: the score is not used). Averages run over ``gt``.
+    """
+    if not len(gt):
+        raise BenchError("no ground-truth queries to score")
+    iou1, iou5 = query_ious(gt, preds, allow_missing)
+    out: dict[str, float] = {}
+    for k, iou in (("R1", iou1), ("R5", iou5)):
+        for t in THRESHOLDS:
+            out[f"{k}@{t}"] = float(np.mean(iou >= t) * 100)
+    out["mIoU"] = float(np.mean(iou1) * 100)
+    return out
+
+
+def round_like_reference(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The 2-decimal values UniVTG prints: ``float(f"{v:.2f}")``."""
+    return {k: float(f"{v:.2f}") for k, v in metrics.items()}
+
+
+def load_predictions_jsonl(path: str | Path) -> dict[str, np.ndarray]:
+    """qid → (k, 3) array ``[start, end, score]`` (score NaN where a window has only 2 numbers)."""
+    p = Path(path)
+    out: dict[str, np.ndarray] = {}
+    first_line: dict[str, int] = {}
+    for n, rec in iter_jsonl(p, "TVG prediction file"):
+        if "qid" not in rec or "pred_relevant_windows" not in rec:
+            raise BenchError(f"{where(p, n)}: expected keys 'qid' and 'pred_relevant_windows'")
+        qid = str(rec["qid"])
+        if qid in first_line:
+            raise BenchError(f"{where(p, n)}: duplicate prediction for qid {qid!r} "
+                             f"(first on line {first_line[qid]})")
+        first_line[qid] = n
+        wins = rec["pred_relevant_windows"]
+        if not isinstance(wins, list):
+            raise BenchError(f"{where(p, n)}: 'pred_relevant_windows' must be a list of "
+                             "[start, end, score]")
+        arr = np.full((len(wins), 3), np.nan)
+        for i, w in enumerate(wins):
+            if (not isinstance(w, list) or len(w) not in (2, 3)
+                    or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in w)
+                    or not all(math.isfinite(x) for x in w[:2])):
+                raise BenchError(f"{where(p, n)}: qid {qid!r}: window {i} must be [start, end, score] "
+                                 f"with finite numbers, got {w!r}")
+            arr[i, : len(w)] = w
+        out[qid] = arr
+    return out
+
+
+def write_predictions_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> Path:
+    """Write moment_detr-format predictions atomically; windows are sorted by score, best first.
+
+    Each row needs ``qid`` and ``pred_relevant_windows`` ((k, 3) array-like); other keys (``vid``,
+    ``query``) pass through. Sorting here matters because the metric ranks by list order.
+    """
+    lines = []
+    for r in rows:
+        w = np.asarray(r["pred_relevant_windows"], dtype=float).reshape(-1, 3)
+        w = w[np.argsort(-w[:, 2], kind="stable")]
+        rec = {k: v for k, v in r.items() if k != "pred_relevant_windows"}
+        rec["pred_relevant_windows"] = [[round(float(x), 4) for x in row] for row in w]
+        lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+    return atomic_write_text(path, "".join(lines))
+
+
+def _check_ids(gt: Sequence[Any], preds: Mapping[str, Any], pred_path: Path, allow_missing: bool) -> None:
+    gt_ids = {_qid(m) for m in gt}
+    unknown = [q for q in preds if q not in gt_ids]
+    if unknown:
+        raise BenchError(f"{pred_path}: {len(unknown)} predictions for qids not in the ground truth "
+                         f"(first: {', '.join(unknown[:5])})")
+    missing = [_qid(m) for m in gt if _qid(m) not in preds]
+    if missing and not allow_missing:
+        raise BenchError(f"{pred_path}: no prediction for {len(missing)} of {len(gt_ids)} queries "
+                         f"(first: {', '.join(missing[:5])}); pass --allow-missing to score them as misses")
+    if missing:
+        warnings.warn(f"{pred_path}: {len(missing)} of {len(gt_ids)} queries have no prediction; "
+                      "scored as misses (IoU 0)", stacklevel=3)
+
+
+@register_evaluator("tvg")
+def evaluate_files(gt: Path, pred: Path, durations: str | Path | None = None,
+                   allow_missing: bool = False, **_: object) -> dict[str, float]:
+    """``bench eval --task tvg``: GT = Charades-STA txt (+ ``durations`` csv/json) or moment jsonl."""
+    from i2vbench.datasets.charades_sta import load_tvg_gt
+
+    moments = load_tvg_gt(gt, durations)
+    if not moments:
+        raise BenchError(f"{gt}: no ground-truth queries")
+    preds = load_predictions_jsonl(pred)
+    allow = allow_missing if isinstance(allow_missing, bool) else str(allow_missing).lower() in ("1", "true", "yes")
+    _check_ids(moments, preds, Path(pred), allow)
+    return tvg_metrics(moments, preds, allow_missing=True)
