@@ -131,6 +131,7 @@ class SurveyRow(BaseModel):
     table: Literal["II", "III"]
     row: int = Field(ge=1)
     printed: dict[str, str] = Field(default_factory=dict)
+    note: str | None = None
 
 
 class ResultRecord(BaseModel):
