@@ -23,6 +23,12 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 DATASET_MODULES = (
     "i2vbench.datasets.charades_sta",
     "i2vbench.datasets.synthvid",
+    "i2vbench.datasets.msrvtt",
+    "i2vbench.datasets.kinetics",
+    "i2vbench.datasets.ssv2",
+    "i2vbench.datasets.nextqa",
+    "i2vbench.datasets.msvd_qa",
+    "i2vbench.datasets.how2qa",
 )
 _loaded = False
 

@@ -1,0 +1,49 @@
+"""NExT-QA multiple-choice annotations (``val.csv`` / ``test.csv`` of doc-doc/NExT-QA).
+
+Header ``video,frame_count,width,height,question,answer,qid,type,a0..a4``; ``answer`` indexes
+a0..a4. A question is keyed ``"<video>_<qid>"`` exactly as NExT-QA's ``eval_mc.py`` builds it
+(``str(row['video']) + '_' + str(row['qid'])`` on pandas-parsed integers); qid alone repeats
+across videos. The type is kept as written (``TP`` is folded into ``TN`` by the metric).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from i2vbench.datasets.registry import register_dataset
+from i2vbench.errors import BenchError, where
+from i2vbench.io import require_file
+
+COLUMNS = ("video", "question", "answer", "qid", "type", "a0", "a1", "a2", "a3", "a4")
+
+
+def load_nextqa_csv(path: str | Path) -> list:
+    """One :class:`~i2vbench.metrics.videoqa.QAItem` per row, in file order."""
+    from i2vbench.metrics.videoqa import QAItem
+
+    p = require_file(path, "NExT-QA csv")
+    with p.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise BenchError(f"{where(p, 1)}: NExT-QA header lacks {', '.join(missing)} "
+                             "(expected video,frame_count,width,height,question,answer,qid,type,a0..a4)")
+        items, seen = [], set()
+        for n, r in enumerate(reader, start=2):
+            try:
+                key = f"{int(r['video'])}_{int(r['qid'])}"
+                answer = int(r["answer"])
+            except (TypeError, ValueError):
+                raise BenchError(f"{where(p, n)}: video, qid and answer must be integers") from None
+            if not 0 <= answer <= 4:
+                raise BenchError(f"{where(p, n)}: answer {answer} is not an index into a0..a4")
+            if key in seen:
+                raise BenchError(f"{where(p, n)}: duplicate question {key}")
+            seen.add(key)
+            options = tuple(r[f"a{i}"] or "" for i in range(5))
+            items.append(QAItem(key, answer, (r["type"] or "").strip(), r["video"], r["question"] or "", options))
+    return items
+
+
+register_dataset("nextqa", ("videoqa",), "NExT-QA: multiple-choice csv (causal/temporal/descriptive types)")

@@ -1,0 +1,209 @@
+"""VideoQA accuracy, with NExT-QA's per-type breakdown as its ``eval_mc.py`` computes it.
+
+Reference: doc-doc/NExT-QA ``eval_mc.py`` (commit 6b92588). What it does, and so what we do:
+
+* every question counts once; ``Acc`` is correct / all questions × 100 (a micro average over
+  questions, not a mean of the type accuracies);
+* types: ``TP`` is folded into ``TN``; ``CW, CH, TN, TC, DC, DL, DO`` are per-type accuracies
+  and ``Acc_C, Acc_T, Acc_D`` pool the questions of the types starting with that letter
+  (again over questions, not a mean of the types);
+* the reference prints two decimals; we return the unrounded ``acc * 100.0 / cnt``. A type
+  with no questions (a ZeroDivisionError in the reference) is left out of the result.
+* it compares the ``prediction`` and ``answer`` fields of ``result.json``; we take the answer
+  from the GT csv and refuse a result file whose ``answer`` disagrees with it.
+
+Multiple choice (NExT-QA, MSRVTT-MC, How2QA): a prediction is the option index, or the option
+text (matched exactly, after stripping). Open-ended (MSVD-QA): a prediction is the answer string;
+it is correct when it equals the GT answer after lower-casing and collapsing whitespace —
+exact match, as the field scores a classifier over the answer vocabulary (MSVD-QA answers are
+already lower case, single words).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from i2vbench.errors import BenchError, where
+from i2vbench.metrics.evaluate import register_evaluator
+
+NEXTQA_TYPES = ("CW", "CH", "TN", "TC", "DC", "DL", "DO")
+DATASETS = ("nextqa", "msrvtt-mc", "how2qa", "msvd-qa")
+
+
+@dataclass(frozen=True)
+class QAItem:
+    """One GT question: ``answer`` is an option index (multiple choice) or a string (open-ended)."""
+
+    key: str
+    answer: int | str
+    qtype: str | None
+    video: str
+    question: str
+    options: tuple[str, ...] | None
+
+
+def normalize_answer(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def is_correct(item: QAItem, prediction: object) -> bool:
+    """Whether one prediction answers one question (see the module docstring for the rules)."""
+    if isinstance(item.answer, str):
+        return isinstance(prediction, str) and normalize_answer(prediction) == normalize_answer(item.answer)
+    if isinstance(prediction, str) and item.options is not None:
+        return prediction.strip() == item.options[item.answer].strip()
+    return prediction == item.answer
+
+
+def accuracy(correct: np.ndarray) -> float:
+    """Percent of true entries, computed as the reference does (``acc * 100.0 / cnt``)."""
+    c = np.asarray(correct, dtype=bool)
+    if c.size == 0:
+        raise BenchError("no questions to score")
+    return int(np.count_nonzero(c)) * 100.0 / c.size
+
+
+def nextqa_breakdown(correct: np.ndarray, qtypes: list[str] | np.ndarray) -> dict[str, float]:
+    """Acc, Acc_C/T/D and the seven per-type accuracies of NExT-QA's ``eval_mc``."""
+    c = np.asarray(correct, dtype=bool)
+    t = np.asarray(["TN" if q == "TP" else q for q in qtypes], dtype=object)
+    unknown = sorted(set(t.tolist()) - set(NEXTQA_TYPES))
+    if unknown:
+        raise BenchError(f"unknown NExT-QA question type(s) {unknown}; expected {', '.join(NEXTQA_TYPES)} or TP")
+    out = {"Acc": accuracy(c)}
+    for group in ("C", "T", "D"):
+        m = np.array([q[0] == group for q in t], dtype=bool)
+        if m.any():
+            out[f"Acc_{group}"] = accuracy(c[m])
+    for q in NEXTQA_TYPES:
+        m = t == q
+        if m.any():
+            out[q] = accuracy(c[m])
+    return out
+
+
+# ---------------------------------------------------------------------------------------- files
+
+
+def detect_dataset(gt: Path) -> str:
+    """Which loader reads ``gt``, from its suffix and first line."""
+    suffix = gt.suffix.lower()
+    if suffix == ".jsonl":
+        return "msrvtt-mc"
+    if suffix == ".json":
+        return "msvd-qa"
+    if suffix == ".csv":
+        with gt.open(encoding="utf-8", newline="") as f:
+            first = f.readline()
+        return "nextqa" if first.startswith("video,") and ",qid," in first else "how2qa"
+    raise BenchError(f"{gt}: cannot tell the VideoQA dataset from the suffix {gt.suffix!r}; "
+                     f"pass dataset= one of {', '.join(DATASETS)}")
+
+
+def load_gt(gt: Path, dataset: str | None = None) -> tuple[str, list[QAItem]]:
+    from i2vbench.io import require_file
+
+    require_file(gt, "VideoQA ground truth")
+    ds = dataset or detect_dataset(gt)
+    if ds == "nextqa":
+        from i2vbench.datasets.nextqa import load_nextqa_csv as load
+    elif ds == "msrvtt-mc":
+        from i2vbench.datasets.msrvtt import load_mc_jsonl as load
+    elif ds == "how2qa":
+        from i2vbench.datasets.how2qa import load_how2qa_csv as load
+    elif ds == "msvd-qa":
+        from i2vbench.datasets.msvd_qa import load_msvd_qa_json as load
+    else:
+        raise BenchError(f"unknown VideoQA dataset {ds!r}; known: {', '.join(DATASETS)}")
+    items = load(gt)
+    if not items:
+        raise BenchError(f"{gt}: no questions")
+    return ds, items
+
+
+def _pred_value(value: object, loc: str, gt_answer: int | str) -> object:
+    """The prediction out of ``{"prediction": x, ...}`` or a bare ``x``; check a carried answer."""
+    if isinstance(value, dict):
+        if "prediction" not in value:
+            raise BenchError(f"{loc}: expected a 'prediction' field")
+        carried = value.get("answer")
+        if isinstance(gt_answer, int) and isinstance(carried, str) and carried.strip().isdigit():
+            carried = int(carried)
+        if "answer" in value and carried != gt_answer:
+            raise BenchError(f"{loc}: 'answer' {value['answer']!r} disagrees with the GT answer "
+                             f"{gt_answer!r} (wrong GT file or split?)")
+        value = value["prediction"]
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise BenchError(f"{loc}: prediction {value!r} must be an option index or an answer string")
+    if isinstance(gt_answer, int) and isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    return value
+
+
+def read_predictions(pred: Path) -> dict[str, tuple[str, object]]:
+    """``key → (location for errors, raw value)`` from result.json or jsonl ``{qid, prediction}``."""
+    from i2vbench.io import iter_jsonl, read_json, require_file
+
+    p = require_file(pred, "VideoQA predictions")
+    out: dict[str, tuple[str, object]] = {}
+    if p.suffix.lower() == ".jsonl":
+        for n, obj in iter_jsonl(p, "predictions jsonl"):
+            if "qid" not in obj or "prediction" not in obj:
+                raise BenchError(f"{where(p, n)}: expected {{qid, prediction}} (NExT-QA: video too)")
+            key = f"{obj['video']}_{obj['qid']}" if "video" in obj else str(obj["qid"])
+            if key in out:
+                raise BenchError(f"{where(p, n)}: duplicate prediction for {key}")
+            out[key] = (where(p, n), obj)
+        return out
+    data = read_json(p, "predictions json")
+    if isinstance(data, dict):
+        return {str(k): (where(p, key=str(k)), v) for k, v in data.items()}
+    if isinstance(data, list):
+        for i, obj in enumerate(data):
+            if not isinstance(obj, dict) or "qid" not in obj or "prediction" not in obj:
+                raise BenchError(f"{where(p, key=f'[{i}]')}: expected {{qid, prediction}}")
+            key = f"{obj['video']}_{obj['qid']}" if "video" in obj else str(obj["qid"])
+            if key in out:
+                raise BenchError(f"{where(p, key=f'[{i}]')}: duplicate prediction for {key}")
+            out[key] = (where(p, key=f"[{i}]"), obj)
+        return out
+    raise BenchError(f"{p}: expected {{key: {{prediction}}}}, a list of {{qid, prediction}} or jsonl")
+
+
+def score(items: list[QAItem], preds: dict[str, tuple[str, object]], pred_path: Path,
+          allow_missing: bool = False) -> tuple[np.ndarray, int]:
+    """Per-question correctness in GT order, and the number of questions without a prediction."""
+    keys = {it.key for it in items}
+    unknown = next((k for k in preds if k not in keys), None)
+    if unknown is not None:
+        raise BenchError(f"{preds[unknown][0]}: question {unknown!r} is not in the ground truth")
+    correct = np.zeros(len(items), dtype=bool)
+    missing = 0
+    for i, it in enumerate(items):
+        if it.key not in preds:
+            if not allow_missing:
+                raise BenchError(f"{pred_path}: no prediction for question {it.key!r} "
+                                 "(pass allow_missing to score missing questions as wrong)")
+            missing += 1
+            continue
+        loc, raw = preds[it.key]
+        correct[i] = is_correct(it, _pred_value(raw, loc, it.answer))
+    return correct, missing
+
+
+@register_evaluator("videoqa")
+def evaluate_files(gt: Path, pred: Path, dataset: str | None = None, allow_missing: bool = False,
+                   **options: object) -> dict[str, float]:
+    """Accuracy (and NExT-QA's breakdown); with ``allow_missing``, ``n_missing`` counts the gaps."""
+    ds, items = load_gt(gt, dataset)
+    correct, missing = score(items, read_predictions(pred), pred, bool(allow_missing))
+    if ds == "nextqa":
+        out = nextqa_breakdown(correct, [it.qtype or "" for it in items])
+    else:
+        out = {"Acc": accuracy(correct)}
+    if allow_missing:
+        out["n_missing"] = float(missing)
+    return out
