@@ -30,6 +30,7 @@ class MethodSpec:
     display: str
     survey_row: str | None  # the method as Table II/III prints it, if it stands for a row
     ref: int | None  # the survey's reference number
+    paper: str | None  # title of the paper the method reimplements
     factory: Callable[..., Any]
     summary: str
 
@@ -59,12 +60,13 @@ def register_method(
     display: str,
     survey_row: str | None = None,
     ref: int | None = None,
+    paper: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     _check_paradigm(paradigm)
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
         doc = (factory.__doc__ or "").strip().splitlines()
-        METHODS.add(name, MethodSpec(name, task, paradigm, display, survey_row, ref, factory,
+        METHODS.add(name, MethodSpec(name, task, paradigm, display, survey_row, ref, paper, factory,
                                      doc[0] if doc else ""))
         return factory
 

@@ -43,7 +43,8 @@ class FrameBatch(Batch):
 
 
 @register_method("temporal_adapter", task="tvg", paradigm="adapter", display="Temporal Adapter",
-                 survey_row="LlaViLo", ref=112)
+                 survey_row="LlaViLo", ref=112,
+                 paper="LLaViLo: Boosting Video Moment Retrieval via Adapter-Based Multimodal Modeling")
 class TemporalAdapterTVG(TVGMethod):
     """Zero-init temporal adapters in the frozen ILFM's last blocks, trained end to end on frames."""
 

@@ -57,7 +57,8 @@ def input_projection(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
 
 
 @register_method("moment_detr", task="tvg", paradigm="post_network_tuning", display="Moment-DETR",
-                 survey_row="MomentDETR", ref=47)
+                 survey_row="MomentDETR", ref=47,
+                 paper="Detecting Moments and Highlights in Videos via Natural Language Queries")
 class MomentDETR(TVGMethod):
     """DETR-style moment queries over frozen ILFM clip and word features, Hungarian-matched."""
 

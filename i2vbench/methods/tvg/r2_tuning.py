@@ -31,7 +31,8 @@ class R2TuningConfig:
 
 
 @register_method("r2_tuning", task="tvg", paradigm="side_tuning", display="R²-Tuning",
-                 survey_row="R²-Tuning", ref=67)
+                 survey_row="R²-Tuning", ref=67,
+                 paper="R²-Tuning: Efficient Image-to-Video Transfer Learning for Video Temporal Grounding")
 class R2Tuning(TVGMethod):
     """Reversed recurrent side network over multi-layer frozen ILFM tokens, query-modulated pooling."""
 
