@@ -1,0 +1,70 @@
+"""The paradigm mechanisms wrap any ILFM the way the survey describes them."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import torch
+
+from i2vbench.methods.backbones import load_backbone
+from i2vbench.methods.paradigms import count_parameters, freeze, num_frames_context
+from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters
+from i2vbench.methods.paradigms.side import ReversedRecurrentSide
+from i2vbench.methods.tvg.spans import temporal_nms
+
+
+def _frames(b: int = 8) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 255, (b, 64, 64, 3), generator=g, dtype=torch.uint8)
+
+
+def test_freeze_leaves_nothing_trainable():
+    bb = freeze(load_backbone("tinyclip"))
+    trainable, total = count_parameters(bb)
+    assert trainable == 0 and total > 1_000_000
+
+
+def test_adapters_start_as_identity_and_are_the_only_trainable_part():
+    frozen = load_backbone("tinyclip")
+    adapted = copy.deepcopy(frozen)
+    adapters = insert_adapters(adapted, layers=[2, 3])
+    x = frozen.preprocess(_frames())
+    with torch.no_grad(), num_frames_context(4):
+        ref = frozen.encode_frames(x).pooled
+        got = adapted.encode_frames(x).pooled
+    torch.testing.assert_close(got, ref)  # zero-initialised up-projection: exact frozen features
+    trainable = {n for n, p in adapted.named_parameters() if p.requires_grad}
+    assert trainable and all(".adapter." in n for n in trainable)
+    assert sum(p.numel() for a in adapters for p in a.parameters()) == count_parameters(adapted)[0]
+
+
+def test_temporal_adapter_mixes_only_within_a_clip():
+    torch.manual_seed(0)
+    adapter = TemporalAdapter(16, bottleneck=4)
+    torch.nn.init.normal_(adapter.up.weight)  # make it non-trivial
+    x = torch.randn(6, 5, 16)  # two clips of three frames
+    with num_frames_context(3):
+        y = adapter(x)
+        x2 = x.clone()
+        x2[3:] += 1.0  # change only the second clip
+        y2 = adapter(x2)
+    torch.testing.assert_close(y[:3], y2[:3])
+    assert not torch.allclose(y[3:], y2[3:])
+
+
+def test_side_network_reads_layers_without_touching_the_ilfm():
+    side = ReversedRecurrentSide(width_in=32, text_width=24, dim=16, num_layers=3)
+    layers = torch.randn(2, 7, 3, 5, 32, requires_grad=False)
+    pad = torch.zeros(2, 7, dtype=torch.bool)
+    pad[1, 5:] = True
+    out = side(layers, pad, torch.randn(2, 4, 24), torch.zeros(2, 4, dtype=torch.bool))
+    assert out.shape == (2, 7, 16)
+    out.sum().backward()
+    assert all(p.grad is not None for p in side.parameters() if p.requires_grad and p is not side.gate)
+
+
+def test_temporal_nms_keeps_best_and_drops_overlaps():
+    w = np.array([[0, 10, 0.5], [1, 10, 0.9], [20, 30, 0.7], [0.5, 10, 0.8]])
+    kept = temporal_nms(w, iou_threshold=0.7, top_k=10)
+    np.testing.assert_array_equal(kept[:, 2], [0.9, 0.7])
