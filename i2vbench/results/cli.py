@@ -58,13 +58,14 @@ def register(app: typer.Typer) -> None:
                       "venue": venue, "year": year,
                       "citation": {"ref": ref, "title": title, "url": url},
                       "provenance": {"submitter": submitter}}
-            path = submit.submit_predictions(predictions, gt, fields, replace=replace,
+            paths = submit.submit_predictions(predictions, gt, fields, replace=replace,
                                              options={"durations": durations} if durations else {})
         else:
             if result is None:
                 raise typer.BadParameter("give RESULT.yaml, or --predictions with --task, --dataset and --gt")
-            path = submit.submit_file(result, replace=replace, submitter=submitter)
-        typer.echo(f"accepted: {path}")
+            paths = submit.submit_file(result, replace=replace, submitter=submitter)
+        for path in paths:
+            typer.echo(f"accepted: {path}")
 
     lb = typer.Typer(invoke_without_command=True, no_args_is_help=False,
                      help="Rank all records of a task by its main column; `build` writes the static site.")
