@@ -177,7 +177,7 @@ def load_predictions(path: str | Path) -> STVGPredictions:
         steds[vid] = (float(sted[0]), float(sted[1]))
         if "qtype" in v:
             qtypes[vid] = v["qtype"]
-    boxes = data.get("boxes", [])
+    boxes = raw_boxes = data.get("boxes", [])
     if isinstance(boxes, dict):
         boxes = {str(k): (b.get("boxes") if isinstance(b, dict) else b) for k, b in boxes.items()}
     elif isinstance(boxes, list):
@@ -187,7 +187,7 @@ def load_predictions(path: str | Path) -> STVGPredictions:
             bad = next(i for i, b in enumerate(boxes) if not (isinstance(b, dict) and "image_id" in b and "boxes" in b))
             raise BenchError(f"{where(p, key=f'boxes[{bad}]')}: expected {{image_id: \"<video_id>_<frame>\", "
                              "boxes: [[x1, y1, x2, y2]]}") from None
-        if len(boxes) != len(data["boxes"]):
+        if len(boxes) != len(raw_boxes):
             raise BenchError(f"{where(p, key='boxes')}: an image_id appears more than once")
     else:
         raise BenchError(f"{where(p, key='boxes')}: expected a list of {{image_id, boxes}}")
