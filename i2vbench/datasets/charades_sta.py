@@ -152,13 +152,13 @@ def load_charades_sta(path: str | Path, durations: Mapping[str, float] | str | P
         if start > end:
             inverted.append(n)
             continue
-        if start < 0:
-            start, negative = 0.0, negative + 1
-        if duration is not None and end > duration:
-            end, clipped = duration, clipped + 1
+        was_negative, past_end = start < 0, duration is not None and end > duration
+        start = max(start, 0.0)
+        end = min(end, duration) if past_end else end
         if not start < end:
             emptied.append(n)
             continue
+        negative, clipped = negative + was_negative, clipped + past_end
         moments.append(Moment(f"{prefix}{idx}", vid, query.strip(), start, end, duration))
     _warn_policy(p, inverted, emptied, clipped, negative)
     return moments
@@ -175,7 +175,7 @@ def _warn_policy(p: Path, inverted: list[int], emptied: list[int], clipped: int,
     if emptied:
         parts.append(f"dropped {len(emptied)} with an empty window after clipping{lines(emptied)}")
     if clipped:
-        parts.append(f"clipped {clipped} ending past the video's duration to the duration")
+        parts.append(f"clipped {clipped} kept windows ending past the video's duration to the duration")
     if negative:
         parts.append(f"moved {negative} negative starts to 0")
     if parts:

@@ -1,9 +1,81 @@
-"""Commands of `i2vbench.metrics` (see :mod:`i2vbench.cli`)."""
+"""``bench eval``: score a prediction file against ground truth with the task's official-parity metric.
+
+Works for every task through :func:`i2vbench.metrics.evaluate.evaluate`; task-specific inputs
+travel as options (``--durations``, ``--allow-missing``, ``--dataset``, or any ``--option k=v``).
+Warnings raised while loading (dropped/clipped annotations, queries scored as misses) are printed
+as one ``warning:`` line each on stderr, so ``--json`` output on stdout stays machine-readable.
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import warnings
+from pathlib import Path
+
 import typer
+
+from i2vbench.errors import BenchError
+
+
+def parse_option(text: str) -> tuple[str, object]:
+    """``key=value`` → (key, value); ``true``/``false``/numbers become JSON scalars, the rest stays text."""
+    key, sep, value = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key.isidentifier():
+        raise BenchError(f"--option {text!r}: expected key=value (e.g. --option dataset=nextqa)")
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+    return key, parsed if isinstance(parsed, bool | int | float) or parsed is None else value
+
+
+def format_value(v: object) -> str:
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.2f}"
+    return str(v)
+
+
+def eval_command(
+    task: str = typer.Option(..., "--task", "-t", help="task id (bench list tasks)"),
+    pred: Path = typer.Option(..., "--pred", "-p", help="prediction file in the task's official format"),
+    gt: Path = typer.Option(None, "--gt", "-g", help="ground-truth file (not needed for vtr)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object metric → value"),
+    durations: Path = typer.Option(None, "--durations", help="tvg: Charades csv (id,...,length) or VSLNet json"),
+    allow_missing: bool = typer.Option(False, "--allow-missing",
+                                       help="score GT items without a prediction as wrong, and say how many"),
+    dataset: str = typer.Option(None, "--dataset", help="dataset id, for tasks whose GT format needs it"),
+    option: list[str] = typer.Option(None, "--option", "-o", help="extra evaluator option key=value (repeatable)"),
+) -> None:
+    """Score PRED against GT; scores in percent, ranks as plain ranks."""
+    from i2vbench.metrics.evaluate import evaluate, get_evaluator
+
+    options: dict[str, object] = dict(parse_option(o) for o in option or [])
+    if durations is not None:
+        options["durations"] = durations
+    if allow_missing:
+        options["allow_missing"] = True
+    if dataset is not None:
+        options["dataset"] = dataset
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if gt is None:
+            metrics = get_evaluator(task)(None, pred, **options)
+        else:
+            metrics = evaluate(task, gt, pred, **options)
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
+    if as_json:
+        typer.echo(json.dumps(metrics))
+        return
+    from tabulate import tabulate
+
+    rows = [(k, format_value(v)) for k, v in metrics.items()]
+    typer.echo(tabulate(rows, headers=("metric", "value"), tablefmt="simple", disable_numparse=True,
+                        colalign=("left", "right")))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to ``bench``."""
+    """Add ``bench eval``."""
+    app.command("eval", help="Score a prediction file with the task's official-parity metric.")(eval_command)

@@ -200,7 +200,7 @@ def _check_ids(gt: Sequence[Any], preds: Mapping[str, Any], pred_path: Path, all
     gt_ids = {_qid(m) for m in gt}
     unknown = [q for q in preds if q not in gt_ids]
     if unknown:
-        raise BenchError(f"{pred_path}: {len(unknown)} predictions for qids not in the ground truth "
+        raise BenchError(f"{pred_path}: {len(unknown)} prediction(s) for qids not in the ground truth "
                          f"(first: {', '.join(unknown[:5])})")
     missing = [_qid(m) for m in gt if _qid(m) not in preds]
     if missing and not allow_missing:

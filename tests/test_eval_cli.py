@@ -1,0 +1,151 @@
+"""``bench eval`` as a user runs it, on the sample files in tests/data/tvg/.
+
+Expected numbers: UniVTG ``eval/eval.py`` (showlab/UniVTG @ 32659ac, run outside this repo) on
+the same files; the txt GT was given to it as the moment_detr jsonl our loader produces
+(``moments_to_jsonl_rows``: qids test0.., ends clipped to the csv length), and its
+``eval_submission`` "brief" printed MR-full-R1@0.3-key = 70.0, ..., MR-full-mIoU-key = 59.92.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from i2vbench.errors import BenchError
+from i2vbench.metrics.cli import parse_option
+
+D = Path(__file__).parent / "data" / "tvg"
+TXT, CSV = str(D / "charades_sta_test.txt"), str(D / "Charades_v1_test.csv")
+
+# UniVTG unrounded (rounding removed) on charades_sta_test.txt + csv vs pred.jsonl
+SAMPLE = {"R1@0.3": 70.0, "R1@0.5": 70.0, "R1@0.7": 50.0, "R5@0.3": 100.0, "R5@0.5": 100.0,
+          "R5@0.7": 70.0, "mIoU": 59.92206380144596}
+# UniVTG unrounded on gt_moments.jsonl (several GT windows per query) vs pred_moments.jsonl
+MOMENTS = {"R1@0.3": 66.66666666666666, "R1@0.5": 66.66666666666666, "R1@0.7": 33.33333333333333,
+           "R5@0.3": 100.0, "R5@0.5": 100.0, "R5@0.7": 66.66666666666666, "mIoU": 46.666666666666664}
+
+
+def _close(got, want):
+    assert list(got) == list(want)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], abs=1e-6), k
+
+
+def test_json_output_on_charades_txt_with_durations(bench):
+    code, out, err = bench("eval", "--task", "tvg", "--gt", TXT, "--durations", CSV,
+                           "--pred", str(D / "pred.jsonl"), "--json")
+    assert code == 0, err
+    _close(json.loads(out), SAMPLE)
+    assert err.strip() == f"warning: {TXT}: clipped 1 kept windows ending past the video's duration to the duration"
+
+
+def test_table_output_rounds_like_the_reference(bench):
+    code, out, _ = bench("eval", "--task", "tvg", "--gt", TXT, "--durations", CSV,
+                         "--pred", str(D / "pred.jsonl"))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["metric", "value"]
+    rows = dict(line.split() for line in lines[2:])
+    # UniVTG printed: 70.0 70.0 50.0 100.0 100.0 70.0 and mIoU 59.92
+    assert rows == {"R1@0.3": "70.00", "R1@0.5": "70.00", "R1@0.7": "50.00", "R5@0.3": "100.00",
+                    "R5@0.5": "100.00", "R5@0.7": "70.00", "mIoU": "59.92"}
+
+
+def test_moment_jsonl_gt_with_several_windows(bench):
+    code, out, err = bench("eval", "-t", "tvg", "-g", str(D / "gt_moments.jsonl"),
+                           "-p", str(D / "pred_moments.jsonl"), "--json")
+    assert code == 0 and err == ""
+    _close(json.loads(out), MOMENTS)
+
+
+def test_without_durations_nothing_is_clipped(bench):
+    code, out, err = bench("eval", "--task", "tvg", "--gt", TXT, "--pred", str(D / "pred.jsonl"), "--json")
+    assert code == 0 and err == ""
+    got = json.loads(out)
+    # test9's GT stays [12.7, 19.9]: its top-1 [12.7, 18.58] has IoU 5.88/7.2 instead of 1.0
+    assert got["mIoU"] == pytest.approx(SAMPLE["mIoU"] - (1 - 5.88 / 7.2) * 10, abs=1e-9)
+
+
+def test_missing_predictions(bench):
+    args = ("eval", "--task", "tvg", "--gt", TXT, "--durations", CSV, "--pred", str(D / "pred_missing.jsonl"))
+    code, out, err = bench(*args)
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == (f"error: {D / 'pred_missing.jsonl'}: no prediction for 3 of 10 queries "
+                                    "(first: test7, test8, test9); pass --allow-missing to score them as misses")
+    code, out, err = bench(*args, "--allow-missing", "--json")
+    assert code == 0
+    assert "3 of 10 queries have no prediction; scored as misses" in err
+    got = json.loads(out)
+    # test7-9 now score 0: test7 hit only in R5 (its 2nd window), test8/test9 had top-1 IoU 1.0
+    assert got["R1@0.7"] == pytest.approx(30.0) and got["R5@0.7"] == pytest.approx(40.0)
+    assert got["mIoU"] == pytest.approx(SAMPLE["mIoU"] - 20.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--gt", TXT, "--pred", str(D / "pred_unknown.jsonl")),
+     f"error: {D / 'pred_unknown.jsonl'}: 1 prediction(s) for qids not in the ground truth (first: test99)"),
+    (("--gt", TXT, "--pred", str(D / "pred_malformed.jsonl")),
+     f"error: {D / 'pred_malformed.jsonl'}:4: malformed JSON (Expecting ',' delimiter)"),
+    (("--gt", str(D / "nope.txt"), "--pred", str(D / "pred.jsonl")),
+     f"error: Charades-STA annotation file not found: {D / 'nope.txt'}"),
+    (("--gt", TXT, "--pred", str(D / "nope.jsonl")),
+     f"error: TVG prediction file not found: {D / 'nope.jsonl'}"),
+    (("--gt", TXT, "--pred", str(D / "pred.jsonl"), "--durations", str(D / "gt_moments.jsonl")),
+     f"error: {D / 'gt_moments.jsonl'}: expected a Charades csv with columns 'id' and 'length', got "),
+    (("--gt", TXT, "--pred", str(D / "pred.jsonl"), "--option", "novalue"),
+     "error: --option 'novalue': expected key=value (e.g. --option dataset=nextqa)"),
+])
+def test_bad_input_exits_2_with_one_line(bench, args, message):
+    code, out, err = bench("eval", "--task", "tvg", *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.strip().startswith(message)
+    assert "Traceback" not in err
+
+
+def test_unknown_task(bench):
+    code, _, err = bench("eval", "--task", "nope", "--gt", TXT, "--pred", str(D / "pred.jsonl"))
+    assert code == 2 and err.strip().startswith("error: unknown task 'nope'; known: captioning")
+
+
+def test_missing_required_flag_is_a_usage_error(bench):
+    code, _, _ = bench("eval", "--task", "tvg", "--gt", TXT)
+    assert code == 2
+
+
+def test_options_are_passed_through(bench, monkeypatch):
+    from i2vbench.metrics import evaluate as ev
+
+    seen = {}
+
+    def fake(gt, pred, **options):
+        seen.update(gt=gt, pred=pred, **options)
+        return {"Acc": 12.5}
+
+    monkeypatch.setitem(ev.EVALUATORS._entries, "videoqa", fake)
+    code, out, _ = bench("eval", "--task", "videoqa", "--gt", "g.csv", "--pred", "p.json", "--json",
+                         "--dataset", "nextqa", "-o", "top-k=5", "-o", "strict=true", "-o", "name=a=b")
+    assert code == 0 and json.loads(out) == {"Acc": 12.5}
+    assert seen == {"gt": Path("g.csv"), "pred": Path("p.json"), "dataset": "nextqa", "top_k": 5,
+                    "strict": True, "name": "a=b"}
+    seen.clear()
+    code, _, _ = bench("eval", "--task", "videoqa", "--pred", "p.json")  # no --gt (e.g. vtr)
+    assert code == 0 and seen == {"gt": None, "pred": Path("p.json")}
+
+
+def test_parse_option():
+    assert parse_option("a=1.5") == ("a", 1.5)
+    assert parse_option("a=[1]") == ("a", "[1]")
+    assert parse_option("a=") == ("a", "")
+    with pytest.raises(BenchError):
+        parse_option("=3")
+
+
+def test_eval_modules_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, i2vbench.metrics.cli, i2vbench.metrics.tvg, i2vbench.datasets.charades_sta;"
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
