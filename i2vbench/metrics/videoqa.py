@@ -21,6 +21,7 @@ already lower case, single words).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -206,4 +207,7 @@ def evaluate_files(gt: Path, pred: Path, dataset: str | None = None, allow_missi
         out = {"Acc": accuracy(correct)}
     if allow_missing:
         out["n_missing"] = float(missing)
+        if missing:
+            warnings.warn(f"{missing} of {len(items)} questions in {gt} have no prediction in {pred}; "
+                          "scored as wrong", stacklevel=2)
     return out

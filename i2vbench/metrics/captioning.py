@@ -1,0 +1,122 @@
+"""Captioning: BLEU1..4, METEOR, ROUGE-L, CIDEr through the ``pycocoevalcap`` package itself.
+
+We call the package exactly as coco-caption's ``COCOEvalCap.evaluate`` does: PTBTokenizer on
+the references and, separately, on the candidates (Stanford PTB tokenisation, lower-cased,
+punctuation tokens dropped), then ``Bleu(4)``, ``Meteor()``, ``Rouge()``, ``Cider()`` on the
+tokenised dicts (SPICE is not part of the survey's table and is not run). Scores are reported
+in percent (CIDEr 0.600 → 60.0), as the survey prints them. CIDEr here is coco-caption's CIDEr
+(``Cider``, i.e. CIDEr-D with document frequencies from the evaluated references).
+
+Every GT video needs exactly one candidate; an empty candidate is scored (it gets zeros), an
+unknown video id is an error. Java runs the tokenizer and METEOR (METEOR takes ~15 s to start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+from i2vbench.errors import BenchError, where
+from i2vbench.metrics.evaluate import register_evaluator
+
+METRICS = ("BLEU1", "BLEU2", "BLEU3", "BLEU4", "METEOR", "ROUGE-L", "CIDEr")
+
+
+def tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
+    """PTB-tokenise ``{id: [captions]}`` with coco-caption's tokenizer (``{id: [{"caption"}]}`` in)."""
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    return PTBTokenizer().tokenize({k: [{"caption": c} for c in v] for k, v in captions.items()})
+
+
+def score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
+                    metrics: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """The pycocoevalcap scorers on tokenised references/candidates, as fractions (their unit)."""
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    out: dict[str, float] = {}
+    if any(m.startswith("BLEU") for m in metrics):
+        with contextlib.redirect_stdout(io.StringIO()):  # Bleu prints its n-gram statistics
+            bleu, _ = Bleu(4).compute_score(gts, res)
+        out.update({f"BLEU{n}": float(bleu[n - 1]) for n in range(1, 5) if f"BLEU{n}" in metrics})
+    if "METEOR" in metrics:
+        from pycocoevalcap.meteor.meteor import Meteor
+
+        meteor = Meteor()
+        try:
+            out["METEOR"] = float(meteor.compute_score(gts, res)[0])
+        finally:
+            del meteor  # its __del__ stops the Java process
+    if "ROUGE-L" in metrics:
+        out["ROUGE-L"] = float(Rouge().compute_score(gts, res)[0])
+    if "CIDEr" in metrics:
+        out["CIDEr"] = float(Cider().compute_score(gts, res)[0])
+    return {m: out[m] for m in METRICS if m in out}
+
+
+def caption_metrics(refs: dict[str, list[str]], cands: dict[str, str],
+                    metrics: tuple[str, ...] = METRICS) -> dict[str, float]:
+    """Percent scores of one candidate per video against that video's references."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise BenchError(f"unknown captioning metric(s) {unknown}; known: {', '.join(METRICS)}")
+    if not refs:
+        raise BenchError("no videos to score")
+    ids = list(refs)
+    missing = [k for k in ids if k not in cands]
+    if missing:
+        raise BenchError(f"no candidate caption for {len(missing)} videos, e.g. {missing[0]!r}")
+    gts = tokenize({k: refs[k] for k in ids})
+    res = tokenize({k: [cands[k]] for k in ids})
+    return {k: v * 100 for k, v in score_tokenized(gts, res, metrics).items()}
+
+
+# ---------------------------------------------------------------------------------------- files
+
+
+def load_candidates(path: Path) -> dict[str, str]:
+    """``{video_id: sentence}``, or coco results ``[{image_id|video_id, caption}]``."""
+    from i2vbench.io import read_json
+
+    data = read_json(path, "candidate captions json")
+    out: dict[str, str] = {}
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if isinstance(v, list) and len(v) == 1:
+                v = v[0]
+            if not isinstance(v, str):
+                raise BenchError(f"{where(path, key=str(k))}: expected one caption string")
+            out[str(k)] = v
+        return out
+    if isinstance(data, list):
+        for i, r in enumerate(data):
+            vid = r.get("video_id", r.get("image_id")) if isinstance(r, dict) else None
+            if vid is None or not isinstance(r.get("caption"), str):
+                raise BenchError(f"{where(path, key=f'[{i}]')}: expected {{video_id, caption}}")
+            if str(vid) in out:
+                raise BenchError(f"{where(path, key=f'[{i}]')}: second caption for video {vid!r}")
+            out[str(vid)] = r["caption"]
+        return out
+    raise BenchError(f"{path}: expected {{video_id: caption}} or a list of {{video_id, caption}}")
+
+
+@register_evaluator("captioning")
+def evaluate_files(gt: Path, pred: Path, split: str | None = None,
+                   **options: object) -> dict[str, float]:
+    """Score candidates against references (``split`` selects MSR-VTT json videos, e.g. ``test``)."""
+    from i2vbench.datasets.msrvtt import load_caption_json
+
+    refs = load_caption_json(gt, split)
+    cands = load_candidates(pred)
+    unknown = next((k for k in cands if k not in refs), None)
+    if unknown is not None:
+        raise BenchError(f"{where(pred, key=unknown)}: video not in the references {gt}"
+                         + (f" (split {split})" if split else ""))
+    missing = [k for k in refs if k not in cands]
+    if missing:
+        raise BenchError(f"{pred}: no candidate caption for {len(missing)} of {len(refs)} videos in {gt}, "
+                         f"e.g. {missing[0]!r}")
+    return caption_metrics(refs, cands)
