@@ -60,6 +60,22 @@ def test_train_split_drops_the_four_inverted_lines(sta):
     assert all(m.start < m.end and m.duration is None for m in moments)
 
 
+def test_qids_are_univtgs(sta):
+    """Records read from UniVTG's data/charades/metadata/charades_{train,test}.jsonl
+    (syedtanzeelshaz/UniVTG @ 07b082bd, the released files): qid → (vid, window)."""
+    univtg = {"train8250": ("R0OI6", (14.0, 25.4)), "train8252": ("TTRAJ", (6.9, 17.2)),
+              "test2718": ("0O6RK", (0.6, 7.4)), "test2742": ("VJG6E", (0.0, 5.0)),
+              "test2809": ("ME4YL", (2.7, 11.2))}  # UniVTG cut this query at its comma; we keep it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = {m.qid: m for f in ("charades_sta_train.txt", "charades_sta_test.txt")
+                for m in load_charades_sta(sta / f)}
+    assert "train8251" not in ours  # UniVTG has no train8251 either (LEOL6 8.0 7.0, dropped)
+    for qid, (vid, window) in univtg.items():
+        assert (ours[qid].vid, ours[qid].windows[0]) == (vid, window)
+    assert ours["test2809"].query == "tidying up,the person moves blanket."
+
+
 def test_train_split_with_vslnet_json_durations(sta):
     durs = load_durations(sta / "charades.json")
     assert len(durs) == 9848

@@ -331,4 +331,4 @@ def test_vectorised_is_fast_at_charades_scale():
     preds = {d["qid"]: np.asarray(d["pred_relevant_windows"]) for d in sub}
     t0 = time.perf_counter()
     tvg_metrics(gt, preds)
-    assert time.perf_counter() - t0 < 1.0  # ~20 ms here; the per-query loop takes ~0.6 s
+    assert time.perf_counter() - t0 < 1.0  # ~35-80 ms here; UniVTG's own code ~1.1 s

@@ -12,6 +12,8 @@ the ``charades_{split}.jsonl`` files UniVTG and its successors evaluate against)
 * a line whose window is then empty or inverted (``start >= end``) is dropped: the original
   train file has 4 lines with start > end (e.g. ``LEOL6 8.0 7.0``). CG-DETR's jsonl drops the
   same lines; VSLNet instead hand-edits them, which cannot be done by rule.
+* the sentence is kept whole (UniVTG's script splits lines on ``,`` and so cut one test query,
+  ``test2809``, to "tidying up"; the sentence is not used by the metric).
 
 Each kind of change is counted in a single :func:`warnings.warn`, so nothing is altered silently.
 Durations come from ``Charades_v1_{train,test}.csv`` (``id``, ..., ``length``) or VSLNet's
