@@ -29,6 +29,7 @@ DATASET_MODULES = (
     "i2vbench.datasets.nextqa",
     "i2vbench.datasets.msvd_qa",
     "i2vbench.datasets.how2qa",
+    "i2vbench.datasets.vidstg",
 )
 _loaded = False
 
