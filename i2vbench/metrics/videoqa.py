@@ -13,7 +13,8 @@ Reference: doc-doc/NExT-QA ``eval_mc.py`` (commit 6b92588). What it does, and so
   from the GT csv and refuse a result file whose ``answer`` disagrees with it.
 
 Multiple choice (NExT-QA, MSRVTT-MC, How2QA): a prediction is the option index, or the option
-text (matched exactly, after stripping). Open-ended (MSVD-QA): a prediction is the answer string;
+text (matched exactly, after stripping; a digit string that is no option's text, such as
+MSRVTT-MC's ``"2"``, is read as an index — How2QA has answers like ``"1"``). Open-ended (MSVD-QA): a prediction is the answer string;
 it is correct when it equals the GT answer after lower-casing and collapsing whitespace —
 exact match, as the field scores a classifier over the answer vocabulary (MSVD-QA answers are
 already lower case, single words).
@@ -55,8 +56,13 @@ def is_correct(item: QAItem, prediction: object) -> bool:
     if isinstance(item.answer, str):
         return isinstance(prediction, str) and normalize_answer(prediction) == normalize_answer(item.answer)
     if isinstance(prediction, str) and item.options is not None:
-        return prediction.strip() == item.options[item.answer].strip()
-    return prediction == item.answer
+        text = prediction.strip()
+        if text == item.options[item.answer].strip():
+            return True
+        if any(text == o.strip() for o in item.options) or not text.isdigit():
+            return False
+        return int(text) == item.answer  # a digit string that is no option's text is an index
+    return isinstance(prediction, int) and not isinstance(prediction, bool) and prediction == item.answer
 
 
 def accuracy(correct: np.ndarray) -> float:
@@ -139,8 +145,6 @@ def _pred_value(value: object, loc: str, gt_answer: int | str) -> object:
         value = value["prediction"]
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BenchError(f"{loc}: prediction {value!r} must be an option index or an answer string")
-    if isinstance(gt_answer, int) and isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
     return value
 
 
