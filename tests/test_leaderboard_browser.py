@@ -104,6 +104,9 @@ def test_sort_and_filter_in_chromium(browser, site):
     page.select_option("#filter-ilfm", "")
     page.select_option("#filter-paradigm", "side_tuning")
     assert page.locator("figure svg").count() == 2
+    # the plots follow the filters: 2 dots per plot stay visible (R²-Tuning, SideNet)
+    assert page.locator("svg circle:visible").count() == 4
+    assert page.locator("svg circle").count() == 2 * 8
     page.screenshot(path=str(ARTIFACTS / "leaderboard-tvg-filtered.png"), full_page=True)
     assert errors == []
     page.close()

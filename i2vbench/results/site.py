@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from i2vbench.results.leaderboard import Ranked, leaderboard
-from i2vbench.results.tables import fmt
+from i2vbench.results.tables import TableRow, fmt
 from i2vbench.tasks import TASKS, TaskSpec
 from i2vbench.taxonomy import PARADIGMS
 
@@ -47,9 +47,12 @@ def _nice_range(values: list[float]) -> tuple[float, float, float]:
     return lo_t, hi_t, step
 
 
-def svg_strip(points: list[tuple[str, float, str, str]], categories: list[str], ylabel: str,
-              title: str) -> str:
-    """A strip plot: one column per category, one dot per (category, value, label, kind)."""
+Point = tuple[str, float, str, TableRow]  # category, value, label, the row it shows
+
+
+def svg_strip(points: list[Point], categories: list[str], ylabel: str, title: str) -> str:
+    """A strip plot: one column per category, one dot per point; dots carry the row's paradigm,
+    ILFM and kind so that the page's filters hide them with the table rows."""
     w, h, ml, mr, mt, mb = 700, 340, 52, 130, 14, 106
     pw, ph = w - ml - mr, h - mt - mb
     lo, hi, step = _nice_range([p[1] for p in points])
@@ -72,10 +75,11 @@ def svg_strip(points: list[tuple[str, float, str, str]], categories: list[str], 
         out.append(f'<text transform="translate({cx:.1f},{mt + ph + 12}) rotate(30)" '
                    f'text-anchor="start">{_e(cat)}</text>')
         members = [p for p in points if p[0] == cat]
-        for j, (_, v, label, kind) in enumerate(members):
+        for j, (_, v, label, row) in enumerate(members):
             dx = (j - (len(members) - 1) / 2) * min(9.0, slot * 0.6 / max(len(members), 1))
-            out.append(f'<circle cx="{cx + dx:.1f}" cy="{y(v):.1f}" r="5" fill="{KIND_COLOURS[kind]}" '
-                       f'fill-opacity="0.85"><title>{_e(label)}: {fmt(v)} ({_e(kind)})</title></circle>')
+            out.append(f'<circle cx="{cx + dx:.1f}" cy="{y(v):.1f}" r="5" fill="{KIND_COLOURS[row.kind]}" '
+                       f'fill-opacity="0.85" data-paradigm="{_e(row.paradigm)}" data-ilfm="{_e(row.ilfm)}" '
+                       f'data-kind="{_e(row.kind)}"><title>{_e(label)}: {fmt(v)} ({_e(row.kind)})</title></circle>')
     out.append(f'<line x1="{ml}" x2="{w - mr}" y1="{mt + ph}" y2="{mt + ph}" stroke="#57606a"/>')
     out.append("</svg>")
     return "\n".join(out)
@@ -94,13 +98,13 @@ def _plots(spec: TaskSpec, ranked: list[Ranked]) -> list[str]:
         para_order = [p.table_label for p in PARADIGMS] + sorted(
             {x.row.category for x in group} - {p.table_label for p in PARADIGMS})
         by_label = {p.id: p.table_label for p in PARADIGMS}
-        pts = [(by_label.get(x.row.paradigm, x.row.category), x.row.values[main], x.row.method, x.row.kind)
+        pts = [(by_label.get(x.row.paradigm, x.row.category), x.row.values[main], x.row.method, x.row)
                for x in group]
         cats = [c for c in para_order if any(p[0] == c for p in pts)]
         title = f"{main} on {ds} by paradigm"
         out += ["<figure>", f"<figcaption>{_e(title)}</figcaption>", svg_strip(pts, cats, main, title),
                 "</figure>"]
-        dated = [(str(x.row.year), x.row.values[main], x.row.method, x.row.kind) for x in group if x.row.year]
+        dated = [(str(x.row.year), x.row.values[main], x.row.method, x.row) for x in group if x.row.year]
         if dated:
             years = [str(yr) for yr in range(min(int(p[0]) for p in dated), max(int(p[0]) for p in dated) + 1)]
             title = f"{main} on {ds} by year"

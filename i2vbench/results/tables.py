@@ -82,7 +82,7 @@ def _category(rec: ResultRecord) -> str:
 
 def _row_from(recs: list[ResultRecord], spec: TaskSpec) -> TableRow:
     first = recs[0]
-    venue = " ".join(str(x) for x in (first.venue, first.year) if x) or None
+    venue = f"{first.venue} {first.year}" if first.venue and first.year else first.venue
     row = TableRow(
         task=spec.id, kind=first.kind, method=first.method, ref=first.citation.ref,
         paradigm=first.paradigm, category=_category(first), venue=venue, year=first.year,

@@ -7,14 +7,20 @@
   var rows = Array.prototype.slice.call(tbody.rows);
   var count = document.getElementById("count");
   var selects = Array.prototype.slice.call(document.querySelectorAll("select[data-filter]"));
+  var dots = Array.prototype.slice.call(document.querySelectorAll("svg circle[data-kind]"));
+
+  function matches(el) {
+    return selects.every(function (s) { return !s.value || el.dataset[s.dataset.filter] === s.value; });
+  }
 
   function applyFilters() {
     var shown = 0;
     rows.forEach(function (r) {
-      var ok = selects.every(function (s) { return !s.value || r.dataset[s.dataset.filter] === s.value; });
+      var ok = matches(r);
       r.hidden = !ok;
       if (ok) shown += 1;
     });
+    dots.forEach(function (c) { c.style.display = matches(c) ? "" : "none"; });
     if (count) count.textContent = "Showing " + shown + " of " + rows.length + " rows";
   }
   selects.forEach(function (s) { s.addEventListener("change", applyFilters); });
