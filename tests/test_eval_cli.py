@@ -134,6 +134,16 @@ def test_options_are_passed_through(bench, monkeypatch):
     assert code == 0 and seen == {"gt": None, "pred": Path("p.json")}
 
 
+def test_undefined_values_print_as_null(bench, monkeypatch):
+    from i2vbench.metrics import evaluate as ev
+
+    monkeypatch.setitem(ev.EVALUATORS._entries, "var", lambda gt, pred, **o: {"Top-1": float("nan"), "n": 3})
+    code, out, _ = bench("eval", "--task", "var", "--gt", "g", "--pred", "p", "--json")
+    assert code == 0 and json.loads(out) == {"Top-1": None, "n": 3}
+    code, out, _ = bench("eval", "--task", "var", "--gt", "g", "--pred", "p")
+    assert out.split()[-4:] == ["Top-1", "nan", "n", "3"]
+
+
 def test_parse_option():
     assert parse_option("a=1.5") == ("a", 1.5)
     assert parse_option("a=[1]") == ("a", "[1]")

@@ -59,15 +59,18 @@ def eval_command(
     if dataset is not None:
         options["dataset"] = dataset
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+        warnings.simplefilter("always", UserWarning)
         if gt is None:
             metrics = get_evaluator(task)(None, pred, **options)
         else:
             metrics = evaluate(task, gt, pred, **options)
-    for w in caught:
-        typer.echo(f"warning: {w.message}", err=True)
+    for w in caught:  # what an evaluator tells the user; library noise (ResourceWarning, ...) stays out
+        if issubclass(w.category, UserWarning):
+            typer.echo(f"warning: {w.message}", err=True)
     if as_json:
-        typer.echo(json.dumps(metrics))
+        # NaN/inf are not JSON: a metric that is undefined on this input is printed as null
+        typer.echo(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
+                               for k, v in metrics.items()}))
         return
     from tabulate import tabulate
 
