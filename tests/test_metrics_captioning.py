@@ -1,0 +1,118 @@
+"""Captioning: our wrapper equals pycocoevalcap's scorers called as coco-caption's COCOEvalCap does.
+
+Literals: pycocoevalcap 1.2 (PTBTokenizer, Bleu(4), Meteor, Rouge, Cider, Java 17) run outside
+the repository with COCOEvalCap.evaluate's loop (tokenise refs and candidates separately, then
+each scorer's compute_score) on tests/data/captioning; they are fractions there and percent here.
+Max abs difference of ``bench eval`` from them (percent): 0.0.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from i2vbench.errors import BenchError
+from i2vbench.metrics.captioning import METRICS, caption_metrics, score_tokenized, tokenize
+from i2vbench.metrics.evaluate import evaluate
+
+DATA = Path(__file__).parent / "data" / "captioning"
+
+# pycocoevalcap on refs.json / cands.json (fractions)
+REFERENCE = {"BLEU1": 0.6771853798673457, "BLEU2": 0.5125701387841177, "BLEU3": 0.3953125142737053,
+             "BLEU4": 0.3055427661891559, "METEOR": 0.2856947139510515, "ROUGE-L": 0.5852877087127565,
+             "CIDEr": 1.2667892766606819}
+
+
+def test_cli_all_metrics_equal_pycocoevalcap_in_percent(bench):
+    # the one METEOR run of this file (~15-30 s of Java start-up on a busy 2-core machine)
+    code, out, err = bench("eval", "--task", "captioning", "--gt", str(DATA / "msrvtt_captions.json"),
+                           "--pred", str(DATA / "cands.json"), "--option", "split=test", "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert list(got) == list(METRICS)
+    for k, v in REFERENCE.items():
+        assert got[k] == pytest.approx(v * 100, abs=1e-9), k  # percent: CIDEr 1.2668 → 126.68
+
+
+def test_msrvtt_layout_and_split_select_the_same_references():
+    from i2vbench.datasets.msrvtt import load_caption_json
+
+    plain = load_caption_json(DATA / "refs.json")
+    assert load_caption_json(DATA / "msrvtt_captions.json", "test") == plain
+    assert "video0" in load_caption_json(DATA / "msrvtt_captions.json")  # no split: every video
+    with pytest.raises(BenchError, match="no video has split 'val'"):
+        load_caption_json(DATA / "msrvtt_captions.json", "val")
+
+
+def test_wrapper_equals_direct_scorer_calls_without_meteor():
+    from pycocoevalcap.bleu.bleu import Bleu
+    from pycocoevalcap.cider.cider import Cider
+    from pycocoevalcap.rouge.rouge import Rouge
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    refs = json.loads((DATA / "refs.json").read_text())
+    cands = json.loads((DATA / "cands.json").read_text())
+    fast = ("BLEU1", "BLEU2", "BLEU3", "BLEU4", "ROUGE-L", "CIDEr")
+    ours = caption_metrics(refs, cands, fast)
+    tok = PTBTokenizer()
+    gts = tok.tokenize({k: [{"caption": c} for c in v] for k, v in refs.items()})
+    res = tok.tokenize({k: [{"caption": cands[k]}] for k in refs})
+    bleu, _ = Bleu(4).compute_score(gts, res)
+    direct = dict(zip(("BLEU1", "BLEU2", "BLEU3", "BLEU4"), bleu, strict=True))
+    direct["ROUGE-L"] = Rouge().compute_score(gts, res)[0]
+    direct["CIDEr"] = Cider().compute_score(gts, res)[0]
+    for k in fast:
+        assert ours[k] == pytest.approx(direct[k] * 100, abs=1e-9)
+        assert ours[k] == pytest.approx(REFERENCE[k] * 100, abs=1e-9)
+    # the order videos are listed in does not matter
+    rev = caption_metrics(dict(reversed(refs.items())), cands, fast)
+    assert rev == pytest.approx(ours, abs=1e-9)
+
+
+def test_tokenizer_lowercases_and_drops_punctuation():
+    assert tokenize({"v": ["A man, playing guitar."]}) == {"v": ["a man playing guitar"]}
+
+
+def test_perfect_and_empty_candidates():
+    refs = {"a": ["a dog runs on the grass", "the dog is running"], "b": ["a cat sleeps on a sofa"]}
+    perfect = caption_metrics(refs, {"a": "a dog runs on the grass", "b": "a cat sleeps on a sofa"},
+                              ("BLEU4", "ROUGE-L"))
+    assert perfect["BLEU4"] == pytest.approx(100.0, abs=1e-4) and perfect["ROUGE-L"] == pytest.approx(100.0)
+    empty = caption_metrics(refs, {"a": "", "b": "..."}, ("BLEU1", "ROUGE-L", "CIDEr"))  # scored, not an error
+    assert empty == {"BLEU1": pytest.approx(0.0, abs=1e-6), "ROUGE-L": 0.0, "CIDEr": 0.0}
+
+
+def test_errors(tmp_path):
+    (tmp_path / "c.json").write_text(json.dumps({"video7010": "a man"}))
+    with pytest.raises(BenchError, match="no candidate caption for 5 of 6 videos"):
+        evaluate("captioning", DATA / "refs.json", tmp_path / "c.json")
+    cands = json.loads((DATA / "cands.json").read_text())
+    (tmp_path / "c.json").write_text(json.dumps(dict(cands, video0="x")))
+    with pytest.raises(BenchError, match=r"\[video0\]: video not in the references .* \(split test\)"):
+        evaluate("captioning", DATA / "msrvtt_captions.json", tmp_path / "c.json", split="test")
+    (tmp_path / "c.json").write_text(json.dumps({"video7010": 3}))
+    with pytest.raises(BenchError, match=r"\[video7010\]: expected one caption string"):
+        evaluate("captioning", DATA / "refs.json", tmp_path / "c.json")
+    (tmp_path / "r.json").write_text(json.dumps({"v": []}))
+    with pytest.raises(BenchError, match=r"\[v\]: expected a non-empty list"):
+        evaluate("captioning", tmp_path / "r.json", DATA / "cands.json")
+    with pytest.raises(BenchError, match="unknown captioning metric"):
+        caption_metrics({"v": ["x"]}, {"v": "x"}, ("SPICE",))
+
+
+def test_coco_results_list_is_accepted(tmp_path):
+    from i2vbench.metrics.captioning import load_candidates
+
+    cands = json.loads((DATA / "cands.json").read_text())
+    (tmp_path / "c.json").write_text(json.dumps([{"image_id": k, "caption": v} for k, v in cands.items()]))
+    assert load_candidates(tmp_path / "c.json") == cands
+    (tmp_path / "c.json").write_text(json.dumps([{"video_id": "a", "caption": "x"}] * 2))
+    with pytest.raises(BenchError, match="second caption for video 'a'"):
+        load_candidates(tmp_path / "c.json")
+
+
+def test_score_tokenized_keeps_metric_order():
+    gts = {"v": ["a dog runs"]}
+    assert list(score_tokenized(gts, {"v": ["a dog runs"]}, ("CIDEr", "BLEU1"))) == ["BLEU1", "CIDEr"]
