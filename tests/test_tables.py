@@ -171,3 +171,17 @@ def test_table_and_task_filters(bench):
     assert code == 2 and "unknown format 'docx'" in err
     code, out, err = bench("tables", "--table", "IV")
     assert code == 2 and "unknown table 'IV'" in err
+
+
+def test_tables_and_leaderboard_do_not_import_torch():
+    """`bench tables` / `bench leaderboard` must start fast: no torch behind them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, contextlib, io\nfrom i2vbench.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    assert main(['tables', '--format', 'json']) == 0\n"
+            "    assert main(['leaderboard', '--no-runs']) == 0\n"
+            "print(sorted(m for m in ('torch', 'open_clip', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -52,6 +52,8 @@ def register(app: typer.Typer) -> None:
         """Add a result: self-reported numbers (RESULT.yaml) or predictions scored by the suite."""
         from i2vbench.results import submit
 
+        if predictions is not None and result is not None:
+            raise typer.BadParameter("give either RESULT.yaml or --predictions, not both")
         if predictions is not None:
             fields = {"task": task, "dataset": dataset, "split": split, "method": method,
                       "paradigm": paradigm, "paradigm_description": paradigm_description, "ilfm": ilfm,

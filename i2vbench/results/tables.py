@@ -205,7 +205,7 @@ def tex(s: str) -> str:
 
 def render_latex(blocks: list[tuple[TaskSpec, list[TableRow]]]) -> str:
     """One booktabs ``table*`` per survey table; each task block repeats its header row."""
-    out: list[str] = []
+    out: list[str] = [r"% i2vbench: bench tables --format latex (needs \usepackage{booktabs})"]
     by_table: dict[str, list[tuple[TaskSpec, list[TableRow]]]] = {}
     for spec, rows in blocks:
         by_table.setdefault(spec.table, []).append((spec, rows))
