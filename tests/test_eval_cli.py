@@ -104,6 +104,15 @@ def test_bad_input_exits_2_with_one_line(bench, args, message):
     assert "Traceback" not in err
 
 
+def test_empty_files(bench, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    code, _, err = bench("eval", "--task", "tvg", "--gt", TXT, "--pred", str(empty))
+    assert code == 2 and "no prediction for 10 of 10 queries" in err
+    code, _, err = bench("eval", "--task", "tvg", "--gt", str(empty), "--pred", str(D / "pred.jsonl"))
+    assert code == 2 and err.strip() == f"error: {empty}: no ground-truth queries"
+
+
 def test_unknown_task(bench):
     code, _, err = bench("eval", "--task", "nope", "--gt", TXT, "--pred", str(D / "pred.jsonl"))
     assert code == 2 and err.strip().startswith("error: unknown task 'nope'; known: captioning")
