@@ -246,6 +246,13 @@ def test_missing_predictions_error_or_score_as_miss():
     assert m["R1@0.7"] == 50.0 and m["mIoU"] == 50.0
 
 
+def test_integer_qids_match_their_text():
+    m = tvg_metrics([{"qid": 12404, "relevant_windows": [[0, 10]]}], {12404: [[0, 10, 1]]})
+    assert m["mIoU"] == 100.0
+    m = tvg_metrics([{"qid": "7", "relevant_windows": [[0, 10]]}], {7: [[0, 5, 1]]})
+    assert m["mIoU"] == 50.0
+
+
 def test_empty_ground_truth_is_an_error():
     with pytest.raises(BenchError, match="no ground-truth"):
         tvg_metrics([], {})

@@ -94,6 +94,8 @@ def query_ious(gt: Sequence[Any], preds: Mapping[str, Any], allow_missing: bool 
                ) -> tuple[np.ndarray, np.ndarray]:
     """Per-query (R1 IoU, R5 IoU) in GT order; the two arrays every TVG number is averaged from."""
     qids = [_qid(m) for m in gt]
+    if any(not isinstance(k, str) for k in preds):
+        preds = {str(k): v for k, v in preds.items()}  # qids compare as text, as in the files
     missing = [q for q in qids if q not in preds]
     if missing and not allow_missing:
         raise BenchError(f"no prediction for {len(missing)} of {len(qids)} queries "
