@@ -37,14 +37,17 @@ def _page(title: str, body: list[str], crumb: str = "") -> str:
 # --- plots -----------------------------------------------------------------------------------
 
 def _nice_range(values: list[float]) -> tuple[float, float, float]:
+    """Axis limits on a round step, with 2 to 6 steps between them."""
     lo, hi = min(values), max(values)
-    span = max(hi - lo, 1.0)
-    step = 10.0 if span > 25 else 5.0 if span > 8 else 2.0 if span > 3 else 1.0
-    lo_t = math.floor(lo / step) * step
-    hi_t = math.ceil(hi / step) * step
-    if hi_t == lo_t:
+    span = max(hi - lo, 0.5)
+    step = next(s for s in (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1e9) if span / s <= 5)
+    lo_t = math.floor(lo / step + 1e-9) * step
+    hi_t = math.ceil(hi / step - 1e-9) * step
+    if lo - lo_t < 0.1 * step and lo_t - step >= 0 or lo < 0:  # keep dots off the axis, scores >= 0
+        lo_t -= step
+    if hi_t - hi < 0.1 * step:
         hi_t += step
-    return lo_t, hi_t, step
+    return round(lo_t, 6), round(hi_t, 6), step
 
 
 Point = tuple[str, float, str, TableRow]  # category, value, label, the row it shows
@@ -62,11 +65,10 @@ def svg_strip(points: list[Point], categories: list[str], ylabel: str, title: st
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
            f'role="img" aria-label="{_e(title)}">']
-    t = lo
-    while t <= hi + 1e-9:
+    for k in range(round((hi - lo) / step) + 1):
+        t = lo + k * step
         out.append(f'<line x1="{ml}" x2="{w - mr}" y1="{y(t):.1f}" y2="{y(t):.1f}" stroke="#d0d7de"/>')
-        out.append(f'<text x="{ml - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{t:g}</text>')
-        t += step
+        out.append(f'<text x="{ml - 6}" y="{y(t) + 4:.1f}" text-anchor="end">{round(t, 6):g}</text>')
     out.append(f'<text transform="translate(14,{mt + ph / 2:.1f}) rotate(-90)" text-anchor="middle">'
                f"{_e(ylabel)}</text>")
     slot = pw / max(len(categories), 1)
