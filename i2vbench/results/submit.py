@@ -10,7 +10,6 @@ file name is derived from the record (never a path the submitter chose).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import re
 from pathlib import Path
@@ -128,7 +127,9 @@ def validate(data: Any, src: str, kind: str) -> ResultRecord:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    from i2vbench.provenance import utc_now
+
+    return utc_now()
 
 
 def _store(records: list[ResultRecord], replace: bool, src: str) -> list[Path]:
@@ -215,8 +216,6 @@ def sha256_file(path: Path) -> str:
 def submit_predictions(predictions: Path, gt: Path | None, fields: dict[str, Any], *,
                        replace: bool = False, options: dict[str, Any] | None = None) -> list[Path]:
     """``bench submit --predictions P --task T --dataset D --gt GT``: score, then store as verified."""
-    from importlib.metadata import PackageNotFoundError, version
-
     from i2vbench.io import require_file
     from i2vbench.metrics.evaluate import evaluate
 
@@ -244,12 +243,11 @@ def submit_predictions(predictions: Path, gt: Path | None, fields: dict[str, Any
     if not data["metrics"]:
         raise BenchError(f"the {data['task']} evaluator returned none of the task's metrics "
                          f"({', '.join(sorted(scores))})")
-    try:
-        code_version = f"i2vbench {version('i2vbench')}"
-    except PackageNotFoundError:
-        code_version = None
+    from i2vbench.provenance import code_version, package_versions
+
     data["provenance"].update(
-        created=_now(), predictions_sha256=sha256_file(pred), code_version=code_version,
+        created=_now(), predictions_sha256=sha256_file(pred), code_version=code_version(),
+        packages=package_versions(),
         config={"gt": gt.name, "gt_sha256": sha256_file(gt), "predictions": pred.name,
                 **{k: Path(v).name if isinstance(v, Path) else v for k, v in (options or {}).items()}},
     )
