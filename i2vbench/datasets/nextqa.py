@@ -24,25 +24,32 @@ def load_nextqa_csv(path: str | Path) -> list:
 
     p = require_file(path, "NExT-QA csv")
     with p.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+        reader = csv.reader(f)
+        header = next(reader, [])
+        missing = [c for c in COLUMNS if c not in header]
         if missing:
             raise BenchError(f"{where(p, 1)}: NExT-QA header lacks {', '.join(missing)} "
                              "(expected video,frame_count,width,height,question,answer,qid,type,a0..a4)")
+        iv, iq, ia, iid, it = (header.index(c) for c in ("video", "question", "answer", "qid", "type"))
+        opts = [header.index(f"a{i}") for i in range(5)]
+        width = len(header)
         items, seen = [], set()
         for n, r in enumerate(reader, start=2):
+            if not r:
+                continue
+            if len(r) != width:
+                raise BenchError(f"{where(p, n)}: expected {width} fields, got {len(r)}")
             try:
-                key = f"{int(r['video'])}_{int(r['qid'])}"
-                answer = int(r["answer"])
-            except (TypeError, ValueError):
+                key = f"{int(r[iv])}_{int(r[iid])}"
+                answer = int(r[ia])
+            except ValueError:
                 raise BenchError(f"{where(p, n)}: video, qid and answer must be integers") from None
             if not 0 <= answer <= 4:
                 raise BenchError(f"{where(p, n)}: answer {answer} is not an index into a0..a4")
             if key in seen:
                 raise BenchError(f"{where(p, n)}: duplicate question {key}")
             seen.add(key)
-            options = tuple(r[f"a{i}"] or "" for i in range(5))
-            items.append(QAItem(key, answer, (r["type"] or "").strip(), r["video"], r["question"] or "", options))
+            items.append(QAItem(key, answer, r[it].strip(), r[iv], r[iq], tuple(r[i] for i in opts)))
     return items
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,8 +36,7 @@ NEXTQA_TYPES = ("CW", "CH", "TN", "TC", "DC", "DL", "DO")
 DATASETS = ("nextqa", "msrvtt-mc", "how2qa", "msvd-qa")
 
 
-@dataclass(frozen=True)
-class QAItem:
+class QAItem(NamedTuple):
     """One GT question: ``answer`` is an option index (multiple choice) or a string (open-ended)."""
 
     key: str
@@ -76,13 +76,14 @@ def accuracy(correct: np.ndarray) -> float:
 def nextqa_breakdown(correct: np.ndarray, qtypes: list[str] | np.ndarray) -> dict[str, float]:
     """Acc, Acc_C/T/D and the seven per-type accuracies of NExT-QA's ``eval_mc``."""
     c = np.asarray(correct, dtype=bool)
-    t = np.asarray(["TN" if q == "TP" else q for q in qtypes], dtype=object)
-    unknown = sorted(set(t.tolist()) - set(NEXTQA_TYPES))
+    t = np.asarray(qtypes, dtype=str)
+    t[t == "TP"] = "TN"
+    unknown = sorted(set(np.unique(t).tolist()) - set(NEXTQA_TYPES))
     if unknown:
         raise BenchError(f"unknown NExT-QA question type(s) {unknown}; expected {', '.join(NEXTQA_TYPES)} or TP")
     out = {"Acc": accuracy(c)}
     for group in ("C", "T", "D"):
-        m = np.array([q[0] == group for q in t], dtype=bool)
+        m = t.astype("U1") == group
         if m.any():
             out[f"Acc_{group}"] = accuracy(c[m])
     for q in NEXTQA_TYPES:
@@ -136,67 +137,87 @@ def _pred_value(value: object, loc: str, gt_answer: int | str) -> object:
     if isinstance(value, dict):
         if "prediction" not in value:
             raise BenchError(f"{loc}: expected a 'prediction' field")
-        carried = value.get("answer")
-        if isinstance(gt_answer, int) and isinstance(carried, str) and carried.strip().isdigit():
-            carried = int(carried)
-        if "answer" in value and carried != gt_answer:
-            raise BenchError(f"{loc}: 'answer' {value['answer']!r} disagrees with the GT answer "
-                             f"{gt_answer!r} (wrong GT file or split?)")
+        if "answer" in value:
+            carried = value["answer"]
+            if isinstance(gt_answer, int) and isinstance(carried, str) and carried.strip().isdigit():
+                carried = int(carried)
+            if carried != gt_answer:
+                raise BenchError(f"{loc}: 'answer' {value['answer']!r} disagrees with the GT answer "
+                                 f"{gt_answer!r} (wrong GT file or split?)")
         value = value["prediction"]
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise BenchError(f"{loc}: prediction {value!r} must be an option index or an answer string")
     return value
 
 
-def read_predictions(pred: Path) -> dict[str, tuple[str, object]]:
-    """``key → (location for errors, raw value)`` from result.json or jsonl ``{qid, prediction}``."""
+@dataclass
+class Predictions:
+    """Raw prediction values by question key; error locations are built only when needed."""
+
+    path: Path
+    values: dict[str, object]
+    positions: dict[str, str] | None = None  # key → "line N" / "[i]" for jsonl and list inputs
+
+    def loc(self, key: str) -> str:
+        if self.positions is None:
+            return where(self.path, key=key)
+        return f"{self.path}{self.positions[key]}"
+
+
+def _keyed_records(p: Path, records: list[tuple[str, object]]) -> Predictions:
+    values: dict[str, object] = {}
+    positions: dict[str, str] = {}
+    for pos, obj in records:
+        if not isinstance(obj, dict) or "qid" not in obj or "prediction" not in obj:
+            raise BenchError(f"{p}{pos}: expected {{qid, prediction}} (NExT-QA: and video, or qid '<video>_<qid>')")
+        key = f"{obj['video']}_{obj['qid']}" if "video" in obj else str(obj["qid"])
+        if key in values:
+            raise BenchError(f"{p}{pos}: duplicate prediction for {key}")
+        values[key], positions[key] = obj, pos
+    return Predictions(p, values, positions)
+
+
+def read_predictions(pred: Path) -> Predictions:
+    """Predictions from result.json ``{key: {prediction}}`` / ``{key: x}``, or ``{qid, prediction}`` records."""
     from i2vbench.io import iter_jsonl, read_json, require_file
 
     p = require_file(pred, "VideoQA predictions")
-    out: dict[str, tuple[str, object]] = {}
     if p.suffix.lower() == ".jsonl":
-        for n, obj in iter_jsonl(p, "predictions jsonl"):
-            if "qid" not in obj or "prediction" not in obj:
-                raise BenchError(f"{where(p, n)}: expected {{qid, prediction}} (NExT-QA: video too)")
-            key = f"{obj['video']}_{obj['qid']}" if "video" in obj else str(obj["qid"])
-            if key in out:
-                raise BenchError(f"{where(p, n)}: duplicate prediction for {key}")
-            out[key] = (where(p, n), obj)
-        return out
+        return _keyed_records(p, [(f":{n}", obj) for n, obj in iter_jsonl(p, "predictions jsonl")])
     data = read_json(p, "predictions json")
     if isinstance(data, dict):
-        return {str(k): (where(p, key=str(k)), v) for k, v in data.items()}
+        return Predictions(p, {str(k): v for k, v in data.items()})
     if isinstance(data, list):
-        for i, obj in enumerate(data):
-            if not isinstance(obj, dict) or "qid" not in obj or "prediction" not in obj:
-                raise BenchError(f"{where(p, key=f'[{i}]')}: expected {{qid, prediction}}")
-            key = f"{obj['video']}_{obj['qid']}" if "video" in obj else str(obj["qid"])
-            if key in out:
-                raise BenchError(f"{where(p, key=f'[{i}]')}: duplicate prediction for {key}")
-            out[key] = (where(p, key=f"[{i}]"), obj)
-        return out
+        return _keyed_records(p, [(f" [[{i}]]", obj) for i, obj in enumerate(data)])
     raise BenchError(f"{p}: expected {{key: {{prediction}}}}, a list of {{qid, prediction}} or jsonl")
 
 
-def score(items: list[QAItem], preds: dict[str, tuple[str, object]], pred_path: Path,
-          allow_missing: bool = False) -> tuple[np.ndarray, int]:
+def score(items: list[QAItem], preds: Predictions, allow_missing: bool = False) -> tuple[np.ndarray, int]:
     """Per-question correctness in GT order, and the number of questions without a prediction."""
-    keys = {it.key for it in items}
-    unknown = next((k for k in preds if k not in keys), None)
-    if unknown is not None:
-        raise BenchError(f"{preds[unknown][0]}: question {unknown!r} is not in the ground truth")
+    values = preds.values
     correct = np.zeros(len(items), dtype=bool)
     missing = 0
     for i, it in enumerate(items):
-        if it.key not in preds:
+        raw = values.get(it.key, _MISSING)
+        if raw is _MISSING:
             if not allow_missing:
-                raise BenchError(f"{pred_path}: no prediction for question {it.key!r} "
+                raise BenchError(f"{preds.path}: no prediction for question {it.key!r} "
                                  "(pass allow_missing to score missing questions as wrong)")
             missing += 1
             continue
-        loc, raw = preds[it.key]
-        correct[i] = is_correct(it, _pred_value(raw, loc, it.answer))
+        if type(raw) is dict and type(raw.get("prediction")) is int and type(it.answer) is int \
+                and raw.get("answer", it.answer) == it.answer:  # fast path: result.json of indices
+            correct[i] = raw["prediction"] == it.answer
+            continue
+        correct[i] = is_correct(it, _pred_value(raw, preds.loc(it.key), it.answer))
+    if len(values) + missing > len(items):  # some key of the predictions is not a GT question
+        keys = {it.key for it in items}
+        unknown = next(k for k in values if k not in keys)
+        raise BenchError(f"{preds.loc(unknown)}: question {unknown!r} is not in the ground truth")
     return correct, missing
+
+
+_MISSING = object()
 
 
 @register_evaluator("videoqa")
@@ -204,7 +225,7 @@ def evaluate_files(gt: Path, pred: Path, dataset: str | None = None, allow_missi
                    **options: object) -> dict[str, float]:
     """Accuracy (and NExT-QA's breakdown); with ``allow_missing``, ``n_missing`` counts the gaps."""
     ds, items = load_gt(gt, dataset)
-    correct, missing = score(items, read_predictions(pred), pred, bool(allow_missing))
+    correct, missing = score(items, read_predictions(pred), bool(allow_missing))
     if ds == "nextqa":
         out = nextqa_breakdown(correct, [it.qtype or "" for it in items])
     else:
