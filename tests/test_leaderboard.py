@@ -85,6 +85,17 @@ def test_run_records_join_tables_and_leaderboard(bench, empty_results):
     code, out, _ = bench("leaderboard", "--task", "tvg", "--format", "json", "--no-runs")
     assert all(r["kind"] == "reported" for r in json.loads(out))
 
+    # a later run of the same method on Charades-STA itself is its own row, and competes for bold
+    run2 = empty_results / "runs" / "20261122T020000-tvg"
+    run2.mkdir()
+    real = dict(record, dataset="charades-sta", metrics={"R1@0.3": 81.0, "mIoU": 50.0})
+    (run2 / "run.json").write_text(json.dumps({"records": [real]}))
+    rows = json.loads(bench("tables", "--task", "tvg", "--format", "json", "--with-runs")[1])
+    mine = [r for r in rows if r["kind"] == "reproduced"]
+    assert [(r["dataset"], r["metrics"]["R@0.3"], r["best"]) for r in mine] == [
+        ("synthvid-tvg", 80.25, []), ("charades-sta", 81.0, ["R@0.3"])]
+    assert rows.index(mine[0]) == i + 1 and rows.index(mine[1]) == i + 2
+
 
 def test_committed_site_is_up_to_date(bench, tmp_path, monkeypatch):
     """Rebuild from the committed records (reported + results/submissions, no local runs) and compare."""

@@ -117,13 +117,22 @@ def _mark_best(rows: list[TableRow], spec: TaskSpec) -> None:
                 r.best.append(col.header)
 
 
+def _family(rec: ResultRecord, spec: TaskSpec) -> str:
+    """Which benchmark a record belongs to, so that one row never mixes benchmarks: the survey's
+    datasets form one family; ``synthvid-kinetics400`` and ``synthvid-ssv2`` form another."""
+    if rec.dataset in spec.datasets:
+        return "survey"
+    td = table_dataset(rec)
+    return rec.dataset.replace(td, "*") if td and td in rec.dataset else rec.dataset
+
+
 def build_rows(records: list[ResultRecord], spec: TaskSpec) -> list[TableRow]:
     """A task's rows in print order, with the best cells marked."""
     recs = [r for r in records if r.task == spec.id]
     groups: dict[tuple, list[ResultRecord]] = {}
     for r in recs:
         key = ("reported", r.survey.row) if r.kind == "reported" and r.survey else \
-            (r.kind, r.method, r.ilfm, r.split, r.method_id)
+            (r.kind, r.method, r.ilfm, r.split, r.method_id, _family(r, spec))
         groups.setdefault(key, []).append(r)
     reported = [_row_from(g, spec) for k, g in groups.items() if k[0] == "reported"]
     reproduced = [_row_from(g, spec) for k, g in groups.items() if k[0] == "reproduced"]
