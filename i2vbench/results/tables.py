@@ -57,8 +57,9 @@ class TableRow:
         ref = f" [{self.ref}]" if self.ref is not None else ""
         if self.kind == "reported":
             return f"{self.method}{ref}"
-        return f"↳ {self.method} ({self.kind}, {', '.join(self.datasets)})" if self.kind == "reproduced" \
-            else f"{self.method}{ref} ({self.kind})"
+        if self.kind == "reproduced":  # sits under the survey row it reproduces
+            return f"↳ {self.method} ({self.kind}, {', '.join(self.datasets)})"
+        return f"{self.method}{ref} ({self.kind})"
 
     def to_json(self) -> dict:
         return {"table": TASKS.get(self.task).table, "task": self.task, "paradigm": self.paradigm,
