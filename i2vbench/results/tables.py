@@ -59,7 +59,8 @@ class TableRow:
             return f"{self.method}{ref}"
         if self.kind == "reproduced":  # sits under the survey row it reproduces
             return f"↳ {self.method} ({self.kind}, {', '.join(self.datasets)})"
-        return f"{self.method}{ref} ({self.kind})"
+        other = [d for d in self.datasets if d not in TASKS.get(self.task).datasets]
+        return f"{self.method}{ref} ({', '.join([self.kind, *other])})"
 
     def to_json(self) -> dict:
         return {"table": TASKS.get(self.task).table, "task": self.task, "paradigm": self.paradigm,
