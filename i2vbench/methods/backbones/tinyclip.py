@@ -12,17 +12,16 @@ bf16 autocast on CPU that was faster at these sizes (DESIGN.md, measured notes).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from i2vbench.datasets.synthvid.text import tokenize
 from i2vbench.methods.backbones.base import ILFM, TextOutput, VisualOutput
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 SPECIALS = (PAD, UNK, EOS)
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 def default_vocabulary() -> list[str]:
@@ -67,7 +66,7 @@ class TinyCLIPConfig:
 
 
 class WordTokenizer:
-    """Lower-cased word-level tokenizer: ``<pad>``=0, ``<unk>``=1, ``<eos>``=2, then the words.
+    """Word-level tokenizer: ``<pad>``=0, ``<unk>``=1, ``<eos>``=2, then the words.
 
     Every sentence ends with ``<eos>``; sentences longer than the context are cut so that the
     ``<eos>`` survives (the last real word is dropped, never the terminator).
@@ -83,7 +82,8 @@ class WordTokenizer:
         return len(self.itos)
 
     def words(self, text: str) -> list[str]:
-        return _WORD.findall(text.lower())
+        """SynthVid's shared tokenisation rule: lower-cased words and ``. , ?`` marks."""
+        return tokenize(text)
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(ids, mask)``, both ``(B, context_length)``; mask is True at real tokens."""

@@ -1,0 +1,304 @@
+"""Pretraining the embedded ILFM: image-text contrastive learning on SynthVid *frames*.
+
+The model sees single rendered frames with frame-level captions only (no video, no time), so
+that what it knows about motion and order afterwards has to come from the transfer paradigms,
+as in the survey's setting. Everything is seeded: the init from ``seed``, and batch ``i`` of the
+data stream from ``(seed, i)``, so two runs with the same arguments give identical weights.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from i2vbench.methods.backbones.tinyclip import TinyCLIP, TinyCLIPConfig
+
+# (n, seed, single_object, partial) -> (uint8 images (n, 64, 64, 3), captions, shape ids, colour ids)
+FrameSource = Callable[[int, int, bool, float], tuple[np.ndarray, list[str], np.ndarray, np.ndarray]]
+# attribute ("shape" / "color") -> one prompt per class id
+Prompts = Callable[[str], list[str]]
+
+
+@dataclass
+class PretrainConfig:
+    steps: int = 4000
+    batch_size: int = 256
+    lr: float = 7e-4
+    min_lr_ratio: float = 0.02
+    warmup_steps: int = 200
+    weight_decay: float = 0.1
+    seed: int = 0
+    eval_every: int = 500
+    eval_frames: int = 1000
+    retrieval_pool: int = 256
+    partial: float = 0.5  # share of named objects whose caption leaves attributes out
+    single_object_fraction: float = 0.5  # share of each batch showing exactly one object
+    stop_after: int | None = None  # train only the first steps of the ``steps``-long schedule
+    snapshot_dir: str | None = None  # if set, the checkpoint is written there at every eval
+    bf16: bool = True
+    threads: int = 2
+    workers: int = 1  # background processes rendering the next batches (0: render in-process)
+    prefetch: int = 4
+
+
+def synthvid_frames(n: int, seed: int, single_object: bool = False, partial: float = 0.0
+                    ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """SynthVid frames with frame-level captions (the default data source)."""
+    from i2vbench.datasets.synthvid import frame_caption_set
+
+    s = frame_caption_set(n, seed, image_size=64, single_object=single_object, partial=partial)
+    return s.images, list(s.captions), np.asarray(s.shape), np.asarray(s.color)
+
+
+def synthvid_prompts(attribute: str) -> list[str]:
+    """SynthVid's zero-shot prompts, one per class id of ``attribute``."""
+    from i2vbench.datasets.synthvid import zero_shot_prompts
+
+    return list(zero_shot_prompts(attribute))
+
+
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    """Linear warmup to ``lr`` then cosine decay to ``min_lr_ratio * lr`` at the last step."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Decay matrices only: biases, norms, embeddings, positions and the temperature are exempt."""
+    decay, keep = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        no_decay = p.ndim < 2 or "embedding" in name or name.endswith("_pos") or "logit_scale" in name
+        (keep if no_decay else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
+
+
+def _autocast(enabled: bool):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+@torch.no_grad()
+def encode_images(model: TinyCLIP, images: np.ndarray, batch: int = 512, bf16: bool = True) -> torch.Tensor:
+    """L2-normalised joint-space embeddings of uint8 frames ``(n, H, W, 3)``."""
+    out = []
+    for i in range(0, len(images), batch):
+        x = model.preprocess(torch.from_numpy(np.ascontiguousarray(images[i:i + batch])))
+        with _autocast(bf16):
+            out.append(model.encode_frames(x).pooled.float())
+    return nn.functional.normalize(torch.cat(out), dim=-1)
+
+
+@torch.no_grad()
+def encode_texts(model: TinyCLIP, texts: list[str], bf16: bool = True) -> torch.Tensor:
+    with _autocast(bf16):
+        return nn.functional.normalize(model.encode_text(texts).pooled.float(), dim=-1)
+
+
+def zero_shot_accuracy(model: TinyCLIP, images: np.ndarray, labels: np.ndarray, prompts: list[str],
+                       bf16: bool = True) -> float:
+    """CLIP-style zero-shot accuracy: each frame gets the class of its most similar prompt."""
+    sims = encode_images(model, images, bf16=bf16) @ encode_texts(model, prompts, bf16).t()
+    return float((sims.argmax(1).numpy() == np.asarray(labels)).mean())
+
+
+def caption_recall_at_1(model: TinyCLIP, images: np.ndarray, captions: list[str], bf16: bool = True) -> float:
+    """Image→caption R@1 within the pool; a retrieved caption counts if its text equals the
+    frame's own (identical captions of different frames are not distinguishable, so not errors)."""
+    sims = encode_images(model, images, bf16=bf16) @ encode_texts(model, captions, bf16).t()
+    best = sims.argmax(1).tolist()
+    return float(np.mean([captions[j] == captions[i] for i, j in enumerate(best)]))
+
+
+@dataclass
+class EvalSet:
+    """Held-out frames, rendered once per run: single-object frames for zero-shot accuracy and
+    a pool of ordinary frames for caption retrieval."""
+
+    images: np.ndarray
+    shapes: np.ndarray
+    colors: np.ndarray
+    pool_images: np.ndarray
+    pool_captions: list[str]
+
+    @classmethod
+    def build(cls, cfg: PretrainConfig, source: FrameSource) -> EvalSet:
+        images, _, shapes, colors = source(cfg.eval_frames, stream_seed(cfg.seed, 1, 0), True, 0.0)
+        pool_images, pool_captions, _, _ = source(cfg.retrieval_pool, stream_seed(cfg.seed, 1, 1), False, 0.0)
+        return cls(images, shapes, colors, pool_images, pool_captions)
+
+
+def evaluate(model: TinyCLIP, data: EvalSet, prompts: Prompts = synthvid_prompts,
+             bf16: bool = True) -> dict[str, float]:
+    """Held-out zero-shot shape/colour accuracy (single-object frames) and caption R@1."""
+    was_training = model.training
+    model.eval()
+    res = {"zero_shot_shape_acc": zero_shot_accuracy(model, data.images, data.shapes, prompts("shape"), bf16),
+           "zero_shot_color_acc": zero_shot_accuracy(model, data.images, data.colors, prompts("color"), bf16),
+           f"caption_r1_among_{len(data.pool_captions)}":
+               caption_recall_at_1(model, data.pool_images, data.pool_captions, bf16)}
+    model.train(was_training)
+    return res
+
+
+def _render_batch(source: FrameSource, cfg: PretrainConfig, step: int
+                  ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    """Training batch ``step``: single-object frames first, then frames with 1..3 objects."""
+    n_single = int(round(cfg.batch_size * cfg.single_object_fraction))
+    parts = [source(n, stream_seed(cfg.seed, 0, 2 * step + k), k == 0, cfg.partial)
+             for k, n in ((0, n_single), (1, cfg.batch_size - n_single)) if n > 0]
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]],
+            np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]))
+
+
+def n_steps(cfg: PretrainConfig) -> int:
+    return min(cfg.steps, cfg.stop_after) if cfg.stop_after else cfg.steps
+
+
+def training_batches(cfg: PretrainConfig, source: FrameSource) -> Iterator[tuple[np.ndarray, list[str]]]:
+    """Batch ``i`` of the stream depends only on (seed, i), whether rendered here or in workers.
+
+    Workers (spawned, not forked, so they never inherit torch's thread pools) render up to
+    ``prefetch`` batches ahead while the model trains on the current one.
+    """
+    if cfg.workers <= 0:
+        for step in range(n_steps(cfg)):
+            images, captions, _, _ = _render_batch(source, cfg, step)
+            yield images, captions
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # an executor, not mp.Pool: a worker that dies raises here instead of being respawned forever
+    with ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("spawn")) as pool:
+        pending: deque = deque()
+        submitted = 0
+        for _ in range(n_steps(cfg)):
+            while submitted < n_steps(cfg) and len(pending) < max(1, cfg.prefetch):
+                pending.append(pool.submit(_render_batch, source, cfg, submitted))
+                submitted += 1
+            images, captions, _, _ = pending.popleft().result()
+            yield images, captions
+
+
+def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
+             source: FrameSource = synthvid_frames,
+             prompts: Prompts | None = synthvid_prompts,
+             progress: bool = True, log: Callable[[str], None] = print) -> tuple[TinyCLIP, dict]:
+    """Train a TinyCLIP from scratch; return it and the metrics record for ``metrics.json``.
+
+    ``prompts=None`` skips the zero-shot evaluation (smoke runs on sources without labels).
+    """
+    from tqdm import tqdm
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # only effective before OpenMP starts
+    prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        torch.manual_seed(cfg.seed)
+        model = TinyCLIP(model_config or TinyCLIPConfig())
+        model.train()
+        opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98),
+                                eps=1e-6, fused=False, foreach=True)
+        eval_set = EvalSet.build(cfg, source) if prompts is not None else None
+        history: list[dict] = []
+        losses: list[float] = []
+        t0 = time.perf_counter()
+        t_eval = 0.0
+        bar = tqdm(training_batches(cfg, source), total=n_steps(cfg), desc="pretrain tinyclip",
+                   disable=not progress, mininterval=2.0)
+        for step, (images, captions) in enumerate(bar):
+            x = model.preprocess(torch.from_numpy(images))
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, cfg)
+            with _autocast(cfg.bf16):
+                logits_i, logits_t = model(x, captions)
+            loss = contrastive_loss(logits_i, logits_t, captions)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
+            last = step + 1 == n_steps(cfg)
+            if eval_set is not None and (last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
+                te = time.perf_counter()
+                m = evaluate(model, eval_set, prompts, cfg.bf16)
+                t_eval += time.perf_counter() - te
+                history.append({"step": step + 1, "loss": float(np.mean(losses[-50:])),
+                                "elapsed_s": round(time.perf_counter() - t0, 1), **m})
+                msg = " ".join(f"{k}={v:.4f}" for k, v in history[-1].items() if k != "step")
+                (bar.write if progress else log)(f"step {step + 1}: {msg}")
+                if cfg.snapshot_dir:
+                    from i2vbench.methods.backbones.checkpoint import save_tinyclip
+
+                    save_tinyclip(model, cfg.snapshot_dir, {"step": step + 1, "config": asdict(cfg), **history[-1]})
+                    model.train()
+        wall = time.perf_counter() - t0
+        model.eval()
+        metrics = {
+            **({k: v for k, v in history[-1].items() if k not in {"step", "loss", "elapsed_s"}} if history else {}),
+            "final_loss": float(np.mean(losses[-50:])) if losses else None,
+            "steps": n_steps(cfg),
+            "schedule_steps": cfg.steps,
+            "train_frames": n_steps(cfg) * cfg.batch_size,
+            "wall_time_s": round(wall, 1),
+            "eval_time_s": round(t_eval, 1),
+            "seed": cfg.seed,
+            "config": asdict(cfg),
+            "eval": {"frames": cfg.eval_frames, "single_object": True, "retrieval_pool": cfg.retrieval_pool,
+                     "seeds": [stream_seed(cfg.seed, 1, 0), stream_seed(cfg.seed, 1, 1)]},
+            "history": history,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "machine": platform.machine(),
+            "cpu_threads": cfg.threads,
+        }
+        return model, metrics
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det)
+
+
+def stream_seed(seed: int, stream: int, index: int) -> int:
+    """Seed of item ``index`` of stream 0 (training batches) or 1 (held-out eval sets).
+
+    Derived through ``numpy.random.SeedSequence`` so that training and evaluation frames come
+    from unrelated generator states for every run seed.
+    """
+    return int(np.random.SeedSequence([seed, stream, index]).generate_state(1)[0])
+
+
+def contrastive_loss(logits_i: torch.Tensor, logits_t: torch.Tensor, captions: list[str]) -> torch.Tensor:
+    """Symmetric InfoNCE where frames with the very same caption count as positives of each other.
+
+    Identical captions are common in a procedural world; treating them as negatives would push
+    apart embeddings that should coincide, so the target is spread uniformly over all matches.
+    """
+    index = {c: i for i, c in enumerate(dict.fromkeys(captions))}
+    ids = torch.tensor([index[c] for c in captions])
+    same = (ids[:, None] == ids[None, :]).float()
+    target = same / same.sum(1, keepdim=True)
+    li = -(target * logits_i.float().log_softmax(1)).sum(1).mean()
+    lt = -(target * logits_t.float().log_softmax(1)).sum(1).mean()
+    return 0.5 * (li + lt)
+
+
+def default_out_dir() -> Path:
+    from i2vbench.methods.backbones import TINYCLIP_DIR
+
+    return TINYCLIP_DIR
