@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from i2vbench.errors import BenchError
 from i2vbench.metrics.captioning import METRICS, caption_metrics, score_tokenized, tokenize
@@ -116,3 +118,26 @@ def test_coco_results_list_is_accepted(tmp_path):
 def test_score_tokenized_keeps_metric_order():
     gts = {"v": ["a dog runs"]}
     assert list(score_tokenized(gts, {"v": ["a dog runs"]}, ("CIDEr", "BLEU1"))) == ["BLEU1", "CIDEr"]
+
+
+@given(st.dictionaries(st.from_regex(r"video[0-9]{1,4}", fullmatch=True),
+                       st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=4), min_size=1, max_size=8),
+       st.randoms(use_true_random=False))
+@settings(max_examples=60, deadline=None)
+def test_msrvtt_layout_round_trip_any_sentence_order(refs, rnd):
+    # MSR-VTT's {videos, sentences} with sentences in any order reads back as {video: [captions]}
+    # (captions of a video keep their relative order), and split selects exactly that split
+    import tempfile
+
+    from i2vbench.datasets.msrvtt import load_caption_json
+
+    sents = [{"video_id": v, "caption": c, "order": i} for v, cs in refs.items() for i, c in enumerate(cs)]
+    rnd.shuffle(sents)
+    sents.sort(key=lambda s: s["order"])  # stable: per-video order kept, videos interleaved
+    videos = [{"video_id": v, "split": "test"} for v in refs] + [{"video_id": "other", "split": "train"}]
+    sents.append({"video_id": "other", "caption": "x"})
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "m.json"
+        f.write_text(json.dumps({"videos": videos, "sentences": sents}))
+        got = load_caption_json(f, "test")
+    assert got == refs

@@ -117,6 +117,7 @@ def evaluate_files(gt: Path, pred: Path, split: str | None = None,
                          + (f" (split {split})" if split else ""))
     missing = [k for k in refs if k not in cands]
     if missing:
+        hint = "" if split else " (for MSR-VTT's caption json, --option split=test keeps only the test videos)"
         raise BenchError(f"{pred}: no candidate caption for {len(missing)} of {len(refs)} videos in {gt}, "
-                         f"e.g. {missing[0]!r}")
+                         f"e.g. {missing[0]!r}{hint}")
     return caption_metrics(refs, cands)
