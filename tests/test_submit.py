@@ -256,6 +256,6 @@ def test_bad_predictions_are_refused_before_anything_is_written(bench, results, 
 def test_safe_name_is_one_plain_file_name(method):
     rec = ResultRecord.model_validate(dict(with_(method=method), kind="self-reported"))
     name = safe_name(rec)
-    assert re.fullmatch(r"[a-z0-9.+-]+\.yaml", name)
+    assert re.fullmatch(r"[a-z0-9+-]+\.yaml", name)
     assert ".." not in name.removesuffix(".yaml") and not name.startswith(".")
     assert len(name) < 255

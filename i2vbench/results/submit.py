@@ -52,7 +52,7 @@ def identity(rec: ResultRecord) -> tuple[str, str, str, str]:
 def safe_name(rec: ResultRecord) -> str:
     """A file name from the record: readable slug + a hash of its identity (so slugs never collide)."""
     def slug(s: str) -> str:
-        return re.sub(r"[^a-z0-9.+]+", "-", s.lower()).strip("-.")[:60] or "x"
+        return re.sub(r"[^a-z0-9+]+", "-", s.lower()).strip("-")[:60] or "x"
 
     digest = hashlib.sha256("\x1f".join(identity(rec)).encode()).hexdigest()[:10]
     return f"{slug(rec.task)}--{slug(rec.dataset)}--{slug(rec.split)}--{slug(rec.method)}--{digest}.yaml"
