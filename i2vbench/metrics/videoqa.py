@@ -13,11 +13,13 @@ Reference: doc-doc/NExT-QA ``eval_mc.py`` (commit 6b92588). What it does, and so
   from the GT csv and refuse a result file whose ``answer`` disagrees with it.
 
 Multiple choice (NExT-QA, MSRVTT-MC, How2QA): a prediction is the option index, or the option
-text (matched exactly, after stripping; a digit string that is no option's text, such as
-MSRVTT-MC's ``"2"``, is read as an index — How2QA has answers like ``"1"``). Open-ended (MSVD-QA): a prediction is the answer string;
-it is correct when it equals the GT answer after lower-casing and collapsing whitespace —
-exact match, as the field scores a classifier over the answer vocabulary (MSVD-QA answers are
-already lower case, single words).
+text (matched exactly after stripping; a digit string that is no option's text, such as
+MSRVTT-MC's ``"2"``, is read as an index, since How2QA has answers like ``"1"``). Missing
+predictions are an error, or with ``allow_missing`` count as wrong and are reported as
+``n_missing``. Open-ended (MSVD-QA): a prediction is the answer string; it is correct when it
+equals the GT answer after lower-casing and collapsing whitespace, i.e. exact match, as the
+field scores a classifier over the answer vocabulary (MSVD-QA answers are already lower-case
+single words, so the normalisation only forgives the prediction's case and spacing).
 """
 
 from __future__ import annotations
