@@ -30,6 +30,7 @@ DATASET_MODULES = (
     "i2vbench.datasets.msvd_qa",
     "i2vbench.datasets.how2qa",
     "i2vbench.datasets.vidstg",
+    "i2vbench.datasets.tao",
 )
 _loaded = False
 

@@ -13,7 +13,7 @@ from i2vbench.perf import measure
 
 # one module per metric family; each exposes cases(quick: bool) -> list[Case]
 SUITES = {
-    "metrics": ["i2vbench.perf.tvg", "i2vbench.perf.stvg", "i2vbench.perf.coarse"],
+    "metrics": ["i2vbench.perf.tvg", "i2vbench.perf.stvg", "i2vbench.perf.coarse", "i2vbench.perf.ovmot"],
 }
 
 

@@ -1,0 +1,192 @@
+"""TETA parity with SysCV/tet and the definitional details it pins.
+
+Expected numbers are literals printed by the official evaluator: SysCV/tet commit a62a9c0,
+``teta/scripts/run_tao.py`` settings (TAO dataset, ``TETA(exhaustive=False)``,
+``USE_PARALLEL=False``), run outside this repository on the same files, with its
+``_summary_row`` patched to return ``100 * mean(field)`` unrounded instead of a 5-digit string.
+
+tests/data/ovmot/edge_*.json is hand-built to hit the edge cases (see its comments in
+``test_edge_case_contents``); synth_* are small synthetic TAO files from
+``i2vbench.perf.ovmot.synthetic_tao`` (grid=True puts coordinates on an integer grid, so IoUs
+exactly on 0.5/0.75 and score ties are frequent).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from i2vbench.datasets.tao import load_tao_gt, load_tao_results
+from i2vbench.errors import BenchError
+from i2vbench.metrics.evaluate import evaluate
+from i2vbench.metrics.teta import ALPHAS, EPS, FIELDS, compute_teta, pair_iou, teta
+
+DATA = Path(__file__).parent / "data" / "ovmot"
+
+# official SysCV/tet outputs (see module docstring), keyed by (case, MAX_DETECTIONS)
+OFFICIAL = {
+    ("edge", 0): dict(TETA=73.21296296296296, LocA=59.305555555555536, AssocA=72.33333333333334,
+                      ClsA=88.0, LocRe=79.33333333333333, LocPr=66.90476190476191,
+                      AssocRe=72.77777777777779, AssocPr=97.77777777777779, ClsRe=88.0,
+                      ClsPr=100.0),
+    ("edge", 1): dict(TETA=76.11111111111111, LocA=53.333333333333336, AssocA=75.0, ClsA=100.0,
+                      LocRe=53.333333333333336, LocPr=100.0, AssocRe=75.0, AssocPr=100.0,
+                      ClsRe=100.0, ClsPr=100.0),
+    ("synth_grid", 0): dict(TETA=58.99873731157144, LocA=54.23512459815648,
+                            AssocA=61.785804754814045, ClsA=60.97528258174375,
+                            LocRe=71.82525474525475, LocPr=59.993493218493214,
+                            AssocRe=64.64045826810258, AssocPr=81.77769761957455,
+                            ClsRe=69.6471601566648, ClsPr=79.62380952380953),
+    ("synth_grid", 5): dict(TETA=56.09257702576974, LocA=51.76303280776897,
+                            AssocA=55.612083035803714, ClsA=60.902615233736526,
+                            LocRe=58.55654450812345, LocPr=70.42404817404817,
+                            AssocRe=57.293598656830916, AssocPr=85.71038700313586,
+                            ClsRe=69.7939572250785, ClsPr=80.44285714285715),
+    ("synth_smooth", 0): dict(TETA=48.14247495254803, LocA=53.275184504031905,
+                              AssocA=51.199275047563766, ClsA=39.95296530604847,
+                              LocRe=71.78906975083886, LocPr=57.87995721383881,
+                              AssocRe=55.09129984412026, AssocPr=78.15382683312576,
+                              ClsRe=46.51311196618102, ClsPr=57.42647382717042),
+    ("synth_smooth", 5): dict(TETA=47.787216826464054, LocA=50.609174759715245,
+                              AssocA=45.959661284370206, ClsA=46.792814435306695,
+                              LocRe=60.0799613929299, LocPr=66.06450216450217,
+                              AssocRe=47.257487514253505, AssocPr=81.05241034156477,
+                              ClsRe=53.596792912969384, ClsPr=64.36580086580086),
+}
+
+
+def _run(case: str, max_dets: int = 0, gt_path: Path | None = None) -> dict[str, float]:
+    g = load_tao_gt(gt_path or DATA / f"{case}_gt.json")
+    return teta(g, load_tao_results(DATA / f"{case}_pred.json", g, max_dets=max_dets))
+
+
+@pytest.mark.parametrize(("case", "max_dets"), sorted(OFFICIAL))
+def test_matches_official(case: str, max_dets: int) -> None:
+    got = _run(case, max_dets)
+    assert list(got) == list(FIELDS)
+    for k, v in OFFICIAL[(case, max_dets)].items():
+        assert got[k] == pytest.approx(v, abs=1e-6), k
+
+
+def test_edge_case_contents() -> None:
+    """The edge file holds what its name promises (so the parity test above covers it)."""
+    g = load_tao_gt(DATA / "edge_gt.json")
+    r = load_tao_results(DATA / "edge_pred.json", g)
+    assert r.n_read == 16 and r.n_off_frames == 1  # one result on an image without GT boxes
+    assert 4 in g.box_category and 4 not in g.evaluated_category_ids  # GT of an unlisted class
+    assert g.evaluated_category_ids == [1, 2]  # "cat" (3) is listed but has no GT; 5 merged into 2
+    assert 5 not in r.box_category  # predictions labelled with the merged id are folded too
+    assert 2 not in set(g.video_ids[g.frame_video[r.box_frame]].tolist())  # video 2: no results
+    ious = pair_iou(np.array([[0, 0, 10, 10], [20, 20, 10, 10.0]]),
+                    np.array([[0, 0, 10, 5], [20, 20, 10, 7.5]]))
+    assert ious.tolist() == [0.5, 0.75]  # exactly on the overlap and on an alpha threshold
+
+
+def test_overlap_threshold_is_inclusive() -> None:
+    """One GT box, one prediction of height h: IoU 0.5 joins the cluster (>=) and is matched at
+    alphas 0..0.5 (11 of 20; 1 of the 10 class alphas); IoU 0.75 at 16 of 20 (alpha 0.75 is
+    matched: IoU >= alpha - eps); IoU 0.4999 is outside every cluster, so even alpha 0 misses.
+    Expected values: official SysCV/tet on the same one-box files."""
+    gt = {"videos": [{"id": 1}], "images": [{"id": 1, "video_id": 1, "frame_index": 0}],
+          "annotations": [{"id": 1, "image_id": 1, "video_id": 1, "track_id": 1,
+                           "category_id": 1, "bbox": [0, 0, 10, 10]}],
+          "categories": [{"id": 1, "name": "a"}]}
+    for h, loc, cls in ((5.0, 55.0, 10.0), (7.5, 80.0, 60.0), (4.999, 0.0, 0.0)):
+        pred = [{"image_id": 1, "video_id": 1, "category_id": 1, "bbox": [0, 0, 10, h],
+                 "score": 1.0, "track_id": 1}]
+        out = _teta_dicts(gt, pred)
+        for k in ("LocA", "LocRe", "LocPr", "AssocA", "AssocRe", "AssocPr"):
+            assert out[k] == pytest.approx(loc, abs=1e-9), (h, k)
+        for k in ("ClsA", "ClsRe", "ClsPr"):
+            assert out[k] == pytest.approx(cls, abs=1e-9), (h, k)
+        assert out["TETA"] == pytest.approx((2 * loc + cls) / 3, abs=1e-9)
+    assert ALPHAS[10] == 0.5 and 0.75 >= ALPHAS[15] - EPS
+
+
+def _teta_dicts(gt: dict, pred: list, tmp: Path | None = None) -> dict[str, float]:
+    import tempfile
+
+    d = Path(tmp or tempfile.mkdtemp())
+    (d / "gt.json").write_text(json.dumps(gt))
+    (d / "pred.json").write_text(json.dumps(pred))
+    g = load_tao_gt(d / "gt.json")
+    return teta(g, load_tao_results(d / "pred.json", g))
+
+
+def test_negative_and_not_exhaustive_lists_do_not_matter(tmp_path: Path) -> None:
+    """exhaustive=False: the official number on synth_grid with every video's neg /
+    not-exhaustive lists filled is the same as without them."""
+    gt = json.loads((DATA / "synth_grid_gt.json").read_text())
+    for v in gt["videos"]:
+        v["neg_category_ids"], v["not_exhaustive_category_ids"] = [1, 2], [2, 3]
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    got = _run("synth_grid", gt_path=tmp_path / "gt.json")
+    assert got["TETA"] == pytest.approx(58.99873731157144, abs=1e-6)
+
+
+def test_perfect_tracker_scores_100() -> None:
+    gt = json.loads((DATA / "synth_smooth_gt.json").read_text())
+    pred = [{"image_id": a["image_id"], "video_id": a["video_id"], "category_id": a["category_id"],
+             "bbox": a["bbox"], "score": 1.0, "track_id": a["track_id"]} for a in gt["annotations"]]
+    out = _teta_dicts(gt, pred)
+    assert all(v == pytest.approx(100.0) for v in out.values()), out
+
+
+def test_empty_predictions_score_zero_and_per_class() -> None:
+    g = load_tao_gt(DATA / "edge_gt.json")
+    r = load_tao_results(DATA / "edge_pred.json", g)
+    empty = r.subset(np.zeros(0, np.int64))
+    res = compute_teta(g, empty)
+    assert all(v == 0.0 for v in res.summary.values())
+    assert set(res.per_class) == {1, 2}
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 10**9))
+def test_invariant_to_track_id_renaming(seed: int, offset: int) -> None:
+    """Track ids are names: any injective renaming (per video) leaves every number unchanged."""
+    pred = json.loads((DATA / "synth_grid_pred.json").read_text())
+    ids = sorted({p["track_id"] for p in pred})
+    new = np.random.default_rng(seed).permutation(len(ids)) * 7 + offset
+    ren = dict(zip(ids, new.tolist(), strict=True))
+    pred2 = [dict(p, track_id=ren[p["track_id"]]) for p in pred]
+    gt = json.loads((DATA / "synth_grid_gt.json").read_text())
+    assert _teta_dicts(gt, pred2) == pytest.approx(OFFICIAL[("synth_grid", 0)], abs=1e-9)
+
+
+def test_evaluator_and_cli(bench) -> None:
+    gt, pred = DATA / "edge_gt.json", DATA / "edge_pred.json"
+    out = evaluate("ovmot", gt, pred, hota=False)
+    assert out == pytest.approx(OFFICIAL[("edge", 0)], abs=1e-6)
+    code, stdout, stderr = bench("eval", "--task", "ovmot", "--gt", str(gt), "--pred", str(pred),
+                                 "--json")
+    assert code == 0, stderr
+    got = json.loads(stdout)
+    assert list(got) == [*FIELDS, "HOTA", "DetA", "AssA"]
+    assert got["TETA"] == pytest.approx(73.21296296296296, abs=1e-6)
+    assert "1 of 16 results are on images without GT boxes" in stderr
+    code, stdout, _ = bench("eval", "--task", "ovmot", "--gt", str(gt), "--pred", str(pred),
+                            "--json", "--option", "max_dets=1", "--option", "hota=false")
+    assert code == 0 and json.loads(stdout) == pytest.approx(OFFICIAL[("edge", 1)], abs=1e-6)
+
+
+def test_cli_bad_prediction_file(bench, tmp_path: Path) -> None:
+    bad = tmp_path / "pred.json"
+    bad.write_text(json.dumps([{"image_id": 11, "video_id": 1, "category_id": 1,
+                                "bbox": [0, 0, 1], "score": 0.5, "track_id": 1}]))
+    code, _, stderr = bench("eval", "--task", "ovmot", "--gt", str(DATA / "edge_gt.json"),
+                            "--pred", str(bad))
+    assert code == 2
+    assert str(bad) in stderr and "item 0" in stderr and "bbox" in stderr
+
+
+def test_no_evaluable_class_is_an_error(tmp_path: Path) -> None:
+    gt = {"videos": [{"id": 1}], "images": [{"id": 1, "video_id": 1, "frame_index": 0}],
+          "annotations": [], "categories": [{"id": 1, "name": "a"}]}
+    with pytest.raises(BenchError, match="nothing to evaluate"):
+        _teta_dicts(gt, [], tmp_path)
