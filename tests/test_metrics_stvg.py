@@ -196,6 +196,14 @@ def test_missing_predictions(tmp_path: Path) -> None:
     ({"videos": [{"video_id": 0, "sted": [10, 30]}, {"video_id": 1, "sted": [10, 30]}],
       "boxes": [{"image_id": "0_10", "boxes": [[0, 0, "a", 1]]}]}, r"boxes\['0_10'\].*4 finite numbers"),
     ({"videos": [{"video_id": 0, "sted": [10, 30]}], "boxes": [{"boxes": []}]}, r"boxes\[0\].*image_id"),
+    ({"videos": [{"video_id": 0, "sted": [10, 30]}, {"video_id": 1, "sted": [10, 30]}],
+      "boxes": [{"image_id": f"{q}_{f}", "boxes": [["0", "0", "10", "10"]]} for q in (0, 1) for f in (10, 15, 20, 25)]},
+     r"boxes\['0_10'\].*4 finite numbers"),
+    ({"videos": [{"video_id": 0, "sted": [10, 30]}, {"video_id": 1, "sted": [10, 30]}],
+      "boxes": [{"image_id": f"{q}_{f}", "boxes": [[0, 0, 10, float("nan") if f == 20 else 10]]}
+                for q in (0, 1) for f in (10, 15, 20, 25)]}, r"boxes\['0_20'\].*4 finite numbers"),
+    ({"videos": [{"video_id": 0, "sted": [10, 30]}, {"video_id": 1, "sted": [10, 30]}],
+      "boxes": [{"image_id": "0_10", "boxes": [0, 0, 10, 10]}]}, r"boxes\['0_10'\].*\[\[x1, y1, x2, y2\], \.\.\.\]"),
     ([1, 2], r"expected \{\"videos\""),
 ])
 def test_malformed_predictions(tmp_path: Path, pred: object, match: str) -> None:

@@ -31,7 +31,7 @@ def _loop_sample(start: int, end: int, video_fps: float, fps: float = 5, max_len
 @given(st.lists(st.tuples(st.integers(0, 5000), st.integers(-3, 2500),
                           st.one_of(st.sampled_from([29.97002997002997, 23.976023976023978, 29.97, 24.0, 25.0,
                                                      10.0, 5.0, 29.96969696969697]),
-                                    st.floats(5.0, 120.0, allow_nan=False))), min_size=1, max_size=8),
+                                    st.floats(0.5, 120.0, allow_nan=False))), min_size=1, max_size=8),
        st.integers(1, 250), st.sampled_from([5.0, 2.0, 1.0]))
 def test_sample_frames_equals_tubedetr_loop(rows, max_len: int, target_fps: float) -> None:
     start = np.array([r[0] for r in rows])
@@ -189,7 +189,7 @@ def test_gt_box_missing_on_a_sampled_frame(both_forms, tmp_path: Path) -> None:
     (lambda d: d[0].pop("used_segment"), r"\[\[0\]\.used_segment\]: expected this field"),
     (lambda d: d[1]["captions"][0].pop("target_id"), r"\[\[1\]\.captions\[0\]\]"),
     (lambda d: d[1].__setitem__("fps", 0), r"\[\[1\]\.fps\]: expected a positive frame rate"),
-    (lambda d: d[0]["temporal_gt"].__setitem__("end_fid", "12"), r"temporal_gt.end_fid\]: expected an integer"),
+    (lambda d: d[0]["temporal_gt"].__setitem__("end_fid", "12"), r"temporal_gt.end_fid\]: expected a non-negative integer"),
 ])
 def test_malformed_original(both_forms, tmp_path: Path, mutate, match: str) -> None:
     orig = both_forms[0]
@@ -232,3 +232,13 @@ def test_registered_dataset() -> None:
 
     spec = DATASETS.get("vidstg")
     assert spec.tasks == ("stvg",) and spec.load is load_vidstg
+
+
+def test_malformed_gt_bbox(both_forms, tmp_path: Path) -> None:
+    _, _, processed, pred = both_forms
+    data = json.loads(processed.read_text())
+    data["trajectories"]["222"]["3"]["25"]["bbox"] = [1, 2, "w", 4]
+    p = tmp_path / "gt_bad_box.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(BenchError, match=r"gt_bad_box.json \[trajectories\['222'\]\].*on frame 25, got \[1, 2, 'w', 4\]"):
+        evaluate("stvg", p, pred)

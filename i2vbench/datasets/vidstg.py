@@ -81,17 +81,38 @@ def sample_frames(start: np.ndarray, end: np.ndarray, fps: np.ndarray, target_fp
     n = len(start)
     if n == 0:
         return np.zeros(0, np.int64), np.zeros(1, np.int64)
-    length = np.maximum(end - start, 1)  # range(start, end) plus the always-kept start
-    seg_off = np.zeros(n + 1, np.int64)
-    np.cumsum(length, out=seg_off[1:])
-    q = np.repeat(np.arange(n), length)
-    f = np.arange(seg_off[-1], dtype=np.int64) - seg_off[q] + start[q]
-    k = np.floor(f * rate[q])  # int() of a non-negative float
-    keep = np.ones(len(f), bool)
-    keep[1:] = k[1:] > k[:-1]  # int(f*rate) is non-decreasing in f, so "increases" = "differs from previous"
-    keep[seg_off[:-1]] = True  # each query's start
-    kept = f[keep]
-    kq = q[keep]
+    # Frame f is kept iff floor(f * rate) exceeds that of the previous kept frame; floor(f * rate) is
+    # non-decreasing in f, so the kept frames after `start` are, for each level m in
+    # (floor(start * rate), floor((end - 1) * rate)], the first frame reaching m. Solve for it directly
+    # (ceil(m / rate), then fix the float rounding against floor(f * rate) itself) instead of scanning
+    # every native frame: ~6x fewer elements at 30 fps.
+    k0 = np.floor(start * rate)
+    kmax = np.where(end > start, np.floor((end - 1) * rate), k0)
+    levels = np.maximum(kmax - k0, 0).astype(np.int64)
+    lq = np.repeat(np.arange(n), levels)
+    l_off = np.zeros(n + 1, np.int64)
+    np.cumsum(levels, out=l_off[1:])
+    m = k0[lq] + 1 + (np.arange(l_off[-1], dtype=np.int64) - l_off[lq])
+    r = rate[lq]
+    c = np.ceil(m / r).astype(np.int64)
+    for _ in range(16):
+        down = np.floor((c - 1) * r) >= m  # an earlier frame already reaches m
+        up = np.floor(c * r) < m  # c does not reach m yet
+        if not (down.any() or up.any()):
+            break
+        c += up.astype(np.int64) - down.astype(np.int64)
+    else:  # pragma: no cover - the ceil estimate is off by at most a couple of frames
+        raise RuntimeError("frame sampling did not converge")
+    # each query: its start, then the first frame of each level (a frame reaching two levels at once,
+    # only possible when rate > 1, is kept once)
+    block = np.arange(n) + l_off[:-1]  # query i's block: its start, then its levels in order
+    kept = np.empty(n + len(c), np.int64)
+    kept[block] = start
+    kept[block[lq] + 1 + (np.arange(len(c)) - l_off[lq])] = c
+    kq = np.repeat(np.arange(n), levels + 1)
+    dup = np.zeros(len(kept), bool)
+    dup[1:] = (kq[1:] == kq[:-1]) & (kept[1:] == kept[:-1])
+    kq, kept = kq[~dup], kept[~dup]
     counts = np.bincount(kq, minlength=n)
     k_off = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=k_off[1:])
@@ -111,13 +132,14 @@ def _require(cond: bool, path: Path, key: str, expected: str) -> None:
 
 
 def _int(v: Any, path: Path, key: str) -> int:
-    _require(isinstance(v, int) and not isinstance(v, bool), path, key, f"an integer, got {v!r}")
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise BenchError(f"{where(path, key=key)}: expected a non-negative integer, got {v!r}")
     return v
 
 
 def _fps(v: Any, path: Path, key: str) -> float:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0
-    _require(ok, path, key, f"a positive frame rate, got {v!r}")
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0):
+        raise BenchError(f"{where(path, key=key)}: expected a positive frame rate, got {v!r}")
     return float(v)
 
 
@@ -276,23 +298,39 @@ def gt_boxes(ann: VidSTGAnnotations, frames: np.ndarray, offsets: np.ndarray
     in_gt = (ann.tube_start[q] <= frames) & (frames < ann.tube_end[q])
     idx = np.flatnonzero(in_gt)
     traj = ann.trajectories
-    boxes = np.empty((len(idx), 4), np.float64)
-    # a dict lookup per GT frame is the cost of JSON: the box values are read once, here
-    tube_cache: dict[tuple[str, int], Mapping[str, Any]] = {}
-    for n, (qi, f) in enumerate(zip(q[idx].tolist(), frames[idx].tolist(), strict=True)):
-        key = (ann.original_video_ids[qi], int(ann.target_ids[qi]))
-        tube = tube_cache.get(key)
-        if tube is None:
-            tube = traj.get(key[0], {}).get(str(key[1]))
-            if tube is None:
-                raise BenchError(f"{where(ann.path, key=f'trajectories[{key[0]!r}][{str(key[1])!r}]')}: "
-                                 f"no box tube for query {ann.video_ids[qi]!r}")
-            tube_cache[key] = tube
-        rec = tube.get(str(f))
-        if rec is None:
-            raise BenchError(f"{where(ann.path, key=f'trajectories[{key[0]!r}][{str(key[1])!r}][{str(f)!r}]')}: "
-                             f"no GT box on frame {f} inside the GT moment of query {ann.video_ids[qi]!r}")
-        boxes[n] = rec["bbox"]
+    # Reading the boxes is a dict lookup per GT frame (that is what JSON gives us); done per query
+    # with C-level map()s, and with located errors on the slow path only.
+    counts = np.bincount(q[idx], minlength=len(ann)).tolist()
+    keys = list(map(str, frames[idx].tolist()))
+    bboxes: list[Any] = []
+    pos = 0
+    for qi, k in enumerate(counts):
+        if not k:
+            continue
+        vid, tid = ann.original_video_ids[qi], str(int(ann.target_ids[qi]))
+        tube = traj.get(vid, {}).get(tid) if isinstance(traj.get(vid), Mapping) else None
+        if not isinstance(tube, Mapping):
+            raise BenchError(f"{where(ann.path, key=f'trajectories[{vid!r}][{tid!r}]')}: "
+                             f"expected the box tube of query {ann.video_ids[qi]!r}")
+        try:
+            bboxes += [rec["bbox"] for rec in map(tube.__getitem__, keys[pos:pos + k])]
+        except (KeyError, TypeError):
+            f = next(f for f in keys[pos:pos + k] if not (isinstance(tube.get(f), Mapping) and "bbox" in tube[f]))
+            raise BenchError(f"{where(ann.path, key=f'trajectories[{vid!r}][{tid!r}][{f!r}]')}: expected the GT "
+                             f"box on frame {f} inside the GT moment of query {ann.video_ids[qi]!r}") from None
+        pos += k
+    try:
+        boxes = np.array(bboxes, np.float64).reshape(len(idx), 4)
+        ok = bool(np.isfinite(boxes).all())
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        bad = next(i for i, b in enumerate(bboxes) if not (
+            isinstance(b, list) and len(b) == 4
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x) for x in b)))
+        qi = int(q[idx[bad]])
+        raise BenchError(f"{where(ann.path, key=f'trajectories[{ann.original_video_ids[qi]!r}]')}: expected bbox "
+                         f"[x, y, w, h] (4 finite numbers) on frame {keys[bad]}, got {bboxes[bad]!r}")
     boxes[:, 2] += boxes[:, 0]
     boxes[:, 3] += boxes[:, 1]
     return idx, boxes

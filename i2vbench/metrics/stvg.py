@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +183,8 @@ def load_predictions(path: str | Path) -> STVGPredictions:
         boxes = {str(k): (b.get("boxes") if isinstance(b, dict) else b) for k, b in boxes.items()}
     elif isinstance(boxes, list):
         try:
-            boxes = {str(b["image_id"]): b["boxes"] for b in boxes}
+            boxes = dict(zip(map(str, map(itemgetter("image_id"), boxes)), map(itemgetter("boxes"), boxes),
+                             strict=True))
         except (TypeError, KeyError):
             bad = next(i for i, b in enumerate(boxes) if not (isinstance(b, dict) and "image_id" in b and "boxes" in b))
             raise BenchError(f"{where(p, key=f'boxes[{bad}]')}: expected {{image_id: \"<video_id>_<frame>\", "
@@ -197,41 +199,39 @@ def load_predictions(path: str | Path) -> STVGPredictions:
 def _first_boxes(pred: STVGPredictions, image_ids: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First predicted box per image id: ``(boxes (n, 4), present, empty)``; malformed → BenchError."""
     n = len(image_ids)
-    out = np.zeros((n, 4), np.float64)
-    present = np.zeros(n, bool)
-    empty = np.zeros(n, bool)
-    firsts = []
-    rows = []
-    for i, img in enumerate(image_ids):
-        b = pred.boxes.get(img)
-        if b is None:
-            continue
-        present[i] = True
-        if isinstance(b, list) and len(b) == 0:
-            empty[i] = True
-            continue
-        first = b[0] if isinstance(b, list) and isinstance(b[0], (list, tuple)) else None
-        if first is None or len(first) != 4:
-            raise BenchError(f"{where(pred.path, key=f'boxes[{img!r}]')}: expected [[x1, y1, x2, y2], ...], got {b!r}")
-        firsts.append(first)
-        rows.append(i)
-    if firsts:
-        try:
-            arr = np.array(firsts, np.float64)
-        except (TypeError, ValueError):
-            arr = None
-        if arr is None or arr.shape != (len(firsts), 4) or not np.isfinite(arr).all():
-            bad = next(r for r, fb in zip(rows, firsts, strict=True)
-                       if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                                  for x in fb))
-            raise BenchError(f"{where(pred.path, key=f'boxes[{image_ids[bad]!r}]')}: expected 4 finite numbers "
-                             f"[x1, y1, x2, y2], got {firsts[rows.index(bad)]!r}")
-        reversed_ = (arr[:, 2] < arr[:, 0]) | (arr[:, 3] < arr[:, 1])
-        if reversed_.any():
-            bad = rows[int(np.argmax(reversed_))]
-            raise BenchError(f"{where(pred.path, key=f'boxes[{image_ids[bad]!r}]')}: expected x1 <= x2 and "
-                             f"y1 <= y2 (xyxy pixels), got {firsts[int(np.argmax(reversed_))]!r}")
-        out[np.array(rows)] = arr
+    vals = list(map(pred.boxes.get, image_ids))
+    try:  # fast path: every frame has a well-formed list of boxes
+        arr = np.array([v[0] for v in vals])
+        fast = arr.shape == (n, 4) and arr.dtype.kind in "iuf"
+    except (TypeError, IndexError, KeyError, ValueError):
+        fast = False
+    if fast:
+        out = arr.astype(np.float64)
+        present, empty = np.ones(n, bool), np.zeros(n, bool)
+        rows = np.arange(n)
+    else:
+        out = np.zeros((n, 4), np.float64)
+        present = np.array([v is not None for v in vals], bool)
+        empty = np.array([isinstance(v, list) and len(v) == 0 for v in vals], bool)
+        rows = np.flatnonzero(present & ~empty)
+        for i in rows.tolist():
+            b = vals[i]
+            first = b[0] if isinstance(b, list) and isinstance(b[0], list) else None
+            if first is None or len(first) != 4 or not all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in first):
+                raise BenchError(f"{where(pred.path, key=f'boxes[{image_ids[i]!r}]')}: expected "
+                                 f"[[x1, y1, x2, y2], ...] with 4 finite numbers per box, got {b!r}")
+            out[i] = first
+    sub = out[rows]
+    if not np.isfinite(sub).all():
+        bad = int(rows[np.argmax(~np.isfinite(sub).all(1))])
+        raise BenchError(f"{where(pred.path, key=f'boxes[{image_ids[bad]!r}]')}: expected [[x1, y1, x2, y2], ...] "
+                         f"with 4 finite numbers per box, got {vals[bad]!r}")
+    reversed_ = (sub[:, 2] < sub[:, 0]) | (sub[:, 3] < sub[:, 1])
+    if reversed_.any():
+        bad = int(rows[np.argmax(reversed_)])
+        raise BenchError(f"{where(pred.path, key=f'boxes[{image_ids[bad]!r}]')}: expected x1 <= x2 and "
+                         f"y1 <= y2 (xyxy pixels), got {vals[bad]!r}")
     return out, present, empty
 
 
