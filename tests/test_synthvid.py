@@ -1,0 +1,119 @@
+"""SynthVid: the frame-caption set (pretraining data), the scene model and the renderer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from i2vbench.datasets.synthvid import (
+    COLORS,
+    MOTIONS,
+    SHAPES,
+    SIZES,
+    VOCABULARY,
+    FrameCaptionSet,
+    frame_caption_set,
+    sample_scene,
+    scene_from_json,
+    tokenize,
+    zero_shot_prompts,
+)
+from i2vbench.datasets.synthvid.render import render_frames
+from i2vbench.datasets.synthvid.world import RGB, Background
+
+
+def test_constants_are_distinct_and_sized():
+    assert 8 <= len(SHAPES) <= 10 and len(set(SHAPES)) == len(SHAPES)
+    assert len(COLORS) == 8 and SIZES == ("small", "medium", "large")
+    assert {"move left", "move right", "move up", "move down", "appear", "disappear", "grow",
+            "shrink", "stay"} == set(MOTIONS)
+    # colours far apart in RGB (min pairwise distance)
+    d = np.linalg.norm(RGB[:, None] - RGB[None], axis=-1) + np.eye(len(RGB)) * 1e9
+    assert d.min() > 60
+    assert list(VOCABULARY) == sorted(set(VOCABULARY)) and all(w == w.lower() for w in VOCABULARY)
+
+
+def test_frame_caption_set_shapes_and_determinism():
+    fs = frame_caption_set(24, seed=7)
+    assert isinstance(fs, FrameCaptionSet)
+    assert fs.images.shape == (24, 64, 64, 3) and fs.images.dtype == np.uint8
+    assert len(fs.captions) == 24 and fs.shape.shape == (24,) and fs.color.shape == (24,)
+    again = frame_caption_set(24, seed=7)
+    assert np.array_equal(fs.images, again.images) and fs.captions == again.captions
+    other = frame_caption_set(24, seed=8)
+    assert not np.array_equal(fs.images, other.images)
+    # item i depends only on (seed, i): a smaller set is a prefix of a larger one
+    small = frame_caption_set(5, seed=7)
+    assert np.array_equal(small.images, fs.images[:5]) and small.captions == fs.captions[:5]
+
+
+def test_captions_are_frame_level_and_name_the_main_object_first():
+    fs = frame_caption_set(60, seed=1)
+    motion_words = {"moves", "appears", "disappears", "grows", "shrinks", "then", "before", "after"}
+    for cap, s, c in zip(fs.captions, fs.shape, fs.color, strict=True):
+        words = tokenize(cap)
+        assert set(words) <= set(VOCABULARY)
+        assert not set(words) & motion_words
+        first = cap.split(" and ")[0]
+        assert f"{COLORS[c]} {SHAPES[s]}" in first
+        assert any(sz in first for sz in SIZES)
+        assert any(p in first for p in ("left", "right", "top", "bottom", "centre"))
+        assert len(words) <= 20
+
+
+def test_single_object_frames_show_the_named_colour():
+    fs = frame_caption_set(40, seed=3, single_object=True)
+    assert all(" and " not in c for c in fs.captions)
+    # the named colour is the commonest palette colour among pixels close to a palette colour
+    # (objects fading in or out are drawn at >= 50 % opacity, so a few frames have none)
+    hits = 0
+    for img, c in zip(fs.images, fs.color, strict=True):
+        px = img.reshape(-1, 3).astype(np.float32)
+        d = np.linalg.norm(px[:, None] - RGB[None], axis=-1)
+        near = d.argmin(1)[d.min(1) < 40]
+        hits += near.size > 10 and np.bincount(near, minlength=len(COLORS)).argmax() == c
+    assert hits >= 0.85 * len(fs.images)
+
+
+def test_partial_captions_and_zero_shot_prompts_share_the_grammar():
+    assert zero_shot_prompts("shape") == [f"a {s}" for s in SHAPES]
+    assert "an orange shape" in zero_shot_prompts("color") and len(zero_shot_prompts("color")) == 8
+    fs = frame_caption_set(200, seed=2, partial=1.0)
+    caps = " | ".join(fs.captions)
+    assert " shape" in caps
+    for p in zero_shot_prompts("shape") + zero_shot_prompts("color"):
+        assert set(tokenize(p)) <= set(VOCABULARY)
+    with pytest.raises(ValueError):
+        zero_shot_prompts("texture")
+
+
+def test_position_is_in_the_caption_and_in_the_pixels():
+    fs = frame_caption_set(40, seed=4, single_object=True, codec=False)
+    for img, cap in zip(fs.images, fs.captions, strict=True):
+        mask = img.max(-1).astype(int) - img.min(-1) > 90  # saturated / bright object pixels
+        if "white" in cap or mask.sum() < 5:
+            continue
+        ys, xs = np.nonzero(mask)
+        cx = xs.mean()
+        if "left" in cap:
+            assert cx < 32
+        if "right" in cap:
+            assert cx > 32
+
+
+def test_scene_json_roundtrip_renders_the_same_frames():
+    sc = sample_scene(np.random.default_rng(0))
+    back = scene_from_json(sc.to_json())
+    assert back.n_frames == sc.n_frames and back.events == sc.events
+    diff = np.abs(back.render().astype(int) - sc.render().astype(int))
+    assert diff.max() <= 2  # states are stored to 1e-3 px
+
+
+def test_occlusion_reduces_visible_area():
+    one = np.full((1, 2), 32.0, np.float32)
+    half = np.array([[8.0, 12.0]], np.float32)
+    alpha = np.ones((1, 2), np.float32)
+    _, area, full = render_frames(one, one, half, alpha, np.zeros((1, 2), int), np.array([[0, 1]]),
+                                  [Background((0, 0, 0), (0, 0, 0), 0.0)], 64)
+    assert area[0, 0] < 1.0 and area[0, 1] == pytest.approx(full[0, 1])
+    assert full[0, 1] == pytest.approx(np.pi * 144, rel=0.02)
