@@ -110,5 +110,21 @@ def _load_tinyclip(arg: str | None, pretrained: str | None, device: str) -> ILFM
     return load_tinyclip(source, device=device)
 
 
+@BACKBONES.register("open_clip")
+def _load_open_clip(arg: str | None, pretrained: str | None, device: str) -> ILFM:
+    """open_clip ViT (open_clip:<arch>), weights from a local file given with --pretrained."""
+    from i2vbench.methods.backbones.openclip import load_open_clip
+
+    return load_open_clip(arg, pretrained, device)
+
+
+@BACKBONES.register("hf")
+def _load_hf(arg: str | None, pretrained: str | None, device: str) -> ILFM:
+    """Hugging Face CLIPModel / SiglipModel saved in a local directory (hf:<dir>)."""
+    from i2vbench.methods.backbones.hf import load_hf
+
+    return load_hf(arg, pretrained, device)
+
+
 __all__ = ["BACKBONES", "ILFM", "TextOutput", "VisualOutput", "backbone_id", "load_backbone",
            "parse_spec", "TINYCLIP_DIR"]

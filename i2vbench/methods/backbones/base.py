@@ -18,8 +18,8 @@ from torch import nn
 @dataclass
 class VisualOutput:
     pooled: torch.Tensor  # (B, D) projected into the joint image-text space (not normalised)
-    tokens: torch.Tensor  # (B, 1 + N, W) final-layer tokens, class token first
-    hidden_states: list[torch.Tensor] | None = None  # per block, each (B, 1 + N, W)
+    tokens: torch.Tensor  # (B, P + N, W) last block's output, P = num_prefix_tokens class tokens first
+    hidden_states: list[torch.Tensor] | None = None  # per block output, each (B, P + N, W)
 
 
 @dataclass
@@ -37,6 +37,9 @@ class ILFM(nn.Module, ABC):
     image_size: int  # side of the square input the vision tower expects
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    num_prefix_tokens: int = 1  # class tokens before the patch tokens (0 for SigLIP)
+    spec: str = ""  # set by load_backbone
+    backbone_id: str = ""  # spec + weights hash, set by load_backbone (feature caches key on it)
 
     @property
     @abstractmethod

@@ -198,10 +198,12 @@ def training_batches(cfg: PretrainConfig, source: FrameSource) -> Iterator[tuple
 def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
              source: FrameSource = synthvid_frames,
              prompts: Prompts | None = synthvid_prompts,
-             progress: bool = True, log: Callable[[str], None] = print) -> tuple[TinyCLIP, dict]:
+             progress: bool = True, log: Callable[[str], None] = print,
+             on_step: Callable[[int, float], None] | None = None) -> tuple[TinyCLIP, dict]:
     """Train a TinyCLIP from scratch; return it and the metrics record for ``metrics.json``.
 
-    ``prompts=None`` skips the zero-shot evaluation (smoke runs on sources without labels).
+    ``prompts=None`` skips the zero-shot evaluation (smoke runs on sources without labels);
+    ``on_step(step, loss)`` sees every training loss.
     """
     from tqdm import tqdm
 
@@ -233,6 +235,8 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
             loss.backward()
             opt.step()
             losses.append(loss.item())
+            if on_step is not None:
+                on_step(step, losses[-1])
             bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}", refresh=False)
             last = step + 1 == n_steps(cfg)
             if eval_set is not None and (last or (cfg.eval_every and (step + 1) % cfg.eval_every == 0)):
