@@ -37,3 +37,15 @@ __all__ = [
     "event_sentence", "frame_caption_set", "sample_scene", "scene_from_json", "tokenize",
     "zero_shot_prompts",
 ]
+
+from i2vbench.datasets.registry import register_dataset  # noqa: E402
+from i2vbench.datasets.synthvid.tvg import SynthVidTVG, TVGConfig, build_tvg  # noqa: E402
+
+__all__ += ["SynthVidTVG", "TVGConfig", "build_tvg"]
+
+register_dataset(
+    "synthvid", ("tvg",),
+    "SynthVid: deterministic procedural videos of moving shapes (embedded default); TVG in "
+    "Charades-STA format (mp4 + charades_sta_*.txt + Charades_v1_*.csv)",
+    load=build_tvg,
+)

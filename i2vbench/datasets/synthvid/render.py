@@ -26,56 +26,78 @@ def backgrounds(bgs: Sequence[Background], image_size: int) -> np.ndarray:
     return c0[:, None, None, :] * (1 - w) + c1[:, None, None, :] * w
 
 
-def coverage(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, shape: np.ndarray, image_size: int) -> np.ndarray:
-    """(F, S, S) float32 anti-aliased coverage in [0, 1] of one object per frame.
+def coverage(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, shape: np.ndarray,
+             xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """(F, len(ys), len(xs)) float32 anti-aliased coverage in [0, 1] of one object per frame,
+    on the pixel grid whose pixel centres are ``xs`` x ``ys``.
 
     Coverage is 0.5 - signed distance in pixels, clipped: a one-pixel linear edge ramp.
     """
-    s = image_size
-    g = np.arange(s, dtype=np.float32) + 0.5
-    out = np.zeros((len(cx), s, s), dtype=np.float32)
+    out = np.empty((len(cx), len(ys), len(xs)), dtype=np.float32)
     for k, name in enumerate(SHAPES):
         idx = np.flatnonzero(shape == k)
         if idx.size == 0:
             continue
-        h = half[idx].astype(np.float32)[:, None, None]
-        x = (g[None, None, :] - cx[idx].astype(np.float32)[:, None, None]) / h
-        y = (g[None, :, None] - cy[idx].astype(np.float32)[:, None, None]) / h
-        out[idx] = np.clip(0.5 - sdf(name, x, y) * h, 0, 1)
+        sel = slice(None) if idx.size == len(cx) else idx
+        h = half[sel].astype(np.float32)[:, None, None]
+        x = (xs[None, None, :] - cx[sel].astype(np.float32)[:, None, None]) / h
+        y = (ys[None, :, None] - cy[sel].astype(np.float32)[:, None, None]) / h
+        out[sel] = np.clip(0.5 - sdf(name, x, y) * h, 0, 1)
     return out
 
 
 def render_frames(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, alpha: np.ndarray,
                   shape: np.ndarray, color: np.ndarray, bgs: Sequence[Background],
-                  image_size: int, chunk: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  image_size: int, chunk: int = 256,
+                  areas: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames (F, S, S, 3) uint8, and each object's visible and unoccluded area (F, K) in pixels.
 
     Inputs are (F, K) per frame and object slot; slot k is drawn over slots < k. The visible area
     accounts for opacity, clipping at the border and occlusion by objects drawn later; the
-    unoccluded area ignores occlusion.
+    unoccluded area ignores occlusion. Each slot is rasterised only inside the rectangle its
+    object sweeps over the chunk (small for a video, whose objects move smoothly).
+    ``areas=False`` skips the area bookkeeping (returned as zeros).
     """
     f, k = alpha.shape
-    frames = np.empty((f, image_size, image_size, 3), dtype=np.uint8)
+    s = image_size
+    frames = np.empty((f, s, s, 3), dtype=np.uint8)
     area = np.zeros((f, k), dtype=np.float32)
     full = np.zeros((f, k), dtype=np.float32)
+    grid = np.arange(s, dtype=np.float32) + 0.5
+    same_bg = all(b == bgs[0] for b in bgs)
     for a in range(0, f, chunk):
         b = min(a + chunk, f)
-        img = backgrounds(bgs[a:b], image_size)
+        if same_bg:
+            img = np.repeat(backgrounds(bgs[:1], s), b - a, axis=0)
+        else:
+            img = backgrounds(bgs[a:b], s)
         covs = []
         for j in range(k):
-            on = np.flatnonzero(alpha[a:b, j] > 0)
-            c = np.zeros((b - a, image_size, image_size), dtype=np.float32)
-            if on.size:
-                c[on] = coverage(cx[a:b, j][on], cy[a:b, j][on], half[a:b, j][on],
-                                 shape[a:b, j][on], image_size) * alpha[a:b, j][on, None, None]
-                col = RGB[color[a:b, j][on]][:, None, None, :]
-                cj = c[on][..., None]
-                img[on] = img[on] * (1 - cj) + col * cj
-            covs.append(c)
-        remaining = np.ones((b - a, image_size, image_size), dtype=np.float32)
-        for j in reversed(range(k)):
-            area[a:b, j] = (covs[j] * remaining).sum(axis=(1, 2))
-            full[a:b, j] = covs[j].sum(axis=(1, 2))
-            remaining *= 1 - covs[j]
-        frames[a:b] = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+            al = alpha[a:b, j]
+            if not (al > 0).any():
+                covs.append(None)
+                continue
+            on = al > 0
+            hj = np.where(on, half[a:b, j], 1.0)  # empty slots: any finite size, alpha hides them
+            reach = (hj * 1.2 + 1.5)[on]
+            x0 = int(np.clip(np.floor((cx[a:b, j][on] - reach).min()), 0, s))
+            x1 = int(np.clip(np.ceil((cx[a:b, j][on] + reach).max()), 0, s))
+            y0 = int(np.clip(np.floor((cy[a:b, j][on] - reach).min()), 0, s))
+            y1 = int(np.clip(np.ceil((cy[a:b, j][on] + reach).max()), 0, s))
+            c = coverage(cx[a:b, j], cy[a:b, j], hj, shape[a:b, j], grid[x0:x1], grid[y0:y1])
+            c *= al[:, None, None]
+            win = img[:, y0:y1, x0:x1]
+            win += (RGB[color[a:b, j]][:, None, None, :] - win) * c[..., None]
+            covs.append((c, y0, y1, x0, x1))
+        remaining = np.ones((b - a, s, s), dtype=np.float32) if areas else None
+        for j in reversed(range(k) if areas else ()):
+            if covs[j] is None:
+                continue
+            c, y0, y1, x0, x1 = covs[j]
+            rem = remaining[:, y0:y1, x0:x1]
+            area[a:b, j] = (c * rem).sum(axis=(1, 2))
+            full[a:b, j] = c.sum(axis=(1, 2))
+            rem *= 1 - c
+        img += 0.5  # blends of in-range colours stay in [0, 255]: round by truncation
+        frames[a:b] = img.astype(np.uint8)
     return frames, area, full

@@ -128,6 +128,9 @@ class Scene:
     cy: np.ndarray
     half: np.ndarray
     alpha: np.ndarray
+    # Piecewise-linear keyframes the per-frame arrays were interpolated from: for "cx", "cy",
+    # "half", "alpha", one list of [time, value] per object. Exact and compact (scenes.jsonl).
+    keyframes: dict[str, list[list[list[float]]]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -166,11 +169,15 @@ class Scene:
             self.cx, self.cy, self.half, self.alpha,
             np.broadcast_to(self.shapes, (t, len(self.objects))),
             np.broadcast_to(self.colors, (t, len(self.objects))),
-            [self.background] * t, self.image_size,
+            [self.background] * t, self.image_size, areas=False,
         )[0]
 
     def to_json(self) -> dict:
-        """Everything needed to rebuild the scene (and its frames) exactly; see :func:`scene_from_json`."""
+        """The scene as JSON: objects, events, background and the exact keyframes.
+
+        Per-frame arrays (boxes, visibility, centres) are not stored: they follow exactly from
+        the keyframes (:func:`scene_from_json` re-interpolates them bit for bit).
+        """
         return {
             "image_size": self.image_size, "fps": self.fps, "n_frames": self.n_frames,
             "duration": round(self.duration, 4),
@@ -182,27 +189,35 @@ class Scene:
             "events": [{"object": e.obj, "track_id": self.objects[e.obj].track_id,
                         "motion": e.motion, "start": e.start, "end": e.end, "size": SIZES[e.size]}
                        for e in self.events],
-            "cx": np.round(self.cx, 3).T.tolist(), "cy": np.round(self.cy, 3).T.tolist(),
-            "half": np.round(self.half, 3).T.tolist(), "alpha": np.round(self.alpha, 3).T.tolist(),
-            "boxes": np.round(self.boxes, 2).transpose(1, 0, 2).tolist(),
-            "visible": self.visibility.T.astype(int).tolist(),
+            "keyframes": self.keyframes,
             **self.extra,
         }
 
 
+def interpolate(keyframes: dict[str, list[list[list[float]]]], n_frames: int, fps: float
+                ) -> dict[str, np.ndarray]:
+    """Per-frame (T, N) float32 arrays from per-object [time, value] keyframes."""
+    times = np.arange(n_frames) / fps
+    out = {}
+    for v, per_obj in keyframes.items():
+        out[v] = np.stack([np.interp(times, [a for a, _ in kf], [b for _, b in kf]) for kf in per_obj],
+                          axis=1).astype(np.float32)
+    return out
+
+
 def scene_from_json(d: dict) -> Scene:
-    """Inverse of :meth:`Scene.to_json` (per-frame arrays rounded to 1e-3 px)."""
+    """Inverse of :meth:`Scene.to_json`: the same scene, per-frame arrays included."""
     bg = d["background"]
     objects = [SceneObject(o["track_id"], SHAPES.index(o["shape"]), COLORS.index(o["color"]),
                            SIZES.index(o["size"])) for o in d["objects"]]
     events = [Event(e["object"], e["motion"], e["start"], e["end"], SIZES.index(e["size"]))
               for e in d["events"]]
-    arr = {k: np.asarray(d[k], dtype=np.float32).T.copy() for k in ("cx", "cy", "half", "alpha")}
-    known = {"image_size", "fps", "n_frames", "duration", "background", "objects", "events",
-             "cx", "cy", "half", "alpha", "boxes", "visible"}
+    known = {"image_size", "fps", "n_frames", "duration", "background", "objects", "events", "keyframes"}
+    arr = interpolate(d["keyframes"], d["n_frames"], d["fps"])
     return Scene(d["image_size"], d["fps"], d["n_frames"],
                  Background(tuple(bg["c0"]), tuple(bg["c1"]), bg["angle"]), objects, events,
-                 **arr, extra={k: v for k, v in d.items() if k not in known})
+                 arr["cx"], arr["cy"], arr["half"], arr["alpha"], keyframes=d["keyframes"],
+                 extra={k: v for k, v in d.items() if k not in known})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,12 +349,17 @@ def _sample_objects(rng: np.random.Generator, n: int, s: int) -> tuple[list[Scen
 
 def _windows(rng: np.random.Generator, duration: float, k: int, cfg: SceneConfig) -> list[tuple[float, float]]:
     """k non-overlapping event windows (one-decimal times) with gaps of at least min_gap_s."""
+    lens = rng.uniform(cfg.min_event_s, cfg.max_event_s, size=k)
     while True:
-        lens = np.round(rng.uniform(cfg.min_event_s, cfg.max_event_s, size=k), 1)
-        slack = duration - lens.sum() - (k + 1) * cfg.min_gap_s
-        if slack >= 0:
+        room = 0.9 * (duration - (k + 1) * cfg.min_gap_s)  # leave some slack for the gaps
+        if lens[:k].sum() > room:  # squeeze the windows to fit, down to 80 % of the minimum length
+            lens[:k] *= room / lens[:k].sum()
+        if k == 1 or lens[:k].min() >= 0.8 * cfg.min_event_s:
             break
         k -= 1
+        lens = rng.uniform(cfg.min_event_s, cfg.max_event_s, size=k)
+    lens = np.floor(lens[:k] * 10) / 10
+    slack = duration - lens.sum() - (k + 1) * cfg.min_gap_s
     gaps = cfg.min_gap_s + rng.dirichlet(np.ones(k + 1)) * slack
     out, t = [], 0.0
     for i in range(k):
@@ -437,10 +457,7 @@ def sample_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig(),
         has_event[j] = True
         events.append(Event(j, m, st, en, size_now))
 
-    times = np.arange(t_frames) / cfg.fps
-    arrays = {}
-    for v, per_obj in keys.items():
-        arrays[v] = np.stack([np.interp(times, [a for a, _ in kf], [b for _, b in kf]) for kf in per_obj],
-                             axis=1).astype(np.float32)
+    kf = {v: [[[float(a), float(b)] for a, b in per] for per in lists] for v, lists in keys.items()}
+    arrays = interpolate(kf, t_frames, cfg.fps)
     return Scene(s, cfg.fps, t_frames, bg, objs, events, arrays["cx"], arrays["cy"], arrays["half"],
-                 arrays["alpha"])
+                 arrays["alpha"], keyframes=kf)
