@@ -117,3 +117,27 @@ def test_occlusion_reduces_visible_area():
                                   [Background((0, 0, 0), (0, 0, 0), 0.0)], 64)
     assert area[0, 0] < 1.0 and area[0, 1] == pytest.approx(full[0, 1])
     assert full[0, 1] == pytest.approx(np.pi * 144, rel=0.02)
+
+
+def test_visible_fraction_sees_occlusion():
+    for i in range(40):
+        sc = sample_scene(np.random.default_rng(i))
+        v = sc.visible_fraction()
+        assert v.shape == sc.alpha.shape and v.min() >= 0 and v.max() <= 1.0001
+        top = len(sc.objects) - 1
+        drawn = sc.alpha[:, top] > 0
+        assert np.allclose(v[drawn, top], 1, atol=1e-4)  # nothing is drawn over the top object
+        if (v[sc.alpha > 0] < 0.9).any():
+            return
+    pytest.fail("no occlusion in 40 scenes")
+
+
+def test_shape_extents_match_the_geometry():
+    from i2vbench.datasets.synthvid.world import EXTENTS, sdf
+
+    g = np.linspace(-1.2, 1.2, 2401)
+    x, y = np.meshgrid(g, g)
+    for k, s in enumerate(SHAPES):
+        inside = sdf(s, x, y) <= 0
+        got = (x[inside].min(), y[inside].min(), x[inside].max(), y[inside].max())
+        assert np.allclose(got, EXTENTS[k], atol=2e-3), s

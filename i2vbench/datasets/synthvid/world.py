@@ -172,6 +172,20 @@ class Scene:
             [self.background] * t, self.image_size, areas=False,
         )[0]
 
+    def visible_fraction(self) -> np.ndarray:
+        """(T, N) float32: share of each object's drawn area not hidden by objects on top of it
+        (0 where it is not drawn); for trackers' occlusion-aware ground truth."""
+        from i2vbench.datasets.synthvid.render import render_frames
+
+        t = self.n_frames
+        _, area, full = render_frames(
+            self.cx, self.cy, self.half, self.alpha,
+            np.broadcast_to(self.shapes, (t, len(self.objects))),
+            np.broadcast_to(self.colors, (t, len(self.objects))),
+            [self.background] * t, self.image_size,
+        )
+        return np.where(full > 0, area / np.maximum(full, 1e-6), 0).astype(np.float32)
+
     def to_json(self) -> dict:
         """The scene as JSON: objects, events, background and the exact keyframes.
 
@@ -268,19 +282,21 @@ def sdf(shape: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     raise ValueError(f"unknown shape {shape!r}")
 
 
-def _extents() -> np.ndarray:
-    """(n_shapes, 4) tight extents x1, y1, x2, y2 of each shape at half-size 1."""
-    g = np.linspace(-1.2, 1.2, 1201, dtype=np.float64)
-    x, y = np.meshgrid(g, g)
-    out = []
-    for s in SHAPES:
-        inside = sdf(s, x, y) <= 0
-        xs, ys = x[inside], y[inside]
-        out.append((xs.min(), ys.min(), xs.max(), ys.max()))
-    return np.round(np.array(out, dtype=np.float32), 3)
-
-
-EXTENTS = _extents()
+# Exact extents x1, y1, x2, y2 of each shape at half-size 1, from the geometry in :func:`sdf`
+# (tests/test_synthvid.py checks them against a dense rasterisation).
+EXTENTS = np.array(
+    [
+        (-1.0, -1.0, 1.0, 1.0),            # circle
+        (-0.86, -0.86, 0.86, 0.86),        # square
+        (-1.0, -1.0, 1.0, 0.8),            # triangle
+        (-1.0, -1.0, 1.0, 1.0),            # diamond
+        (-0.951, -1.0, 0.951, 0.809),      # star: points at 0, +-72, +-144 degrees
+        (-0.95, -0.95, 0.95, 0.95),        # cross
+        (-1.0, -1.0, 1.0, 1.0),            # ring
+        (-0.9991, -0.9071, 0.9991, 0.92),  # heart: 0.92 * (lobe 0.45 + 0.636, top -0.35 - 0.636, tip 1)
+    ],
+    dtype=np.float32,
+)
 
 
 def object_boxes(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, shape: np.ndarray,
