@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2vbench.datasets.synthvid.codec import CRF, PRESET, encode
+from i2vbench.datasets.synthvid.codec import CRF, PRESET, X264_PARAMS, encode
 from i2vbench.datasets.synthvid.text import event_sentence
 from i2vbench.datasets.synthvid.world import (
     MOTIONS,
@@ -39,7 +39,7 @@ from i2vbench.errors import BenchError
 from i2vbench.io import atomic_dir, atomic_write_bytes, atomic_write_text, dump_json, read_json
 from i2vbench.paths import cache_dir
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"  # bump whenever any output byte can change
 SPLITS = ("train", "test")
 CSV_HEADER = ("id", "subject", "scene", "quality", "relevance", "verified", "script", "objects",
               "descriptions", "actions", "length")
@@ -252,7 +252,8 @@ def build_tvg(root: Path | str | None = None, *, seed: int = 0, n_train: int | N
         meta = {
             "generator": "i2vbench.datasets.synthvid", "task": "tvg", "version": GENERATOR_VERSION,
             "seed": seed, "config": asdict(cfg), "counts": counts,
-            "codec": {"codec": "libx264", "pix_fmt": "yuv420p", "crf": cfg.crf, "preset": PRESET},
+            "codec": {"codec": "libx264", "pix_fmt": "yuv420p", "crf": cfg.crf, "preset": PRESET,
+                      "x264_params": X264_PARAMS, "threads": 1},
             "actions": ACTION_CODES,
             "sha256": {name: _sha256(tmp / name) for name in files},
         }
