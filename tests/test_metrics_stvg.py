@@ -298,3 +298,36 @@ def test_prediction_order_does_not_matter(rnd: random.Random) -> None:
     with tempfile.TemporaryDirectory() as d:
         p = _write(Path(d) / "p.json", pred)
         _assert_close(evaluate("stvg", CASES_GT, p), CASES_EXPECTED)
+
+
+def test_sampling_options_match_tubedetr(bench, tmp_path: Path) -> None:
+    """``--option sample_fps=2 --option video_max_len=50`` = TubeDETR's ``fps=2, video_max_len=50``.
+
+    Predictions: the cases' boxes on every native frame (TubeDETR then reads the 2-fps ones). Expected:
+    TubeDETR summarize() x 100 on cases_gt.json and this prediction (same run as the module docstring).
+    """
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_cases", DATA / "make_cases.py")
+    mc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mc)
+    videos, boxes = [], []
+    for i, (_, vid, tid, seg, _, qtype, sted, mode) in enumerate(mc.CASES):
+        videos.append({"video_id": i, "sted": sted, "qtype": qtype})
+        boxes += [{"image_id": f"{i}_{f}", "boxes": mc.pred_box(mode, mc.gt_box(vid, tid, f), f)}
+                  for f in range(seg[0], seg[1])]
+    pred = _write(tmp_path / "pred_all_frames.json", {"videos": videos, "boxes": boxes})
+    code, out, err = bench("eval", "--task", "stvg", "--gt", str(CASES_GT), "--pred", str(pred), "--json",
+                           "--option", "sample_fps=2", "--option", "video_max_len=50")
+    assert code == 0, err
+    got = json.loads(out)
+    expected = {
+        "declarative/m_tIoU": 58.86363636363636, "declarative/m_vIoU": 27.233341882342177,
+        "declarative/vIoU@0.3": 30.0, "declarative/vIoU@0.5": 10.0,
+        "interrogative/m_tIoU": 56.05503357078523, "interrogative/m_vIoU": 30.532097820268376,
+        "interrogative/vIoU@0.3": 50.0, "interrogative/vIoU@0.5": 0.0,
+    }
+    for k, v in expected.items():
+        assert got[k] == pytest.approx(v, abs=1e-6), k
+    # the defaults (5 fps, 200 frames) on the same file give TubeDETR's default numbers
+    _assert_close(evaluate("stvg", CASES_GT, pred), CASES_EXPECTED)
