@@ -191,3 +191,8 @@ def test_module_entry_point(tmp_path: Path, capsys):
     assert "train 2 videos" in capsys.readouterr().out
     assert main(["--out", str(tmp_path / "e"), "--seed", "2", "--n-train", "2", "--n-test", "1",
                  "--quiet"]) == 2
+
+
+def test_bench_lists_synthvid(bench):
+    code, out, _ = bench("list", "datasets")
+    assert code == 0 and "synthvid" in out

@@ -41,6 +41,8 @@ MOTIONS: tuple[str, ...] = (
     "move left", "move right", "move up", "move down",
     "appear", "disappear", "grow", "shrink", "stay",
 )
+# "stay" is never sampled as an event (there is nothing to localise); writers of classification
+# tasks take event-free stretches of a video as "stay" clips.
 OPPOSITE = {"move left": "move right", "move right": "move left",
             "move up": "move down", "move down": "move up",
             "appear": "disappear", "disappear": "appear", "grow": "shrink", "shrink": "grow"}
