@@ -73,6 +73,7 @@ def sample_frames(start: np.ndarray, end: np.ndarray, fps: np.ndarray, target_fp
     TubeDETR keeps ``start`` and then every frame ``f`` of ``[start, end)`` where
     ``int(f * target_fps / fps)`` increases; if that gives more than ``max_len`` frames it keeps
     ``frames[(j * n) // max_len]`` for ``j < max_len``. An empty segment still yields ``[start]``.
+    Frame numbers are non-negative (as the loaders enforce), so ``int()`` is ``floor``.
     Returns ``(frames, offsets)``: query ``i`` owns ``frames[offsets[i]:offsets[i + 1]]``.
     """
     start = np.asarray(start, dtype=np.int64)
