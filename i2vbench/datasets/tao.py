@@ -21,6 +21,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +273,10 @@ def _parse(text: bytes, path: Path) -> Any:
         return read_json(path, "TAO results json")  # raises a located BenchError
 
 
+_GET5 = itemgetter("image_id", "track_id", "category_id", "score", "bbox")
+_GET6 = itemgetter("image_id", "track_id", "category_id", "score", "bbox", "video_id")
+
+
 class _BadCut(Exception):
     pass
 
@@ -298,29 +303,33 @@ def _read_columns(pieces, p: Path) -> dict[str, list[np.ndarray]]:
                              f"{type(objs).__name__}")
         n = len(objs)
         try:
-            lists = {k: [o[k] for o in objs] for k in ("image_id", "track_id", "category_id",
-                                                         "score", "bbox")}
-            lists["video_id"] = [o.get("video_id", -1) for o in objs]
-            ok = all(set(map(type, lists[k])) <= {int}
-                     for k in ("image_id", "track_id", "category_id", "video_id"))
-            ok = ok and set(map(type, lists["score"])) <= {int, float}
-            ok = ok and set(map(type, lists["bbox"])) <= {list}
-            ok = ok and set(map(len, lists["bbox"])) <= {4}
-            flat = list(chain.from_iterable(lists["bbox"]))
+            try:  # one C-level pass per piece; video_id is optional
+                rows = list(map(_GET6, objs))
+                vid = None
+            except KeyError:
+                rows = list(map(_GET5, objs))
+                vid = np.array([o.get("video_id", -1) for o in objs], np.int64).reshape(n)
+            cols_t = list(zip(*rows, strict=True)) if rows else [()] * 6
+            del rows
+            ints = [0, 1, 2] if vid is not None else [0, 1, 2, 5]
+            ok = all(set(map(type, cols_t[k])) <= {int} for k in ints)
+            ok = ok and set(map(type, cols_t[3])) <= {int, float}
+            ok = ok and set(map(type, cols_t[4])) <= {list} and set(map(len, cols_t[4])) <= {4}
+            flat = list(chain.from_iterable(cols_t[4]))
             ok = ok and set(map(type, flat)) <= {int, float}
             if not ok:
                 raise TypeError
-            img = np.array(lists["image_id"], np.int64).reshape(n)
-            trk = np.array(lists["track_id"], np.int64).reshape(n)
-            cat = np.array(lists["category_id"], np.int64).reshape(n)
-            vid = np.array(lists["video_id"], np.int64).reshape(n)
-            score = np.array(lists["score"], np.float64).reshape(n)
+            img = np.array(cols_t[0], np.int64).reshape(n)
+            trk = np.array(cols_t[1], np.int64).reshape(n)
+            cat = np.array(cols_t[2], np.int64).reshape(n)
+            score = np.array(cols_t[3], np.float64).reshape(n)
             box = np.array(flat, np.float64).reshape(n, 4)
-            del flat
+            if vid is None:
+                vid = np.array(cols_t[5], np.int64).reshape(n)
+            del flat, cols_t
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
             _locate_bad_result(objs, p, start)
             raise BenchError(f"{p}: malformed results (items {start}..{start + n - 1})") from None
-        del lists
         if not np.isfinite(box).all() or not np.isfinite(score).all():
             k = int(np.flatnonzero(~np.isfinite(box).all(1) | ~np.isfinite(score))[0])
             raise BenchError(f"{where(p, key=f'item {start + k}')}: bbox and score must be finite")

@@ -101,17 +101,30 @@ def _corners(boxes: np.ndarray) -> tuple[np.ndarray, ...]:
     return x0, y0, x1, y1, (x1 - x0) * (y1 - y0)
 
 
-def pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of a[i] with b[i] for xywh boxes, with the official evaluator's exact float steps.
+def pair_iou(a: np.ndarray, b: np.ndarray, ia: np.ndarray | None = None,
+             ib: np.ndarray | None = None) -> np.ndarray:
+    """IoU of a[ia[k]] with b[ib[k]] (default: a[k] with b[k]) for xywh boxes, with the
+    official evaluator's exact float steps.
 
     Corners are x+w, y+h and areas come from the corners (not w*h), so that a box whose IoU is
     exactly on a threshold lands on the same side as in the official code.
     """
-    ax0, ay0, ax1, ay1, aa = _corners(a)
-    bx0, by0, bx1, by1, ba = _corners(b)
-    inter = (np.maximum(np.minimum(ax1, bx1) - np.maximum(ax0, bx0), 0)
-             * np.maximum(np.minimum(ay1, by1) - np.maximum(ay0, by0), 0))
-    union = aa + ba - inter
+    ca, cb = _corners(a), _corners(b)
+    if ia is not None:
+        ca = tuple(c[ia] for c in ca)
+    if ib is not None:
+        cb = tuple(c[ib] for c in cb)
+    ax0, ay0, ax1, ay1, aa = ca
+    bx0, by0, bx1, by1, ba = cb
+    iw = np.minimum(ax1, bx1)
+    iw -= np.maximum(ax0, bx0)
+    np.maximum(iw, 0, out=iw)
+    ih = np.minimum(ay1, by1)
+    ih -= np.maximum(ay0, by0)
+    np.maximum(ih, 0, out=ih)
+    inter = iw * ih
+    union = aa + ba
+    union -= inter
     inter[(aa <= EPS) | (ba <= EPS) | (union <= EPS)] = 0
     union[union <= EPS] = 1
     return inter / union
@@ -144,7 +157,7 @@ def _frame_pairs(n_frames: int, g_frame: np.ndarray, g_boxes: np.ndarray, p_fram
     ps = np.searchsorted(p_frame, f)
     pc = np.searchsorted(p_frame, f, side="right") - ps
     gi, pi, off = _block_pairs(gs, gc, ps, pc)
-    return _Frames(gs, gc, ps, pc, off, gi, pi, pair_iou(g_boxes[gi], p_boxes[pi]))
+    return _Frames(gs, gc, ps, pc, off, gi, pi, pair_iou(g_boxes, p_boxes, gi, pi))
 
 
 @dataclass
@@ -291,23 +304,21 @@ def compute_teta(gt: TaoGT, res: TaoResults, frames: _Frames | None = None) -> T
         m_inst_of = m_cls = n_pass = m_pcls = np.empty(0, np.int64)
         m_ov = correct = np.empty(0, bool)
 
-    def at_alpha(idx: np.ndarray, n: int, w: np.ndarray | None = None) -> np.ndarray:
-        """(n, n_alpha) counts of matches with n_pass > alpha index, grouped by idx."""
-        h = np.bincount(idx * (n_alpha + 1) + n_pass, weights=w,
-                        minlength=n * (n_alpha + 1)).reshape(n, n_alpha + 1)
-        return np.cumsum(h[:, ::-1], axis=1)[:, ::-1][:, 1:]
+    def at_alpha(idx: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return cumulative_at_alpha(idx, n_pass, n_cls, n_alpha, weights)
 
-    tp = at_alpha(m_cls, n_cls).astype(float)
-    n_gt = np.bincount(g_cls[g_cls >= 0], minlength=n_cls).astype(float)
-    fn = n_gt[:, None] - tp
-    n_ov = np.bincount(ov_inst % n_cls, minlength=n_cls).astype(float) if len(ov_inst) \
-        else np.zeros(n_cls)
-    fp = n_ov[:, None] - at_alpha(m_cls, n_cls, m_ov.astype(float))
+    tp = at_alpha(m_cls)
+    fn = np.bincount(g_cls[g_cls >= 0], minlength=n_cls).astype(float)[:, None] - tp
+    # FP: overlapping boxes of the cluster left unmatched at alpha
+    n_ov = np.bincount(ov_inst % n_cls, minlength=n_cls).astype(float)[:, None]
+    fp = n_ov - at_alpha(m_cls, m_ov.astype(float))
+    # classification at alphas >= 0.5: a wrong label is an FN of the GT class and, if that
+    # label is an evaluated class, an FP of it
     s = _CLS_SLOTS
-    cls_tp = at_alpha(m_cls, n_cls, correct.astype(float))[:, s]
+    cls_tp = at_alpha(m_cls, correct.astype(float))[:, s]
     cls_fn = tp[:, s] - cls_tp
     wrong = ~correct & (m_pcls >= 0)
-    cls_fp = _fp_by_pred(m_pcls, wrong, n_pass, n_cls, n_alpha)[:, s]
+    cls_fp = cumulative_at_alpha(m_pcls[wrong], n_pass[wrong], n_cls, n_alpha)[:, s]
 
     # association: HOTA's AssA per cluster, then weighted by TP over the videos of a class
     assoc = association(mt.key if len(n_pass) else np.empty(0, np.int64), m_inst_of, n_pass,
@@ -371,16 +382,17 @@ def association(match_key: np.ndarray, match_inst: np.ndarray, n_pass: np.ndarra
         key_inst = np.empty(0, np.int64)
         terms = {k: np.zeros((0, n_alpha)) for k in ("AssA", "AssRe", "AssPr")}
     inst_cls = np.arange(n_inst) % n_cls
-    tp_cls = np.zeros((n_cls, n_alpha))
-    np.add.at(tp_cls, inst_cls, tp_inst)
+    tp_cls = _group_sum(inst_cls, tp_inst, n_cls)
     for name, t in terms.items():
-        per_inst = np.zeros((n_inst, n_alpha))
-        np.add.at(per_inst, key_inst, t)
-        per_inst = per_inst / np.maximum(1, tp_inst)
-        num = np.zeros((n_cls, n_alpha))
-        np.add.at(num, inst_cls, per_inst * tp_inst)
-        out[name] = num / np.maximum(1.0, tp_cls)
+        per_inst = _group_sum(key_inst, t, n_inst) / np.maximum(1, tp_inst)
+        out[name] = _group_sum(inst_cls, per_inst * tp_inst, n_cls) / np.maximum(1.0, tp_cls)
     return out
+
+
+def _group_sum(idx: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Row sums of a (rows, k) array grouped by ``idx`` into (n, k)."""
+    return np.stack([np.bincount(idx, weights=values[:, j], minlength=n)
+                     for j in range(values.shape[1])], axis=1)
 
 
 def _class_index(classes: np.ndarray, cats: np.ndarray) -> np.ndarray:
@@ -389,15 +401,6 @@ def _class_index(classes: np.ndarray, cats: np.ndarray) -> np.ndarray:
         return np.full(len(cats), -1, np.int64)
     pos = np.minimum(np.searchsorted(classes, cats), len(classes) - 1)
     return np.where(classes[pos] == cats, pos, -1)
-
-
-def _fp_by_pred(pcls: np.ndarray, wrong: np.ndarray, n_pass: np.ndarray, n_cls: int,
-                n_alpha: int) -> np.ndarray:
-    """Class FPs: a match with the wrong label counts against the class it was labelled with."""
-    idx = pcls[wrong]
-    h = np.bincount(idx * (n_alpha + 1) + n_pass[wrong],
-                    minlength=n_cls * (n_alpha + 1)).reshape(n_cls, n_alpha + 1)
-    return np.cumsum(h[:, ::-1], axis=1)[:, ::-1][:, 1:].astype(float)
 
 
 def teta(gt: TaoGT, res: TaoResults) -> dict[str, float]:
