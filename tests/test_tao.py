@@ -93,6 +93,8 @@ def _gt(tmp_path: Path, mutate) -> Path:
     (lambda g: g["images"][0].update(video_id=77), "images[0]]: unknown video_id 77"),
     (lambda g: g["annotations"][1].update(image_id=11), "GT track_id 100 occurs more than once"),
     (lambda g: g["annotations"][0].update(video_id=2), "video_id 2 but image 11 belongs"),
+    (lambda g: g["categories"].append({"id": 9, "name": "dog"}), "duplicate category name 'dog'"),
+    (lambda g: g["categories"].append({"id": 1, "name": "x"}), "duplicate category id 1"),
 ])
 def test_malformed_gt(tmp_path: Path, mutate, message: str) -> None:
     p = _gt(tmp_path, mutate)

@@ -61,12 +61,7 @@ class TaoGT:
     def evaluated_category_ids(self) -> list[int]:
         """Categories listed in ``categories`` that have GT boxes, in file order (the TAO rule)."""
         seen = set(np.unique(self.box_category).tolist())
-        out, names = [], set()
-        for c in self.categories:
-            if c["id"] in seen and c.get("name", c["id"]) not in names:
-                out.append(int(c["id"]))
-                names.add(c.get("name", c["id"]))
-        return out
+        return [int(c["id"]) for c in self.categories if c["id"] in seen]
 
 
 @dataclass
@@ -145,8 +140,17 @@ def load_tao_gt(path: str | Path) -> TaoGT:
     images = _list(data, "images", p)
     anns = _list(data, "annotations", p)
     cats = _list(data, "categories", p)
+    seen_ids: set = set()
+    seen_names: set = set()
     for i, c in enumerate(cats):
-        _req(c, "id", p, f"categories[{i}]")
+        cid = _req(c, "id", p, f"categories[{i}]")
+        name = c.get("name", cid)
+        if cid in seen_ids or name in seen_names:
+            # the official readers key classes by name; a repeated id or name is ambiguous
+            raise BenchError(f"{where(p, key=f'categories[{i}]')}: duplicate category "
+                             f"{'id ' + str(cid) if cid in seen_ids else 'name ' + repr(name)}")
+        seen_ids.add(cid)
+        seen_names.add(name)
     merge_map = {int(m["id"]): int(c["id"]) for c in cats for m in c.get("merged", []) or []}
 
     vid_row: dict[int, int] = {}
