@@ -190,3 +190,20 @@ def test_no_evaluable_class_is_an_error(tmp_path: Path) -> None:
           "annotations": [], "categories": [{"id": 1, "name": "a"}]}
     with pytest.raises(BenchError, match="nothing to evaluate"):
         _teta_dicts(gt, [], tmp_path)
+
+
+def test_perf_case_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The perf case builds its synthetic TAO input deterministically and scores it."""
+    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path))
+    monkeypatch.setenv("TETA_REF", str(tmp_path / "no-reference-here"))
+    from i2vbench.perf.ovmot import cases
+
+    (case,) = cases(quick=True)
+    assert case.reference is None and "reference skipped" in case.note
+    first = case.ours()
+    assert set(first) == set(FIELDS) and 0 < first["TETA"] < 100
+    gt = (tmp_path / "perf" / "ovmot-quick" / "gt.json").read_bytes()
+    (tmp_path / "perf" / "ovmot-quick" / "gt.json").unlink()
+    (case,) = cases(quick=True)  # regenerated: byte-identical
+    assert (tmp_path / "perf" / "ovmot-quick" / "gt.json").read_bytes() == gt
+    assert case.ours() == first

@@ -233,14 +233,14 @@ def _check_unique_tracks(frame: np.ndarray, track: np.ndarray, path: Path, what:
 _SPLIT = re.compile(rb"\}\s*,\s*\{")
 
 
-def _json_list_pieces(raw: bytes, path: Path, piece_bytes: int = 32 << 20):
+def _json_list_pieces(raw: bytearray, path: Path, piece_bytes: int = 32 << 20):
     """Yield the objects of a JSON list of flat objects, one piece of the list at a time.
 
     Parsing a TAO-val result file in one go builds ~2 M dicts (~1.5 GB); pieces keep the peak at
     one piece's objects. Pieces are cut at ``},{`` between objects, in place (the comma becomes
     a bracket), so no copy of the file is made. A cut that lands somewhere odd (a string holding
     ``},{``) makes a piece fail to parse; then :class:`_BadCut` tells the caller to parse the
-    whole file at once, so the result never depends on the cuts.
+    whole file at once, so the result never depends on the cuts. ``raw`` is modified.
     """
     loads = _orjson.loads if _orjson is not None else json.loads
     start, end = raw.find(b"["), raw.rfind(b"]")
@@ -259,7 +259,7 @@ def _json_list_pieces(raw: bytes, path: Path, piece_bytes: int = 32 << 20):
     if len(cuts) == 2:
         yield _parse(raw, path)
         return
-    buf = bytearray(raw)
+    buf = raw
     view = memoryview(buf)
     for a, b in zip(cuts[:-1], cuts[1:], strict=True):
         buf[a], buf[b] = ord("["), ord("]")
@@ -270,7 +270,16 @@ def _json_list_pieces(raw: bytes, path: Path, piece_bytes: int = 32 << 20):
         yield objs
 
 
-def _parse(text: bytes, path: Path) -> Any:
+def _read_bytearray(p: Path) -> bytearray:
+    """The file's bytes in one mutable buffer (pieces are cut in place: no second copy)."""
+    buf = bytearray(p.stat().st_size)
+    with p.open("rb") as f:
+        n = f.readinto(buf)
+    del buf[n:]
+    return buf
+
+
+def _parse(text: bytes | bytearray, path: Path) -> Any:
     try:
         return _orjson.loads(text) if _orjson is not None else json.loads(text)
     except ValueError:
@@ -351,12 +360,12 @@ def load_tao_results(path: str | Path, gt: TaoGT, max_dets: int = 0) -> TaoResul
     order), the official ``MAX_DETECTIONS`` rule; 0 keeps all (TETA's default).
     """
     p = require_file(path, "TAO results json")
-    raw = p.read_bytes()
+    raw = _read_bytearray(p)
     with _gc_paused():
         try:
             cols = _read_columns(_json_list_pieces(raw, p), p)
         except _BadCut:
-            cols = _read_columns([_parse(raw, p)], p)
+            cols = _read_columns([_parse(_read_bytearray(p), p)], p)
     del raw
     img, vid, trk, cat, score = (np.concatenate(cols[k]) if cols[k] else np.empty(0, np.int64)
                                  for k in ("img", "vid", "trk", "cat", "score"))
