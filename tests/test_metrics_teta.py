@@ -185,6 +185,11 @@ def test_cli_bad_prediction_file(bench, tmp_path: Path) -> None:
     assert str(bad) in stderr and "item 0" in stderr and "bbox" in stderr
 
 
+def test_cli_needs_gt(bench) -> None:
+    code, _, stderr = bench("eval", "--task", "ovmot", "--pred", str(DATA / "edge_pred.json"))
+    assert code == 2 and "ovmot needs --gt" in stderr
+
+
 def test_no_evaluable_class_is_an_error(tmp_path: Path) -> None:
     gt = {"videos": [{"id": 1}], "images": [{"id": 1, "video_id": 1, "frame_index": 0}],
           "annotations": [], "categories": [{"id": 1, "name": "a"}]}
