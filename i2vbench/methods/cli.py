@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         single: float = typer.Option(0.5, "--single-object-fraction", min=0.0, max=1.0, help="share of single-object frames per batch"),
         stop_after: int | None = typer.Option(None, "--stop-after", min=1, help="stop after this many steps of the --steps schedule"),
         snapshot_dir: Path | None = typer.Option(None, "--snapshot-dir", help="also write the checkpoint here at every eval"),
+        init: Path | None = typer.Option(None, "--init", help="continue from this tinyclip checkpoint (a second stage)"),
         out: Path | None = typer.Option(None, "--out", help="checkpoint directory [default: CACHE/backbones/tinyclip-s<seed>-n<steps>]"),
         force: bool = typer.Option(False, "--force", help="replace an existing --out directory"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
@@ -56,13 +57,17 @@ def register(app: typer.Typer) -> None:
         cfg = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps),
                              seed=seed, eval_every=eval_every, eval_frames=eval_frames, partial=partial,
                              single_object_fraction=single, stop_after=stop_after,
-                             snapshot_dir=str(snapshot_dir) if snapshot_dir else None)
+                             snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
+                             init=str(init) if init else None)
         model, metrics = pretrain(cfg, progress=progress, log=lambda s: typer.echo(s, err=True))
         metrics["command"] = (f"bench pretrain --backbone tinyclip --steps {steps} --batch-size {batch_size} "
                               f"--lr {lr:g} --warmup {warmup} --seed {seed} --eval-every {eval_every} "
                               f"--eval-frames {eval_frames} --partial {partial:g} "
                               f"--single-object-fraction {single:g}"
-                              + (f" --stop-after {stop_after}" if stop_after else ""))
+                              + (f" --stop-after {stop_after}" if stop_after else "")
+                              + (f" --init {init}" if init else ""))
+        if metrics.get("init") and metrics["init"].get("command"):  # the whole recipe, stage by stage
+            metrics["command"] = f"{metrics['init']['command']} --out {init} && {metrics['command']}"
         staging = target.with_name(f".{target.name}.new")
         shutil.rmtree(staging, ignore_errors=True)
         with atomic_dir(staging) as tmp:

@@ -45,6 +45,7 @@ class PretrainConfig:
     single_object_fraction: float = 0.5  # share of each batch showing exactly one object
     stop_after: int | None = None  # train only the first steps of the ``steps``-long schedule
     snapshot_dir: str | None = None  # if set, the checkpoint is written there at every eval
+    init: str | None = None  # continue from this tinyclip checkpoint instead of a random init
     bf16: bool = True
     threads: int = 2
     workers: int = 1  # background processes rendering the next batches (0: render in-process)
@@ -53,11 +54,30 @@ class PretrainConfig:
 
 def synthvid_frames(n: int, seed: int, single_object: bool = False, partial: float = 0.0
                     ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """SynthVid frames with frame-level captions (the default data source)."""
-    from i2vbench.datasets.synthvid import frame_caption_set
+    """SynthVid frames with frame-level captions (the default data source).
 
-    s = frame_caption_set(n, seed, image_size=64, single_object=single_object, partial=partial)
-    return s.images, list(s.captions), np.asarray(s.shape), np.asarray(s.color)
+    For single-object frames with ``partial > 0`` the captions are recomposed (same grammar and
+    words) so that the shape is always named while size, colour and position are each left out
+    with probability ``partial``: "a circle", "a red circle", "a large star on the left", ...
+    Shape is what the embedded model learns last; captions in which it is the only or nearly the
+    only attribute give it in-batch negatives that differ in shape alone.
+    """
+    from i2vbench.datasets.synthvid import frame_caption_set
+    from i2vbench.datasets.synthvid.text import noun_phrase, position_phrase
+
+    s = frame_caption_set(n, seed, image_size=64, single_object=single_object,
+                          partial=0.0 if single_object else partial)
+    captions = list(s.captions)
+    if single_object and partial > 0:
+        keep = np.random.default_rng([seed, 0xCA9]).random((n, 3)) >= partial  # size, colour, position
+        captions = []
+        for i in range(n):
+            phrase = noun_phrase("a", int(s.color[i]) if keep[i, 1] else None, int(s.shape[i]),
+                                 int(s.size[i]) if keep[i, 0] else None)
+            if keep[i, 2]:
+                phrase += " " + position_phrase(int(s.position[i]) % 3, int(s.position[i]) // 3)
+            captions.append(phrase)
+    return s.images, captions, np.asarray(s.shape), np.asarray(s.color)
 
 
 def synthvid_prompts(attribute: str) -> list[str]:
@@ -213,7 +233,12 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         torch.manual_seed(cfg.seed)
-        model = TinyCLIP(model_config or TinyCLIPConfig())
+        if cfg.init:
+            from i2vbench.methods.backbones.checkpoint import load_tinyclip
+
+            model = load_tinyclip(cfg.init)
+        else:
+            model = TinyCLIP(model_config or TinyCLIPConfig())
         model.train()
         opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98),
                                 eps=1e-6, fused=False, foreach=True)
@@ -263,6 +288,7 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
             "wall_time_s": round(wall, 1),
             "eval_time_s": round(t_eval, 1),
             "seed": cfg.seed,
+            "init": _describe_init(cfg.init),
             "config": asdict(cfg),
             "eval": {"frames": cfg.eval_frames, "single_object": True, "retrieval_pool": cfg.retrieval_pool,
                      "seeds": [stream_seed(cfg.seed, 1, 0), stream_seed(cfg.seed, 1, 1)]},
@@ -276,6 +302,24 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
     finally:
         torch.set_num_threads(prev_threads)
         torch.use_deterministic_algorithms(prev_det)
+
+
+def _describe_init(path: str | None) -> dict | None:
+    """Provenance of a continued run: where it started from and that checkpoint's own record."""
+    if not path:
+        return None
+    from i2vbench.methods.backbones import file_sha256
+    from i2vbench.methods.backbones.checkpoint import METRICS_FILE, WEIGHTS_FILE
+
+    d = Path(path) if Path(path).is_dir() else Path(path).parent
+    prev = {}
+    if (d / METRICS_FILE).is_file():
+        import json
+
+        prev = json.loads((d / METRICS_FILE).read_text(encoding="utf-8"))
+    return {"path": str(path), "sha256": file_sha256(d / WEIGHTS_FILE),
+            "command": prev.get("command"), "steps": prev.get("steps"),
+            "wall_time_s": prev.get("wall_time_s")}
 
 
 def stream_seed(seed: int, stream: int, index: int) -> int:
