@@ -115,6 +115,7 @@ def extract_video_features(
     videos: Mapping[str, Path],
     sampling: Sampling,
     progress: bool = True,
+    batch_frames: int = 512,
 ) -> dict[str, VideoFeatures]:
     """Features for every video, from the cache where present, else decoded and encoded now."""
     from tqdm import tqdm
@@ -134,13 +135,31 @@ def extract_video_features(
                 out[vid] = feats
                 continue
         todo.append((vid, Path(path), cached))
+    # decode video by video, but encode frames of several videos per forward pass: the tiny ILFM
+    # runs ~2x faster at 512 frames per batch than at one video's 40
+    pending: list[tuple[str, Path, np.ndarray, float]] = []
+
+    def flush() -> None:
+        frames = np.concatenate([p[2] for p in pending])
+        pooled, layers = encode_frames(backbone, frames, sampling, batch_size=batch_frames)
+        start = 0
+        for vid, cached, fr, duration in pending:
+            sl = slice(start, start + len(fr))
+            start += len(fr)
+            feats = VideoFeatures(pooled[sl], duration, None if layers is None else layers[sl],
+                                  fr if sampling.keep_frames else None)
+            _save(cached, feats)
+            out[vid] = feats
+        pending.clear()
+
     for vid, path, cached in tqdm(todo, desc=f"features ({backbone_id})", unit="video",
                                   disable=not progress or not todo, leave=False):
         frames, duration = decode_frames(path, sampling.fps, size=backbone.image_size)
-        pooled, layers = encode_frames(backbone, frames, sampling)
-        feats = VideoFeatures(pooled, duration, layers, frames if sampling.keep_frames else None)
-        _save(cached, feats)
-        out[vid] = feats
+        pending.append((vid, cached, frames, duration))
+        if sum(len(p[2]) for p in pending) >= batch_frames:
+            flush()
+    if pending:
+        flush()
     return out
 
 

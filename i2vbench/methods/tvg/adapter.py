@@ -19,9 +19,9 @@ from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters
 from i2vbench.methods.paradigms.common import num_frames_context
 from i2vbench.methods.paradigms.side import TemporalBlock
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.tvg.base import TrainConfig, TVGMethod
+from i2vbench.methods.tvg.base import TrainConfig
 from i2vbench.methods.tvg.data import Batch, TVGSplit, l2norm, make_batch
-from i2vbench.methods.tvg.heads import BoundaryHead, saliency_hinge
+from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
 
 @dataclass
@@ -45,7 +45,7 @@ class FrameBatch(Batch):
 @register_method("temporal_adapter", task="tvg", paradigm="adapter", display="Temporal Adapter",
                  survey_row="LlaViLo", ref=112,
                  paper="LLaViLo: Boosting Video Moment Retrieval via Adapter-Based Multimodal Modeling")
-class TemporalAdapterTVG(TVGMethod):
+class TemporalAdapterTVG(DenseGroundingMethod):
     """Zero-init temporal adapters in the frozen ILFM's last blocks, trained end to end on frames."""
 
     needs_frames = True
@@ -55,6 +55,7 @@ class TemporalAdapterTVG(TVGMethod):
         super().__init__()
         c = self.config = config or AdapterConfig()
         self.train_config = c.train
+        self.w_saliency = c.w_saliency
         self.backbone = backbone
         n = len(backbone.visual_blocks)
         insert_adapters(backbone, lambda w: TemporalAdapter(w, c.bottleneck, c.kernel_size),
@@ -96,13 +97,3 @@ class TemporalAdapterTVG(TVGMethod):
         h = self.fusion(h, b.video_pad, self.text_proj(b.text), b.text_pad)
         fg, dist = self.head(h)
         return fg, dist, self.saliency(h).squeeze(-1)
-
-    def loss(self, b: FrameBatch) -> dict[str, torch.Tensor]:
-        fg, dist, sal = self(b)
-        losses = self.head.loss(fg, dist, b)
-        losses["saliency"] = self.config.w_saliency * saliency_hinge(sal, b)
-        return losses
-
-    def predict_batch(self, b: FrameBatch) -> list[np.ndarray]:
-        fg, dist, _ = self(b)
-        return self.head.decode(fg, dist, b)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from i2vbench.methods.tvg.base import TVGMethod
 from i2vbench.methods.tvg.data import Batch
 from i2vbench.methods.tvg.spans import pairwise_iou_giou, temporal_nms
 
@@ -91,3 +92,24 @@ class BoundaryHead(nn.Module):
             rows = torch.cat([pred[i, valid], score[i, valid, None]], -1).double().numpy()
             out.append(temporal_nms(rows, iou_threshold=0.7, top_k=top_k))
         return out
+
+
+class DenseGroundingMethod(TVGMethod):
+    """A method whose ``forward`` gives per-clip (foreground logit, distances, saliency).
+
+    The loss (boundary head + saliency hinge) and the decoding are the same for every such
+    method; subclasses build ``self.head`` (a :class:`BoundaryHead`) and define ``forward``.
+    """
+
+    head: BoundaryHead
+    w_saliency: float = 1.0
+
+    def loss(self, b: Batch) -> dict[str, torch.Tensor]:
+        fg, dist, sal = self(b)
+        losses = self.head.loss(fg, dist, b)
+        losses["saliency"] = self.w_saliency * saliency_hinge(sal, b)
+        return losses
+
+    def predict_batch(self, b: Batch) -> list[np.ndarray]:
+        fg, dist, _ = self(b)
+        return self.head.decode(fg, dist, b)

@@ -71,10 +71,12 @@ class MomentDETR(TVGMethod):
         self.video_proj = input_projection(video_dim, h, c.dropout)
         self.text_proj = input_projection(text_dim, h, c.dropout)
         self.type_embed = nn.Embedding(2, h)
-        self.transformer = nn.Transformer(
-            d_model=h, nhead=c.heads, num_encoder_layers=c.enc_layers, num_decoder_layers=c.dec_layers,
-            dim_feedforward=2 * h, dropout=c.dropout, batch_first=True, norm_first=True,
-        )
+        layer = {"d_model": h, "nhead": c.heads, "dim_feedforward": 2 * h, "dropout": c.dropout,
+                 "batch_first": True, "norm_first": True}
+        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer), c.enc_layers,
+                                             norm=nn.LayerNorm(h), enable_nested_tensor=False)
+        self.decoder_layers = nn.ModuleList(nn.TransformerDecoderLayer(**layer) for _ in range(c.dec_layers))
+        self.decoder_norm = nn.LayerNorm(h)
         self.query_embed = nn.Embedding(c.num_queries, h)
         self.span_head = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
         self.class_head = nn.Linear(h, 2)  # 0 = foreground moment, 1 = no moment
@@ -89,13 +91,13 @@ class MomentDETR(TVGMethod):
         t = t + self.type_embed.weight[1]
         src = torch.cat([v, t], dim=1)
         pad = torch.cat([b.video_pad, b.text_pad], dim=1)
-        memory = self.transformer.encoder(src, src_key_padding_mask=pad)
+        memory = self.encoder(src, src_key_padding_mask=pad)
         saliency = self.saliency_head(memory[:, :n_clips]).squeeze(-1)
         x = self.query_embed.weight.unsqueeze(0).expand(v.shape[0], -1, -1)
         spans, logits = [], []
-        for layer in self.transformer.decoder.layers:
+        for layer in self.decoder_layers:
             x = layer(x, memory, memory_key_padding_mask=pad)
-            y = self.transformer.decoder.norm(x)
+            y = self.decoder_norm(x)
             spans.append(self.span_head(y).sigmoid())
             logits.append(self.class_head(y))
         return spans, logits, saliency

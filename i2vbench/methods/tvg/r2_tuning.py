@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
 from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.tvg.base import TrainConfig, TVGMethod
+from i2vbench.methods.tvg.base import TrainConfig
 from i2vbench.methods.tvg.data import Batch, l2norm
-from i2vbench.methods.tvg.heads import BoundaryHead, saliency_hinge
+from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
 
 @dataclass
@@ -33,7 +32,7 @@ class R2TuningConfig:
 @register_method("r2_tuning", task="tvg", paradigm="side_tuning", display="R²-Tuning",
                  survey_row="R²-Tuning", ref=67,
                  paper="R²-Tuning: Efficient Image-to-Video Transfer Learning for Video Temporal Grounding")
-class R2Tuning(TVGMethod):
+class R2Tuning(DenseGroundingMethod):
     """Reversed recurrent side network over multi-layer frozen ILFM tokens, query-modulated pooling."""
 
     needs_layers = True
@@ -43,6 +42,7 @@ class R2Tuning(TVGMethod):
         super().__init__()
         c = self.config = config or R2TuningConfig()
         self.train_config = c.train
+        self.w_saliency = c.w_saliency
         self.side = ReversedRecurrentSide(layer_width, text_dim, c.hidden, num_layers, c.heads, c.dropout)
         self.pooled_proj = nn.Linear(video_dim, c.hidden)
         self.head = BoundaryHead(c.hidden)
@@ -52,13 +52,3 @@ class R2Tuning(TVGMethod):
         x = self.side(b.layers, b.video_pad, b.text, b.text_pad) + self.pooled_proj(l2norm(b.video))
         fg, dist = self.head(x)
         return fg, dist, self.saliency(x).squeeze(-1)
-
-    def loss(self, b: Batch) -> dict[str, torch.Tensor]:
-        fg, dist, sal = self(b)
-        losses = self.head.loss(fg, dist, b)
-        losses["saliency"] = self.config.w_saliency * saliency_hinge(sal, b)
-        return losses
-
-    def predict_batch(self, b: Batch) -> list[np.ndarray]:
-        fg, dist, _ = self(b)
-        return self.head.decode(fg, dist, b)
