@@ -8,6 +8,13 @@ and writes them as the real TAO json files the evaluators read.
 
 The official evaluator (SysCV/tet ``teta/``) is timed on the same files when a checkout of it
 is found (``$TETA_REF`` or ``/tmp/ref/tet/teta``); it is never shipped with the suite.
+
+Measured (2-core CPU shared with other jobs, so CPU seconds are the figures to compare; both
+sides include reading the json files). TAO-val scale, seed 0: 988 videos, 38,416 annotated
+frames, 89,128 GT boxes, 2,263,233 results (1,819,744 on annotated frames), 300 classes:
+official 871.8 s CPU (53.5 min wall), 6.69 GB peak RSS; ours 11.7 s CPU (51 s wall),
+0.98 GB peak RSS: 74x less CPU, identical numbers (max abs diff 1.4e-14). Quarter scale (247
+videos): official TETA 211 s CPU vs ours 2.9 s (73x); trackeval HOTA 162 s CPU vs ours 2.5 s.
 """
 
 from __future__ import annotations
