@@ -224,7 +224,8 @@ def cases(quick: bool) -> list[Case]:
     name = "quick" if quick else "tao-val"
     gt, pred = write_synthetic(cache_dir() / "perf" / f"ovmot-{name}", seed=0, **shape)
     gtd = json.loads(gt.read_text())
-    size = (f"{len(gtd['videos'])} videos, {len(gtd['images'])} frames, "
+    annotated = len({a["image_id"] for a in gtd["annotations"]})
+    size = (f"{len(gtd['videos'])} videos, {len(gtd['images'])} images ({annotated} annotated), "
             f"{len(gtd['annotations'])} GT boxes, {pred.read_text().count(chr(10)) - 2} "
             f"predicted boxes, {len(gtd['categories'])} classes")
     del gtd
