@@ -3,7 +3,9 @@
 The model sees single rendered frames with frame-level captions only (no video, no time), so
 that what it knows about motion and order afterwards has to come from the transfer paradigms,
 as in the survey's setting. Everything is seeded: the init from ``seed``, and batch ``i`` of the
-data stream from ``(seed, i)``, so two runs with the same arguments give identical weights.
+data stream from ``(seed, i)``, so two runs with the same arguments (fresh processes, same machine
+and thread count) give bit-identical weights. Within one long-lived process that is not promised:
+CPU GEMM kernels may block differently for differently aligned buffers, which changes rounding.
 """
 
 from __future__ import annotations
