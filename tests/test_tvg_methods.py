@@ -31,7 +31,7 @@ def _toy_split(n_videos: int, seed: int) -> TVGSplit:
         start = int(rng.integers(0, t - length + 1))
         inside = np.zeros(t, bool)
         inside[start:start + length] = True
-        pooled = rng.normal(0, 0.3, (t, 32)).astype(np.float32)
+        pooled = rng.normal(0, 0.3, (t, 128)).astype(np.float32)  # the tiny ILFM's joint width
         pooled[inside, :4] += 2.0
         layers = rng.normal(0, 0.3, (t, 2, 5, 24)).astype(np.float16)
         layers[inside, :, :, :4] += 2.0
@@ -48,7 +48,7 @@ def _toy_split(n_videos: int, seed: int) -> TVGSplit:
 def _build(spec, split: TVGSplit):  # noqa: ANN001, ANN202
     from i2vbench.methods.backbones import load_backbone
 
-    kwargs = {"video_dim": 32, "text_dim": 16, "layer_width": 24, "num_layers": 2}
+    kwargs = {"video_dim": 128, "text_dim": 16, "layer_width": 24, "num_layers": 2, "num_tokens": 5}
     if spec.factory.needs_frames:
         kwargs["backbone"] = load_backbone("tinyclip")
     return spec.factory(**kwargs)

@@ -138,7 +138,8 @@ def _build_method(spec, cfg: TVGRunConfig, train, backbone_factory):  # noqa: AN
     any_video = next(iter(train.videos.values()))
     kwargs = {"video_dim": any_video.pooled.shape[1], "text_dim": train.text.tokens.shape[-1]}
     if any_video.layers is not None:
-        kwargs.update(layer_width=any_video.layers.shape[-1], num_layers=any_video.layers.shape[1])
+        kwargs.update(layer_width=any_video.layers.shape[-1], num_layers=any_video.layers.shape[1],
+                      num_tokens=any_video.layers.shape[2])
     if spec.factory.needs_frames:
         kwargs["backbone"] = backbone_factory()
     method = spec.factory(**kwargs)

@@ -20,7 +20,7 @@ from i2vbench.methods.paradigms.common import num_frames_context
 from i2vbench.methods.paradigms.side import TemporalBlock
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.tvg.base import TrainConfig
-from i2vbench.methods.tvg.data import Batch, TVGSplit, l2norm, make_batch
+from i2vbench.methods.tvg.data import Batch, TVGSplit, make_batch
 from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
 
@@ -33,7 +33,7 @@ class AdapterConfig:
     heads: int = 4
     dropout: float = 0.1
     w_saliency: float = 1.0
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=6, lr=1e-3, batch_size=24))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, batch_size=24))
 
 
 @dataclass
@@ -93,7 +93,9 @@ class TemporalAdapterTVG(DenseGroundingMethod):
         with num_frames_context(t), torch.autocast("cpu", dtype=torch.bfloat16):
             pooled = self.backbone.encode_frames(x).pooled
         pooled = pooled.float().view(v, t, -1)[b.video_of]
-        h = self.video_proj(l2norm(pooled)) + self.pos[:, :t]
+        if self.stats is not None:  # standardise like the frozen features (adapters start as identity)
+            pooled = (pooled - torch.from_numpy(self.stats.pooled_mean)) / torch.from_numpy(self.stats.pooled_std)
+        h = self.video_proj(pooled) + self.pos[:, :t]
         h = self.fusion(h, b.video_pad, self.text_proj(b.text), b.text_pad)
         fg, dist = self.head(h)
         return fg, dist, self.saliency(h).squeeze(-1)

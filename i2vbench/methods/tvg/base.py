@@ -11,7 +11,7 @@ from torch import nn
 from tqdm import tqdm
 
 from i2vbench.methods.paradigms.common import count_parameters
-from i2vbench.methods.tvg.data import Batch, TVGSplit, make_batch
+from i2vbench.methods.tvg.data import Batch, FeatureStats, TVGSplit, make_batch
 
 Predictions = dict[str, np.ndarray]  # qid → (k, 3) [start_s, end_s, score], best first
 
@@ -30,7 +30,8 @@ class TVGMethod(nn.Module):
     """A TVG method: ``fit`` on a training split, then ``predict`` windows for every query."""
 
     train_config: TrainConfig
-    needs_layers: bool = False  # reads the ILFM's per-layer tokens (side-tuning)
+    needs_layers: bool = False  # cannot run without the ILFM's per-layer tokens (side-tuning)
+    uses_layers: bool = False  # reads the per-layer tokens when the features have them
     needs_frames: bool = False  # trains through the ILFM on decoded frames (adapted features)
 
     def parameter_counts(self) -> tuple[int, int]:
@@ -46,13 +47,17 @@ class TVGMethod(nn.Module):
         """The order queries are visited in one epoch (batches are consecutive runs of it)."""
         return rng.permutation(len(train))
 
+    stats: FeatureStats | None = None  # set from the training split at the start of fit()
+
     def batch(self, split: TVGSplit, idx: np.ndarray) -> Batch:
-        return make_batch(split, idx, with_layers=self.needs_layers)
+        layers = self.needs_layers or (self.uses_layers and split.has_layers)
+        return make_batch(split, idx, with_layers=layers, stats=self.stats)
 
     def fit(self, train: TVGSplit, seed: int = 0, progress: bool = True) -> list[float]:
         """The shared loop: AdamW, linear warm-up then cosine decay, grad clipping; returns losses."""
         cfg = self.train_config
         rng = np.random.default_rng(seed)
+        self.stats = FeatureStats.of(train)
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = math.ceil(len(train) / cfg.batch_size)

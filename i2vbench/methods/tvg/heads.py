@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from i2vbench.methods.tvg.base import TVGMethod
 from i2vbench.methods.tvg.data import Batch
-from i2vbench.methods.tvg.spans import pairwise_iou_giou, temporal_nms
+from i2vbench.methods.tvg.spans import iou_giou, pairwise_iou_giou, temporal_nms
 
 
 def clip_centres(b: Batch, n_clips: int) -> torch.Tensor:
@@ -76,10 +76,10 @@ class BoundaryHead(nn.Module):
                 continue
             iou, _ = pairwise_iou_giou(pred[i, pos], gt)
             target = gt[iou.argmax(1)]
-            _, giou = pairwise_iou_giou(pred[i, pos], target)
+            _, giou = iou_giou(pred[i, pos], target)
             scale = b.clip_len / float(b.duration[i])
             reg = reg + F.l1_loss(pred[i, pos] / scale, target / scale, reduction="sum") / 4
-            reg = reg + (1 - giou.diagonal()).sum()
+            reg = reg + (1 - giou).sum()
             n += int(pos.sum())
         return {"fg": fg_loss, "boundary": reg / max(n, 1)}
 

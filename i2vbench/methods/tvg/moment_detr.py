@@ -20,9 +20,9 @@ from torch.nn import functional as F
 
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.tvg.base import TrainConfig, TVGMethod
-from i2vbench.methods.tvg.data import Batch, l2norm
+from i2vbench.methods.tvg.data import Batch, with_motion
 from i2vbench.methods.tvg.heads import saliency_hinge
-from i2vbench.methods.tvg.spans import cw_to_se, pairwise_iou_giou
+from i2vbench.methods.tvg.spans import cw_to_se, iou_giou, se_to_cw
 
 
 @dataclass
@@ -39,7 +39,7 @@ class MomentDETRConfig:
     eos_coef: float = 0.1  # weight of the background class in the CE loss
     w_saliency: float = 1.0
     saliency_margin: float = 0.2
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=40, lr=1e-3, batch_size=32))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=32))
 
 
 def sine_positions(t: int, dim: int) -> torch.Tensor:
@@ -62,13 +62,21 @@ def input_projection(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
 class MomentDETR(TVGMethod):
     """DETR-style moment queries over frozen ILFM clip and word features, Hungarian-matched."""
 
-    def __init__(self, video_dim: int, text_dim: int, config: MomentDETRConfig | None = None,
+    uses_layers = True
+
+    def __init__(self, video_dim: int, text_dim: int, layer_width: int | None = None,
+                 num_tokens: int | None = None, config: MomentDETRConfig | None = None,
                  **_: object) -> None:
+        """Clip features: the ILFM's last-layer tokens plus their temporal difference when the
+        features carry tokens (the role of CLIP + SlowFast features in the paper), else the
+        pooled frame embeddings (as with released CLIP-only features)."""
         super().__init__()
         c = self.config = config or MomentDETRConfig()
         self.train_config = c.train
         h = c.hidden
-        self.video_proj = input_projection(video_dim, h, c.dropout)
+        self.from_tokens = layer_width is not None and num_tokens is not None
+        clip_dim = 2 * layer_width * num_tokens if self.from_tokens else video_dim
+        self.video_proj = input_projection(clip_dim, h, c.dropout)
         self.text_proj = input_projection(text_dim, h, c.dropout)
         self.type_embed = nn.Embedding(2, h)
         layer = {"d_model": h, "nhead": c.heads, "dim_feedforward": 2 * h, "dropout": c.dropout,
@@ -84,7 +92,8 @@ class MomentDETR(TVGMethod):
 
     def forward(self, b: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
         """Per decoder layer span (B, Q, 2 centre/width) and class logits; clip saliency (B, T)."""
-        v = self.video_proj(l2norm(b.video))
+        clips = with_motion(b.layers[:, :, -1].flatten(2)) if self.from_tokens else b.video
+        v = self.video_proj(clips)
         t = self.text_proj(b.text)
         n_clips = v.shape[1]
         v = v + sine_positions(n_clips, v.shape[-1]) + self.type_embed.weight[0]
@@ -102,41 +111,44 @@ class MomentDETR(TVGMethod):
             logits.append(self.class_head(y))
         return spans, logits, saliency
 
-    @torch.no_grad()
-    def _match(self, span: torch.Tensor, logit: torch.Tensor, windows: list[torch.Tensor]) -> list[tuple]:
-        c = self.config
-        prob = logit.softmax(-1)[..., 0]
-        matches = []
-        for i, gt in enumerate(windows):
-            pred_se = cw_to_se(span[i])
-            cost_l1 = torch.cdist(span[i], torch.stack([(gt[:, 0] + gt[:, 1]) / 2, gt[:, 1] - gt[:, 0]], -1), p=1)
-            _, giou = pairwise_iou_giou(pred_se, gt)
-            cost = c.w_l1 * cost_l1 - c.w_giou * giou - c.w_cls * prob[i][:, None]
-            rows, cols = linear_sum_assignment(cost.numpy())
-            matches.append((torch.as_tensor(rows), torch.as_tensor(cols)))
-        return matches
+    def _set_loss(self, span: torch.Tensor, logit: torch.Tensor, gt: torch.Tensor,
+                  gt_valid: torch.Tensor) -> torch.Tensor:
+        """Hungarian-match the Q predicted spans of each item to its GT windows, then L1 + gIoU + CE.
 
-    def _set_loss(self, span: torch.Tensor, logit: torch.Tensor, b: Batch) -> torch.Tensor:
+        ``gt`` (B, G, 2) start/end windows padded to the batch's largest G, ``gt_valid`` (B, G).
+        Costs and losses are computed for the whole batch at once; only the assignment itself
+        (scipy's ``linear_sum_assignment``) runs per item.
+        """
         c = self.config
-        matches = self._match(span.detach(), logit.detach(), b.windows)
+        gt_cw = se_to_cw(gt)
+        with torch.no_grad():
+            cost_l1 = (span[:, :, None] - gt_cw[:, None]).abs().sum(-1)  # (B, Q, G)
+            _, giou = iou_giou(cw_to_se(span)[:, :, None], gt[:, None])
+            prob = logit.softmax(-1)[..., 0]
+            cost = (c.w_l1 * cost_l1 - c.w_giou * giou - c.w_cls * prob[..., None]).numpy()
+        items, queries, targets = [], [], []
+        for i, n_gt in enumerate(gt_valid.sum(1).tolist()):
+            rows, cols = linear_sum_assignment(cost[i, :, :n_gt])
+            items += [i] * len(rows)
+            queries += rows.tolist()
+            targets += cols.tolist()
+        bi, qi, ti = (torch.as_tensor(x, dtype=torch.long) for x in (items, queries, targets))
+        matched = span[bi, qi]
+        l1 = F.l1_loss(matched, gt_cw[bi, ti], reduction="sum")
+        _, g = iou_giou(cw_to_se(matched), gt[bi, ti])
         target_cls = torch.ones(logit.shape[:2], dtype=torch.long)
-        l1, giou, n = span.new_zeros(()), span.new_zeros(()), 0
-        for i, (rows, cols) in enumerate(matches):
-            gt = b.windows[i][cols]
-            gt_cw = torch.stack([(gt[:, 0] + gt[:, 1]) / 2, gt[:, 1] - gt[:, 0]], -1)
-            l1 = l1 + F.l1_loss(span[i, rows], gt_cw, reduction="sum")
-            _, g = pairwise_iou_giou(cw_to_se(span[i, rows]), gt)
-            giou = giou + (1 - g.diagonal()).sum()
-            target_cls[i, rows] = 0
-            n += len(rows)
-        weight = torch.tensor([1.0, c.eos_coef])
-        cls = F.cross_entropy(logit.transpose(1, 2), target_cls, weight=weight)
-        n = max(n, 1)
-        return c.w_l1 * l1 / n + c.w_giou * giou / n + c.w_cls * cls
+        target_cls[bi, qi] = 0
+        cls = F.cross_entropy(logit.transpose(1, 2), target_cls, weight=torch.tensor([1.0, c.eos_coef]))
+        n = max(len(items), 1)
+        return c.w_l1 * l1 / n + c.w_giou * (1 - g).sum() / n + c.w_cls * cls
 
     def loss(self, b: Batch) -> dict[str, torch.Tensor]:
         spans, logits, saliency = self(b)
-        losses = {f"set_{i}": self._set_loss(s, lg, b) for i, (s, lg) in enumerate(zip(spans, logits, strict=True))}
+        gt = torch.nn.utils.rnn.pad_sequence(b.windows, batch_first=True)
+        gt_valid = torch.nn.utils.rnn.pad_sequence([torch.ones(len(w), dtype=torch.bool) for w in b.windows],
+                                                   batch_first=True)
+        losses = {f"set_{i}": self._set_loss(s, lg, gt, gt_valid)
+                  for i, (s, lg) in enumerate(zip(spans, logits, strict=True))}
         losses["saliency"] = self.config.w_saliency * saliency_hinge(saliency, b, self.config.saliency_margin)
         return losses
 

@@ -16,7 +16,7 @@ from torch import nn
 from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.tvg.base import TrainConfig
-from i2vbench.methods.tvg.data import Batch, l2norm
+from i2vbench.methods.tvg.data import Batch, with_motion
 from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
 
@@ -26,7 +26,7 @@ class R2TuningConfig:
     heads: int = 4
     dropout: float = 0.1
     w_saliency: float = 1.0
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, lr=1e-3, batch_size=32))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3, batch_size=32))
 
 
 @register_method("r2_tuning", task="tvg", paradigm="side_tuning", display="R²-Tuning",
@@ -43,12 +43,12 @@ class R2Tuning(DenseGroundingMethod):
         c = self.config = config or R2TuningConfig()
         self.train_config = c.train
         self.w_saliency = c.w_saliency
-        self.side = ReversedRecurrentSide(layer_width, text_dim, c.hidden, num_layers, c.heads, c.dropout)
+        self.side = ReversedRecurrentSide(2 * layer_width, text_dim, c.hidden, num_layers, c.heads, c.dropout)
         self.pooled_proj = nn.Linear(video_dim, c.hidden)
         self.head = BoundaryHead(c.hidden)
         self.saliency = nn.Linear(c.hidden, 1)
 
     def forward(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.side(b.layers, b.video_pad, b.text, b.text_pad) + self.pooled_proj(l2norm(b.video))
+        x = self.side(with_motion(b.layers), b.video_pad, b.text, b.text_pad) + self.pooled_proj(b.video)
         fg, dist = self.head(x)
         return fg, dist, self.saliency(x).squeeze(-1)

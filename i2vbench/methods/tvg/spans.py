@@ -17,13 +17,18 @@ def se_to_cw(se: torch.Tensor) -> torch.Tensor:
     return torch.stack([(s + e) / 2, e - s], dim=-1)
 
 
-def pairwise_iou_giou(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """IoU and generalised IoU between every span of ``a`` (N, 2) and ``b`` (M, 2), start/end."""
-    inter = (torch.min(a[:, None, 1], b[None, :, 1]) - torch.max(a[:, None, 0], b[None, :, 0])).clamp(min=0)
-    union = (a[:, None, 1] - a[:, None, 0]) + (b[None, :, 1] - b[None, :, 0]) - inter
+def iou_giou(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """IoU and generalised IoU of start/end spans ``a`` (..., 2) and ``b`` (..., 2), broadcasting."""
+    inter = (torch.min(a[..., 1], b[..., 1]) - torch.max(a[..., 0], b[..., 0])).clamp(min=0)
+    union = (a[..., 1] - a[..., 0]) + (b[..., 1] - b[..., 0]) - inter
     iou = inter / union.clamp_min(1e-6)
-    hull = torch.max(a[:, None, 1], b[None, :, 1]) - torch.min(a[:, None, 0], b[None, :, 0])
+    hull = torch.max(a[..., 1], b[..., 1]) - torch.min(a[..., 0], b[..., 0])
     return iou, iou - (hull - union) / hull.clamp_min(1e-6)
+
+
+def pairwise_iou_giou(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """IoU and gIoU between every span of ``a`` (N, 2) and ``b`` (M, 2): (N, M) each."""
+    return iou_giou(a[:, None], b[None])
 
 
 def temporal_nms(windows: np.ndarray, iou_threshold: float = 0.7, top_k: int = 10) -> np.ndarray:
