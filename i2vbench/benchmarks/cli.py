@@ -89,9 +89,9 @@ def register(app: typer.Typer) -> None:
                       "hardware": hardware(), "wall_time_s": round(wall, 2), "packages": package_versions(),
                       "created": started}
         records = [method_record(result.task, result.dataset, cfg.backbone, m, provenance) for m in result.methods]
-        result.run_json = {
+        run_json = {
             "schema": "i2vbench.run/1", "task": result.task, "dataset": result.dataset, "config": cfg_json,
-            "seed": cfg.seed, "provenance": provenance, "stats": result.run_json, "skipped": result.skipped,
+            "seed": cfg.seed, "provenance": provenance, "stats": result.stats, "skipped": result.skipped,
             "methods": [{"method": m.method, "display": m.display, "paradigm": m.paradigm,
                          "survey_row": m.survey_row, "metrics": m.metrics, "trainable_params": m.trainable_params,
                          "total_params": m.total_params, "train_s": round(m.train_s, 2),
@@ -99,13 +99,13 @@ def register(app: typer.Typer) -> None:
             "records": records,
         }
         table = _table(result)
-        run_dir = write_run(result, cfg_json, provenance, out or results_dir() / "runs", table + "\n")
+        run_dir = write_run(result, run_json, provenance, out or results_dir() / "runs", table + "\n")
         if as_json:
             typer.echo(json.dumps({"task": result.task, "dataset": result.dataset, "run_dir": str(run_dir),
                                    "results": [{"method": m.method, "paradigm": m.paradigm, "metrics": m.metrics}
                                                for m in result.methods], "skipped": result.skipped}, indent=2))
             return
-        typer.echo(f"\n{result.task.upper()} on {result.dataset} ({result.run_json['stats']['n_test_queries']} "
+        typer.echo(f"\n{result.task.upper()} on {result.dataset} ({result.stats['n_test_queries']} "
                    f"test queries, backbone {cfg.backbone}, seed {cfg.seed}, {wall:.0f} s)\n")
         typer.echo(table)
         for name, why in result.skipped.items():

@@ -33,7 +33,6 @@ class MethodResult:
     total_params: int
     train_s: float
     eval_s: float
-    record: dict[str, Any]  # ResultRecord as JSON
     predictions: list[dict] = field(default_factory=list)  # rows of predictions/<method>.jsonl
 
 
@@ -41,7 +40,7 @@ class MethodResult:
 class RunResult:
     task: str
     dataset: str
-    run_json: dict[str, Any]
+    stats: dict[str, Any]  # data sizes and feature time, for the run record
     methods: list[MethodResult]
     skipped: dict[str, str]  # method → why it could not run on this input
     run_dir: Path | None = None
@@ -78,13 +77,13 @@ def method_record(task: str, dataset: str, ilfm: str, m: MethodResult, provenanc
     return record.model_dump(mode="json")
 
 
-def write_run(result: RunResult, config: dict[str, Any], provenance: dict[str, Any], out_root: Path,
+def write_run(result: RunResult, run_json: dict[str, Any], provenance: dict[str, Any], out_root: Path,
               table_md: str) -> Path:
     """Write the run folder atomically: either all of it appears, or nothing does."""
     from i2vbench.io import atomic_dir, dump_json, dumps_jsonl
 
     stamp = provenance["created"].replace("-", "").replace(":", "").replace("T", "-").rstrip("Z")
-    run_id = f"{stamp}-{result.task}-{result.dataset}-seed{config.get('seed', 0)}"
+    run_id = f"{stamp}-{result.task}-{result.dataset}-seed{run_json['seed']}"
     final = out_root / run_id
     n = 1
     while final.exists():
@@ -95,6 +94,6 @@ def write_run(result: RunResult, config: dict[str, Any], provenance: dict[str, A
         for m in result.methods:
             (tmp / "predictions" / f"{m.method}.jsonl").write_text(dumps_jsonl(m.predictions), encoding="utf-8")
         (tmp / "table.md").write_text(table_md, encoding="utf-8")
-        (tmp / "run.json").write_text(dump_json(result.run_json), encoding="utf-8")
+        (tmp / "run.json").write_text(dump_json(run_json), encoding="utf-8")
     result.run_dir = final
     return final

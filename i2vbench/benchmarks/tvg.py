@@ -24,7 +24,6 @@ from i2vbench.benchmarks.runner import (
     seed_everything,
 )
 from i2vbench.errors import BenchError
-from i2vbench.tasks import TASKS
 
 
 class TVGRunConfig(BaseModel):
@@ -191,7 +190,7 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
         metrics = tvg_metrics(test, {r["qid"]: np.asarray(r["pred_relevant_windows"]) for r in rows})
         trainable, total = method.parameter_counts()
         results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, metrics,
-                                    trainable, total, t2 - t1, t3 - t2, {}, rows))
+                                    trainable, total, t2 - t1, t3 - t2, rows))
     stats = {"feature_s": round(feature_s, 3), "n_train_queries": len(train), "n_test_queries": len(test),
              "n_videos": len(train_split.videos), "ilfm": cfg.backbone}
     return RunResult("tvg", dataset, stats, results, skipped)
@@ -203,5 +202,3 @@ def _ranked(windows: np.ndarray) -> list[list[float]]:
     w = w[np.argsort(-w[:, 2], kind="stable")]
     return [[round(float(x), 4) for x in row] for row in w]
 
-
-TABLE_COLUMNS = [c.metric for c in TASKS.get("tvg").columns]
