@@ -47,6 +47,12 @@ def check_ilfm(model, image_size: int, n_blocks: int, n_tokens: int) -> None:
     assert t.pooled.shape == (2, model.embed_dim)
     assert t.tokens.shape[:2] == t.mask.shape and t.mask.dtype == torch.bool
     assert t.mask[1].sum() > t.mask[0].sum()
+    # input word embeddings: one per token, the same vector wherever the same word appears
+    assert t.embeddings is not None and t.embeddings.shape[:2] == t.tokens.shape[:2]
+    reds = model.encode_text(["red red red red"])
+    e = reds.embeddings[0][reds.mask[0]]
+    same = (torch.cdist(e, e) == 0).sum(1)  # a position-free table lookup: the four reds are equal
+    assert int(same.max()) >= 4
     # wrapping a block (what adapters do) changes the output through encode_frames
     blocks = model.visual_blocks
     orig = blocks[0]

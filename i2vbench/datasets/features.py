@@ -58,7 +58,7 @@ def _video_key(path: Path) -> str:
     return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
-def _pool_tokens(hidden, grid: int):  # noqa: ANN001, ANN202 (torch tensors)
+def pool_tokens(hidden, grid: int):  # noqa: ANN001, ANN202 (torch tensors)
     """(B, 1 + g*g, W) → (B, 1 + grid*grid, W): class token + average-pooled patch grid."""
     import torch
 
@@ -83,7 +83,7 @@ def encode_frames(backbone, frames: np.ndarray, sampling: Sampling, batch_size: 
             pooled_out.append(out.pooled.float())
             if sampling.layers > 0:
                 hs = out.hidden_states[-sampling.layers:]
-                layer_out.append(torch.stack([_pool_tokens(h.float(), sampling.grid) for h in hs], dim=1))
+                layer_out.append(torch.stack([pool_tokens(h.float(), sampling.grid) for h in hs], dim=1))
     pooled = torch.cat(pooled_out).numpy().astype(np.float32)
     layers = torch.cat(layer_out).numpy().astype(np.float16) if layer_out else None
     return pooled, layers
@@ -205,14 +205,19 @@ def _pad_text(tokens: list[np.ndarray], pooled: np.ndarray) -> TextFeatures:
 
 
 def encode_texts(backbone, texts: list[str], batch_size: int = 512) -> TextFeatures:  # noqa: ANN001
-    """Frozen word tokens and pooled embeddings of every query."""
+    """Frozen word tokens and pooled embeddings of every query.
+
+    Each word token is its last-layer feature joined with its input word embedding when the
+    ILFM exposes one (see :class:`~i2vbench.methods.backbones.base.TextOutput`).
+    """
     import torch
 
     toks, pooled = [], []
     with torch.no_grad():
         for i in range(0, len(texts), batch_size):
             out = backbone.encode_text(texts[i:i + batch_size])
-            for t, m in zip(out.tokens.float().numpy(), out.mask.numpy(), strict=True):
+            words = out.tokens if out.embeddings is None else torch.cat([out.tokens, out.embeddings], -1)
+            for t, m in zip(words.float().numpy(), out.mask.numpy(), strict=True):
                 toks.append(t[m])
             pooled.append(out.pooled.float().numpy())
     return _pad_text(toks, np.concatenate(pooled).astype(np.float32))

@@ -27,6 +27,10 @@ class TextOutput:
     pooled: torch.Tensor  # (B, D) projected into the joint space (not normalised)
     tokens: torch.Tensor  # (B, L, W_text) word tokens of the last layer
     mask: torch.Tensor  # (B, L) bool, True at real (non-padding) tokens
+    # (B, L, W_text) the input word embeddings (the token table, before positions and blocks):
+    # words rare in the ILFM's captions keep their identity here even where the last layer
+    # barely tells them apart (tinyclip: "moves left" vs "moves right")
+    embeddings: torch.Tensor | None = None
 
 
 class ILFM(nn.Module, ABC):

@@ -80,13 +80,17 @@ class HFBackbone(ILFM):
             out = self.model.text_model(input_ids=ids)
             pad = self.tokenizer.pad_token_id
             mask = ids != pad if pad is not None else torch.ones_like(ids, dtype=torch.bool)
-            return TextOutput(pooled=out.pooler_output, tokens=out.last_hidden_state, mask=mask)
+            return TextOutput(pooled=out.pooler_output, tokens=out.last_hidden_state, mask=mask,
+                              embeddings=self._words(ids))
         enc = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.context_length,
                              return_tensors="pt")
         ids, am = enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
         out = self.model.text_model(input_ids=ids, attention_mask=am)
         return TextOutput(pooled=self.model.text_projection(out.pooler_output), tokens=out.last_hidden_state,
-                          mask=am.bool())
+                          mask=am.bool(), embeddings=self._words(ids))
+
+    def _words(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.model.text_model.embeddings.token_embedding(ids)
 
 
 def load_hf(arg: str | None, pretrained: str | None, device: str = "cpu") -> HFBackbone:

@@ -91,7 +91,9 @@ class OpenCLIPBackbone(ILFM):
         tokens = next((t for t in captured if t.ndim == 3), None)
         if tokens is None:
             raise BenchError(f"open_clip:{self.arch}: this text tower does not expose word tokens")
-        return TextOutput(pooled=pooled, tokens=tokens[:, : ids.shape[1]], mask=ids != self.pad_id)
+        table = getattr(self.model, "token_embedding", None)
+        words = table(ids) if table is not None else None
+        return TextOutput(pooled=pooled, tokens=tokens[:, : ids.shape[1]], mask=ids != self.pad_id, embeddings=words)
 
 
 def load_open_clip(arch: str | None, pretrained: str | None, device: str = "cpu") -> OpenCLIPBackbone:

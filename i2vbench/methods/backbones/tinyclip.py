@@ -192,14 +192,15 @@ class TinyCLIP(ILFM):
         ids, mask = self.tokenizer(texts)
         dev = self.token_embedding.weight.device
         ids, mask = ids.to(dev), mask.to(dev)
-        x = self.token_embedding(ids) + self.text_pos
+        words = self.token_embedding(ids)
+        x = words + self.text_pos
         bias = torch.zeros(mask.shape, device=dev).masked_fill_(~mask, -1e4)[:, None, None, :]
         for blk in self.text_blocks:
             x = blk(x, bias)
         x = self.ln_final(x)
         m = mask.unsqueeze(-1).to(x.dtype)
         pooled = self.text_proj((x * m).sum(1) / m.sum(1).clamp_min(1.0))
-        return TextOutput(pooled=pooled, tokens=x, mask=mask)
+        return TextOutput(pooled=pooled, tokens=x, mask=mask, embeddings=words)
 
     def forward(self, frames: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Image→text logits and text→image logits for contrastive training."""
