@@ -9,6 +9,7 @@ import torch
 
 from i2vbench.methods.backbones import load_backbone
 from i2vbench.methods.paradigms import count_parameters, freeze, num_frames_context
+from i2vbench.methods.paradigms.common import temporal_differences
 from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters
 from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.tvg.spans import temporal_nms
@@ -54,14 +55,35 @@ def test_temporal_adapter_mixes_only_within_a_clip():
 
 
 def test_side_network_reads_layers_without_touching_the_ilfm():
-    side = ReversedRecurrentSide(width_in=32, text_width=24, dim=16, num_layers=3)
-    layers = torch.randn(2, 7, 3, 5, 32, requires_grad=False)
-    pad = torch.zeros(2, 7, dtype=torch.bool)
-    pad[1, 5:] = True
-    out = side(layers, pad, torch.randn(2, 4, 24), torch.zeros(2, 4, dtype=torch.bool))
-    assert out.shape == (2, 7, 16)
+    side = ReversedRecurrentSide(width_in=32, text_width=24, dim=16, num_layers=3, num_patches=5)
+    layers = torch.randn(2, 7, 3, 5, 32, requires_grad=False)  # two videos
+    video_of = torch.tensor([0, 1, 1])  # three queries, two of them on the second video
+    pad = torch.zeros(3, 7, dtype=torch.bool)
+    pad[1:, 5:] = True
+    text = torch.randn(3, 4, 24)
+    out = side(layers, pad, text, torch.zeros(3, 4, dtype=torch.bool), video_of)
+    assert out.shape == (3, 7, 16)
     out.sum().backward()
     assert all(p.grad is not None for p in side.parameters() if p.requires_grad and p is not side.gate)
+    # sharing a video's tokens between its queries is exactly running each query on its own copy
+    side.eval()
+    with torch.no_grad():
+        shared = side(layers, pad, text, torch.zeros(3, 4, dtype=torch.bool), video_of)
+        copied = side(layers[video_of], pad, text, torch.zeros(3, 4, dtype=torch.bool))
+    torch.testing.assert_close(shared, copied)
+
+
+def test_temporal_differences_never_read_padding():
+    x = torch.arange(6, dtype=torch.float32).view(1, 6, 1).repeat(2, 1, 1)
+    pad = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
+    out = temporal_differences(x, pad, spans=(1, 2))
+    assert out.shape == (2, 6, 3)
+    # full-length video: x[t+s] - x[t-s] with the ends replicated
+    torch.testing.assert_close(out[0, :, 1], torch.tensor([1.0, 2, 2, 2, 2, 1]))
+    torch.testing.assert_close(out[0, :, 2], torch.tensor([2.0, 3, 4, 4, 3, 2]))
+    # 4 real clips: its last clip (3) is replicated, the zeros of the padding never enter
+    torch.testing.assert_close(out[1, :4, 1], torch.tensor([1.0, 2, 2, 1]))
+    torch.testing.assert_close(out[1, :4, 2], torch.tensor([2.0, 3, 3, 2]))
 
 
 def test_temporal_nms_keeps_best_and_drops_overlaps():

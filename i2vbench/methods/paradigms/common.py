@@ -1,10 +1,11 @@
-"""Pieces every paradigm uses: freezing, parameter counts, and the clip length seen by blocks."""
+"""Pieces every paradigm uses: freezing, parameter counts, the clip length seen by blocks, motion channels."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
+import torch
 from torch import nn
 
 
@@ -43,3 +44,22 @@ def num_frames_context(t: int) -> Iterator[None]:
         yield
     finally:
         FRAMES_PER_CLIP.value = old
+
+
+def temporal_differences(x: torch.Tensor, pad: torch.Tensor | None = None,
+                         spans: tuple[int, ...] = (1, 2, 4)) -> torch.Tensor:
+    """``x`` (B, T, ...) joined with its central differences ``x[t+s] - x[t-s]`` for each span s.
+
+    Frame-level ILFM features describe appearance; these channels play the role the motion
+    stream (e.g. SlowFast) plays beside CLIP features in the original methods. Several spans
+    because SynthVid's motions (like real ones) range from fast to slow: at 2 clips/s an object
+    crossing a third of the frame in 6 s barely changes a token between neighbouring clips.
+    Each video's first and last clips are replicated past its ends (``pad``: (B, T) True at
+    padding clips), so padding never leaks into a difference.
+    """
+    b, t = x.shape[:2]
+    last = torch.full((b, 1), t - 1) if pad is None else ((~pad).sum(1, keepdim=True) - 1).clamp(min=0)
+    steps = torch.arange(t).expand(b, t)
+    rows = torch.arange(b)[:, None]
+    diffs = [x[rows, torch.minimum(steps + s, last)] - x[rows, (steps - s).clamp(min=0)] for s in spans]
+    return torch.cat([x, *diffs], dim=-1)

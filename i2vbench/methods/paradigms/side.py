@@ -11,21 +11,39 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from i2vbench.methods.paradigms.common import temporal_differences
+
 
 class QueryModulatedPooling(nn.Module):
-    """Pool a frame's tokens with attention weights given by the query (plus a learned prior)."""
+    """Pool each frame's patch tokens with attention weights given by the query.
 
-    def __init__(self, dim: int) -> None:
+    Returns the pooled feature *and* where the query looked: the attention map over the patch
+    grid and its peak logit. The map tracks the queried object from frame to frame, so its
+    temporal differences say which way that object moves, grows or fades; the pooled feature
+    alone (a weighted mean) keeps what the object is but little of where it is.
+    """
+
+    def __init__(self, width_in: int, dim: int) -> None:
         super().__init__()
-        self.q = nn.Linear(dim, dim)
-        self.k = nn.Linear(dim, dim)
+        self.key = nn.Linear(width_in, dim)
+        self.value = nn.Linear(width_in, dim)
+        self.query = nn.Linear(dim, dim)
         self.scale = dim**-0.5
 
-    def forward(self, tokens: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
-        """``tokens`` (B, T, N, C), ``query`` (B, C) → (B, T, C)."""
-        logits = torch.einsum("btnc,bc->btn", self.k(tokens), self.q(query)) * self.scale
+    def forward(self, tokens: torch.Tensor, query: torch.Tensor, video_of: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``tokens`` (V, T, N, W) per video, ``query`` (B, C), ``video_of`` (B,) video of each
+        query (default: V == B, one video per query) → pooled (B, T, C), map (B, T, N), peak (B, T, 1).
+
+        Keys and values are computed once per video and shared by that video's queries.
+        """
+        keys, values = self.key(tokens), self.value(tokens)
+        if video_of is not None:
+            keys, values = keys[video_of], values[video_of]
+        logits = torch.einsum("btnc,bc->btn", keys, self.query(query)) * self.scale
         weights = logits.softmax(dim=-1)
-        return torch.einsum("btn,btnc->btc", weights, tokens)
+        pooled = torch.einsum("btn,btnc->btc", weights, values)
+        return pooled, weights, logits.max(dim=-1, keepdim=True).values
 
 
 class TemporalBlock(nn.Module):
@@ -51,33 +69,39 @@ class TemporalBlock(nn.Module):
 
 
 class ReversedRecurrentSide(nn.Module):
-    def __init__(self, width_in: int, text_width: int, dim: int, num_layers: int,
-                 heads: int = 4, dropout: float = 0.1) -> None:
+    def __init__(self, width_in: int, text_width: int, dim: int, num_layers: int, num_patches: int,
+                 heads: int = 4, dropout: float = 0.1, spans: tuple[int, ...] = (1, 2, 4)) -> None:
         super().__init__()
         self.num_layers = num_layers
-        self.visual_proj = nn.ModuleList(nn.Linear(width_in, dim) for _ in range(num_layers))
+        self.spans = spans
         self.text_proj = nn.Linear(text_width, dim)
-        self.pool = QueryModulatedPooling(dim)
+        self.pool = nn.ModuleList(QueryModulatedPooling(width_in, dim) for _ in range(num_layers))
+        per_frame = dim + num_patches + 1  # pooled feature, attention map, peak logit
+        self.fuse = nn.ModuleList(
+            nn.Sequential(nn.Linear(per_frame * (1 + len(spans)), dim), nn.GELU(), nn.Linear(dim, dim))
+            for _ in range(num_layers))
         self.gate = nn.Parameter(torch.zeros(num_layers))  # how much each layer's pooled feature enters
         self.block = TemporalBlock(dim, heads, dropout)  # shared across layers: the recurrence
         self.pos = nn.Parameter(torch.zeros(1, 512, dim))
         nn.init.trunc_normal_(self.pos, std=0.02)
 
-    def forward(self, layer_tokens: torch.Tensor, frame_pad: torch.Tensor,
-                text_tokens: torch.Tensor, text_pad: torch.Tensor) -> torch.Tensor:
+    def forward(self, layer_tokens: torch.Tensor, frame_pad: torch.Tensor, text_tokens: torch.Tensor,
+                text_pad: torch.Tensor, video_of: torch.Tensor | None = None) -> torch.Tensor:
         """Run the side network.
 
-        ``layer_tokens``: (B, T, K, N, W_in), the last K layers' tokens of every frame, shallow→deep;
-        ``frame_pad``: (B, T) True at padding frames; ``text_tokens``: (B, L, W_text) with
-        ``text_pad`` (B, L) True at padding. Returns the refined temporal features (B, T, dim).
+        ``layer_tokens``: (V, T, K, N, W_in), the last K layers' patch tokens of every frame of
+        each video, shallow→deep; ``video_of`` (B,) maps the B queries to their video (default:
+        V == B); ``frame_pad``: (B, T) True at padding frames; ``text_tokens``: (B, L, W_text)
+        with ``text_pad`` (B, L) True at padding. Returns the refined temporal features (B, T, dim).
         """
         mem = self.text_proj(text_tokens)
         keep = (~text_pad).unsqueeze(-1).float()
         query = (mem * keep).sum(1) / keep.sum(1).clamp_min(1.0)
-        b, t = frame_pad.shape
-        state = torch.zeros(b, t, mem.shape[-1], dtype=mem.dtype, device=mem.device)
+        t = frame_pad.shape[1]
+        state = None
         for k in reversed(range(self.num_layers)):  # deep → shallow, as in R²-Tuning
-            pooled = self.pool(self.visual_proj[k](layer_tokens[:, :, k]), query)
-            state = state + torch.tanh(self.gate[k]) * pooled if k < self.num_layers - 1 else pooled
+            pooled, where, peak = self.pool[k](layer_tokens[:, :, k], query, video_of)
+            x = self.fuse[k](temporal_differences(torch.cat([pooled, where, peak], -1), frame_pad, self.spans))
+            state = x if state is None else state + torch.tanh(self.gate[k]) * x
             state = self.block(state + self.pos[:, :t], frame_pad, mem, text_pad)
         return state

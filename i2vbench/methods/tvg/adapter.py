@@ -1,9 +1,14 @@
 """Temporal adapters for TVG (survey III-B.4; stands for the adapter row, LLaViLo [112]).
 
-Zero-initialised temporal adapters are inserted into the last blocks of the frozen ILFM
-(:func:`~i2vbench.methods.paradigms.adapter.insert_adapters`), so the frame features themselves
-learn cross-frame motion while the ILFM's weights stay fixed; a one-block temporal fusion with
-the query's word tokens feeds the dense boundary head. Trained end to end on decoded frames.
+Zero-initialised temporal adapters are inserted into the last block(s) of the frozen ILFM
+(:func:`~i2vbench.methods.paradigms.adapter.insert_adapters`), so the frame tokens themselves
+learn cross-frame motion while the ILFM's weights stay fixed. The grounding head is the one the
+side network uses (query-guided pooling of the patch grid, motion channels, a temporal block with
+the query's words), read from the *adapted* last layer: against R²-Tuning, only where the
+features come from differs. Trained end to end on decoded frames.
+
+The blocks before the first adapted one are frozen and see no adapter, so their output for each
+frame is computed once and kept (bfloat16); every training step runs only the adapted blocks.
 """
 
 from __future__ import annotations
@@ -14,32 +19,29 @@ import numpy as np
 import torch
 from torch import nn
 
+from i2vbench.datasets.features import pool_tokens
+from i2vbench.errors import BenchError
 from i2vbench.methods.backbones.base import ILFM
 from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters
 from i2vbench.methods.paradigms.common import num_frames_context
-from i2vbench.methods.paradigms.side import TemporalBlock
+from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.tvg.base import TrainConfig
-from i2vbench.methods.tvg.data import Batch, TVGSplit, make_batch
+from i2vbench.methods.tvg.base import Predictions, TrainConfig
+from i2vbench.methods.tvg.data import Batch, TVGSplit
 from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
 
 @dataclass
 class AdapterConfig:
-    adapted_blocks: int = 2  # adapters go into the last N blocks; earlier blocks need no backward
+    adapted_blocks: int = 1  # adapters go into the last N blocks; only those run while training
     bottleneck: int = 32
     kernel_size: int = 3
+    grid: int = 4  # adapted patch tokens are average-pooled to grid × grid, as the frozen features
     hidden: int = 128
     heads: int = 4
     dropout: float = 0.1
     w_saliency: float = 1.0
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=3, lr=1e-3, batch_size=24))
-
-
-@dataclass
-class FrameBatch(Batch):
-    frames: torch.Tensor | None = None  # (V, T, H, W, 3) uint8, V unique videos, padded by repetition
-    video_of: torch.Tensor | None = None  # (B,) index of each query's video in ``frames``
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=16))
 
 
 @register_method("temporal_adapter", task="tvg", paradigm="adapter", display="Temporal Adapter",
@@ -50,7 +52,7 @@ class TemporalAdapterTVG(DenseGroundingMethod):
 
     needs_frames = True
 
-    def __init__(self, backbone: ILFM, text_dim: int, config: AdapterConfig | None = None,
+    def __init__(self, backbone: ILFM, video_dim: int, text_dim: int, config: AdapterConfig | None = None,
                  **_: object) -> None:
         super().__init__()
         c = self.config = config or AdapterConfig()
@@ -58,44 +60,72 @@ class TemporalAdapterTVG(DenseGroundingMethod):
         self.w_saliency = c.w_saliency
         self.backbone = backbone
         n = len(backbone.visual_blocks)
+        if not 0 < c.adapted_blocks < n:
+            raise BenchError(f"adapted_blocks must be in 1..{n - 1} for a {n}-block ILFM, got {c.adapted_blocks}")
+        self.first_adapted = n - c.adapted_blocks
         insert_adapters(backbone, lambda w: TemporalAdapter(w, c.bottleneck, c.kernel_size),
-                        layers=range(n - c.adapted_blocks, n))
-        self.video_proj = nn.Sequential(nn.LayerNorm(backbone.embed_dim), nn.Linear(backbone.embed_dim, c.hidden))
-        self.text_proj = nn.Linear(text_dim, c.hidden)
-        self.pos = nn.Parameter(torch.zeros(1, 512, c.hidden))
-        nn.init.trunc_normal_(self.pos, std=0.02)
-        self.fusion = TemporalBlock(c.hidden, c.heads, c.dropout)
+                        layers=range(self.first_adapted, n))
+        self.grounding = ReversedRecurrentSide(backbone.width, text_dim, c.hidden, 1, c.grid**2, c.heads, c.dropout)
+        self.pooled_proj = nn.Linear(video_dim, c.hidden)
         self.head = BoundaryHead(c.hidden)
         self.saliency = nn.Linear(c.hidden, 1)
+        self._frozen_out: dict[str, torch.Tensor] = {}  # vid → (T, N, W) output of the frozen blocks
+        self.token_mean: torch.Tensor | None = None  # (grid², W) last layer's patch grid at init
+        self.token_std: torch.Tensor | None = None
 
-    def epoch_order(self, train: TVGSplit, rng: np.random.Generator) -> np.ndarray:
-        """Visit videos in random order with all their queries together: each video is encoded once."""
-        by_video: dict[str, list[int]] = {}
-        for i, q in enumerate(train.queries):
-            by_video.setdefault(q.vid, []).append(i)
-        groups = list(by_video.values())
-        return np.concatenate([groups[j] for j in rng.permutation(len(groups))])
+    def _encode_frozen(self, split: TVGSplit, chunk: int = 512) -> dict[str, torch.Tensor]:
+        """The frozen blocks' output for every frame of ``split``'s videos: vid → (T, N, W) bf16.
 
-    def batch(self, split: TVGSplit, idx: np.ndarray) -> FrameBatch:
-        base = make_batch(split, idx)
-        vids = list(dict.fromkeys(base.vids))
-        t = base.video.shape[1]
+        Called at the start of ``fit`` (adapters still zero: the adapted ILFM is the frozen one)
+        it also takes the per-dimension statistics of the last layer's pooled patch grid, which
+        standardise the adapted tokens as the frozen features are standardised.
+        """
+        vids = list(dict.fromkeys(q.vid for q in split.queries))
+        frames = [split.videos[vid].frames for vid in vids]
+        flat = np.concatenate(frames)
+        outs, grids = [], []
+        # frames of several videos share a forward pass; one-frame clips for the adapters are
+        # harmless: only the frozen blocks' output is kept (and, in fit, the adapters are zero)
+        with torch.no_grad(), num_frames_context(1), torch.autocast("cpu", dtype=torch.bfloat16):
+            for i in range(0, len(flat), chunk):
+                x = self.backbone.preprocess(torch.from_numpy(flat[i:i + chunk]))
+                hidden = self.backbone.encode_frames(x, output_hidden_states=True).hidden_states
+                outs.append(hidden[self.first_adapted - 1].to(torch.bfloat16))
+                if self.training:
+                    grids.append(pool_tokens(hidden[-1].float(), self.config.grid)[:, 1:].float())
+        if self.training:
+            grid = torch.cat(grids)
+            self.token_mean, self.token_std = grid.mean(0), grid.std(0).clamp_min(1e-2)  # floor: constant dims
+        return dict(zip(vids, torch.cat(outs).split([len(f) for f in frames]), strict=True))
+
+    def fit(self, train: TVGSplit, seed: int = 0, progress: bool = True) -> list[float]:
+        self.train()
+        self._frozen_out = self._encode_frozen(train)
+        try:
+            return super().fit(train, seed=seed, progress=progress)
+        finally:
+            self._frozen_out = {}
+
+    def predict(self, split: TVGSplit, batch_size: int = 64) -> Predictions:
+        self.eval()
+        self._frozen_out = self._encode_frozen(split)
+        try:
+            return super().predict(split, batch_size)
+        finally:
+            self._frozen_out = {}
+
+    def forward(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        t = b.video.shape[1]
         clips = []
-        for vid in vids:
-            f = split.videos[vid].frames
-            clips.append(np.concatenate([f, np.repeat(f[-1:], t - len(f), 0)]) if len(f) < t else f)
-        return FrameBatch(**vars(base), frames=torch.from_numpy(np.stack(clips)),
-                          video_of=torch.tensor([vids.index(v) for v in base.vids]))
-
-    def forward(self, b: FrameBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        v, t = b.frames.shape[:2]
-        x = self.backbone.preprocess(b.frames.flatten(0, 1))
+        for vid in b.vids:  # pad each video to the batch's length by repeating its last frame
+            x = self._frozen_out[vid]
+            clips.append(torch.cat([x, x[-1:].expand(t - len(x), -1, -1)]) if len(x) < t else x)
+        x = torch.stack(clips).flatten(0, 1)
         with num_frames_context(t), torch.autocast("cpu", dtype=torch.bfloat16):
-            pooled = self.backbone.encode_frames(x).pooled
-        pooled = pooled.float().view(v, t, -1)[b.video_of]
-        if self.stats is not None:  # standardise like the frozen features (adapters start as identity)
-            pooled = (pooled - torch.from_numpy(self.stats.pooled_mean)) / torch.from_numpy(self.stats.pooled_std)
-        h = self.video_proj(pooled) + self.pos[:, :t]
-        h = self.fusion(h, b.video_pad, self.text_proj(b.text), b.text_pad)
+            for block in self.backbone.visual_blocks[self.first_adapted:]:
+                x = block(x)
+        grid = pool_tokens(x.float(), self.config.grid)[:, 1:]
+        patches = ((grid - self.token_mean) / self.token_std).view(len(b.vids), t, 1, -1, x.shape[-1])
+        h = self.grounding(patches, b.video_pad, b.text, b.text_pad, b.video_of) + self.pooled_proj(b.video)
         fg, dist = self.head(h)
         return fg, dist, self.saliency(h).squeeze(-1)

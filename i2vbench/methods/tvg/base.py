@@ -44,8 +44,16 @@ class TVGMethod(nn.Module):
         raise NotImplementedError
 
     def epoch_order(self, train: TVGSplit, rng: np.random.Generator) -> np.ndarray:
-        """The order queries are visited in one epoch (batches are consecutive runs of it)."""
-        return rng.permutation(len(train))
+        """The order queries are visited in one epoch (batches are consecutive runs of it).
+
+        Videos in random order, each with all its queries together: a batch prepares (or
+        encodes) each of its videos once, and a video's other queries are the hardest negatives.
+        """
+        by_video: dict[str, list[int]] = {}
+        for i, q in enumerate(train.queries):
+            by_video.setdefault(q.vid, []).append(i)
+        groups = list(by_video.values())
+        return np.concatenate([rng.permutation(groups[j]) for j in rng.permutation(len(groups))])
 
     stats: FeatureStats | None = None  # set from the training split at the start of fit()
 

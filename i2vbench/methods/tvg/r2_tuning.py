@@ -1,9 +1,10 @@
 """R²-Tuning (Liu et al., ECCV 2024; survey [67]): side-tuning over the frozen ILFM's last layers.
 
 A reversed recurrent side network (:class:`~i2vbench.methods.paradigms.side.ReversedRecurrentSide`)
-pools each of the last K layers' frame tokens under the query's guidance and refines one
-temporal state from the deepest layer to the shallowest; the state, joined with the ILFM's
-pooled frame embeddings, feeds the dense boundary head. The ILFM is never updated.
+pools each of the last K layers' patch tokens under the query's guidance (keeping where the query
+looked and how that moves over time) and refines one temporal state from the deepest layer to
+the shallowest; the state, joined with the ILFM's pooled frame embeddings, feeds the dense
+boundary head. The ILFM is never updated.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.tvg.base import TrainConfig
-from i2vbench.methods.tvg.data import Batch, with_motion
+from i2vbench.methods.tvg.data import Batch
 from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
 
@@ -26,7 +27,7 @@ class R2TuningConfig:
     heads: int = 4
     dropout: float = 0.1
     w_saliency: float = 1.0
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3, batch_size=32))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=16))
 
 
 @register_method("r2_tuning", task="tvg", paradigm="side_tuning", display="R²-Tuning",
@@ -37,18 +38,20 @@ class R2Tuning(DenseGroundingMethod):
 
     needs_layers = True
 
-    def __init__(self, video_dim: int, text_dim: int, layer_width: int, num_layers: int,
+    def __init__(self, video_dim: int, text_dim: int, layer_width: int, num_layers: int, num_tokens: int,
                  config: R2TuningConfig | None = None, **_: object) -> None:
         super().__init__()
         c = self.config = config or R2TuningConfig()
         self.train_config = c.train
         self.w_saliency = c.w_saliency
-        self.side = ReversedRecurrentSide(2 * layer_width, text_dim, c.hidden, num_layers, c.heads, c.dropout)
+        self.side = ReversedRecurrentSide(layer_width, text_dim, c.hidden, num_layers, num_tokens - 1,
+                                          c.heads, c.dropout)
         self.pooled_proj = nn.Linear(video_dim, c.hidden)
         self.head = BoundaryHead(c.hidden)
         self.saliency = nn.Linear(c.hidden, 1)
 
     def forward(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = self.side(with_motion(b.layers), b.video_pad, b.text, b.text_pad) + self.pooled_proj(b.video)
+        patches = b.layers[:, :, :, 1:]  # the class token is already in the pooled embedding
+        x = self.side(patches, b.video_pad, b.text, b.text_pad, b.video_of) + self.pooled_proj(b.video)
         fg, dist = self.head(x)
         return fg, dist, self.saliency(x).squeeze(-1)
