@@ -40,10 +40,7 @@ class MomentDETRConfig:
     eos_coef: float = 0.1  # weight of the background class in the CE loss
     w_saliency: float = 1.0
     saliency_margin: float = 0.2
-    # with per-layer tokens: each clip enters the encoder as cells × cells tokens of the ILFM's
-    # last-layer patch grid (0: one token per clip, the grid flattened into its feature)
-    cells: int = 2
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=32))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=16))
 
 
 def sine_positions(t: int, dim: int) -> torch.Tensor:
@@ -79,11 +76,7 @@ class MomentDETR(TVGMethod):
         self.train_config = c.train
         h = c.hidden
         self.from_tokens = layer_width is not None and num_tokens is not None
-        if self.from_tokens:
-            clip_dim = 4 * layer_width * (1 if c.cells else num_tokens - 1)  # + 3 motion channels
-            self.cell_embed = nn.Embedding(max(c.cells, 1) ** 2, h)
-        else:
-            clip_dim = video_dim
+        clip_dim = 2 * layer_width * num_tokens if self.from_tokens else video_dim
         self.video_proj = input_projection(clip_dim, h, c.dropout)
         self.text_proj = input_projection(text_dim, h, c.dropout)
         self.type_embed = nn.Embedding(2, h)
@@ -98,39 +91,22 @@ class MomentDETR(TVGMethod):
         self.class_head = nn.Linear(h, 2)  # 0 = foreground moment, 1 = no moment
         self.saliency_head = nn.Linear(h, 1)
 
-    def _video_tokens(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Encoder video tokens (B, T·G, h), their padding (B, T·G) and G, the tokens per clip."""
-        if not self.from_tokens:
-            v = self.video_proj(b.video)
-            return v + sine_positions(v.shape[1], v.shape[-1]), b.video_pad, 1
-        vids, t = b.layers.shape[:2]
-        pad = torch.zeros(vids, t, dtype=torch.bool)
-        pad[b.video_of] = b.video_pad
-        grid = b.layers[:, :, -1, 1:]  # (V, T, N, W) last-layer patch grid
-        if self.config.cells:
-            g = int(round(grid.shape[2] ** 0.5))
-            grid = F.adaptive_avg_pool2d(grid.unflatten(2, (g, g)).permute(0, 1, 4, 2, 3).flatten(0, 1),
-                                         self.config.cells).flatten(2).transpose(1, 2).unflatten(0, (vids, t))
-        else:
-            grid = grid.flatten(2).unsqueeze(2)
-        n_cells, width = grid.shape[2:]
-        # motion channels per cell, then each distinct video is projected once for its queries
-        x = temporal_differences(grid.flatten(2), pad).view(vids, t, 4, n_cells, width).transpose(2, 3)
-        v = self.video_proj(x.flatten(3)) + sine_positions(t, self.config.hidden)[:, None]
-        if self.config.cells:
-            v = v + self.cell_embed.weight
-        return v.flatten(1, 2)[b.video_of], b.video_pad.repeat_interleave(n_cells, dim=1), n_cells
-
     def forward(self, b: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
         """Per decoder layer span (B, Q, 2 centre/width) and class logits; clip saliency (B, T)."""
-        v, v_pad, n_cells = self._video_tokens(b)
-        v = v + self.type_embed.weight[0]
-        t = self.text_proj(b.text) + self.type_embed.weight[1]
+        if self.from_tokens:  # project each distinct video once, then hand it to its queries
+            pad = torch.zeros(b.layers.shape[:2], dtype=torch.bool)
+            pad[b.video_of] = b.video_pad
+            v = self.video_proj(temporal_differences(b.layers[:, :, -1].flatten(2), pad, (1,)))[b.video_of]
+        else:
+            v = self.video_proj(b.video)
+        t = self.text_proj(b.text)
+        n_clips = v.shape[1]
+        v = v + sine_positions(n_clips, v.shape[-1]) + self.type_embed.weight[0]
+        t = t + self.type_embed.weight[1]
         src = torch.cat([v, t], dim=1)
-        pad = torch.cat([v_pad, b.text_pad], dim=1)
+        pad = torch.cat([b.video_pad, b.text_pad], dim=1)
         memory = self.encoder(src, src_key_padding_mask=pad)
-        clips = memory[:, :v.shape[1]].unflatten(1, (-1, n_cells)).mean(2)  # (B, T, h)
-        saliency = self.saliency_head(clips).squeeze(-1)
+        saliency = self.saliency_head(memory[:, :n_clips]).squeeze(-1)
         x = self.query_embed.weight.unsqueeze(0).expand(v.shape[0], -1, -1)
         spans, logits = [], []
         for layer in self.decoder_layers:
