@@ -9,8 +9,8 @@ import torch
 
 from i2vbench.methods.backbones import load_backbone
 from i2vbench.methods.paradigms import count_parameters, freeze, num_frames_context
-from i2vbench.methods.paradigms.common import temporal_differences
 from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters
+from i2vbench.methods.paradigms.common import temporal_differences
 from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.tvg.spans import temporal_nms
 

@@ -23,6 +23,7 @@ from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
 @dataclass
 class R2TuningConfig:
+    layers: int = 3  # the last K of the ILFM layers the features keep
     hidden: int = 128
     heads: int = 4
     dropout: float = 0.1
@@ -44,14 +45,15 @@ class R2Tuning(DenseGroundingMethod):
         c = self.config = config or R2TuningConfig()
         self.train_config = c.train
         self.w_saliency = c.w_saliency
-        self.side = ReversedRecurrentSide(layer_width, text_dim, c.hidden, num_layers, num_tokens - 1,
+        self.num_layers = min(c.layers, num_layers)
+        self.side = ReversedRecurrentSide(layer_width, text_dim, c.hidden, self.num_layers, num_tokens - 1,
                                           c.heads, c.dropout)
         self.pooled_proj = nn.Linear(video_dim, c.hidden)
         self.head = BoundaryHead(c.hidden)
         self.saliency = nn.Linear(c.hidden, 1)
 
     def forward(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        patches = b.layers[:, :, :, 1:]  # the class token is already in the pooled embedding
+        patches = b.layers[:, :, -self.num_layers:, 1:]  # the class token is in the pooled embedding
         x = self.side(patches, b.video_pad, b.text, b.text_pad, b.video_of) + self.pooled_proj(b.video)
         fg, dist = self.head(x)
         return fg, dist, self.saliency(x).squeeze(-1)
