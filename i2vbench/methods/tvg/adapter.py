@@ -73,12 +73,13 @@ class TemporalAdapterTVG(DenseGroundingMethod):
         self.token_mean: torch.Tensor | None = None  # (grid², W) last layer's patch grid at init
         self.token_std: torch.Tensor | None = None
 
-    def _encode_frozen(self, split: TVGSplit, chunk: int = 512) -> dict[str, torch.Tensor]:
+    def _encode_frozen(self, split: TVGSplit, take_stats: bool = False, chunk: int = 512
+                       ) -> dict[str, torch.Tensor]:
         """The frozen blocks' output for every frame of ``split``'s videos: vid → (T, N, W) bf16.
 
-        Called at the start of ``fit`` (adapters still zero: the adapted ILFM is the frozen one)
-        it also takes the per-dimension statistics of the last layer's pooled patch grid, which
-        standardise the adapted tokens as the frozen features are standardised.
+        ``take_stats`` (at the start of ``fit``, while the adapters are still zero and the adapted
+        ILFM is the frozen one) also sets the per-dimension statistics of the last layer's pooled
+        patch grid, which standardise the adapted tokens as the frozen features are standardised.
         """
         vids = list(dict.fromkeys(q.vid for q in split.queries))
         frames = [split.videos[vid].frames for vid in vids]
@@ -91,23 +92,21 @@ class TemporalAdapterTVG(DenseGroundingMethod):
                 x = self.backbone.preprocess(torch.from_numpy(flat[i:i + chunk]))
                 hidden = self.backbone.encode_frames(x, output_hidden_states=True).hidden_states
                 outs.append(hidden[self.first_adapted - 1].to(torch.bfloat16))
-                if self.training:
+                if take_stats:
                     grids.append(pool_tokens(hidden[-1].float(), self.config.grid)[:, 1:].float())
-        if self.training:
+        if take_stats:
             grid = torch.cat(grids)
             self.token_mean, self.token_std = grid.mean(0), grid.std(0).clamp_min(1e-2)  # floor: constant dims
         return dict(zip(vids, torch.cat(outs).split([len(f) for f in frames]), strict=True))
 
     def fit(self, train: TVGSplit, seed: int = 0, progress: bool = True) -> list[float]:
-        self.train()
-        self._frozen_out = self._encode_frozen(train)
+        self._frozen_out = self._encode_frozen(train, take_stats=True)
         try:
             return super().fit(train, seed=seed, progress=progress)
         finally:
             self._frozen_out = {}
 
     def predict(self, split: TVGSplit, batch_size: int = 64) -> Predictions:
-        self.eval()
         self._frozen_out = self._encode_frozen(split)
         try:
             return super().predict(split, batch_size)
