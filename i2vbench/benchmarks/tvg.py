@@ -8,6 +8,7 @@ by every method; methods that train through the ILFM get the decoded frames as w
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from i2vbench.benchmarks.runner import (
     seed_everything,
 )
 from i2vbench.errors import BenchError
+from i2vbench.parallel import map_in_workers
 
 
 class TVGRunConfig(BaseModel):
@@ -42,6 +44,8 @@ class TVGRunConfig(BaseModel):
     seed: int = 0
     fps: float = Field(2.0, gt=0)
     threads: int = Field(2, ge=1)
+    # methods trained at once (default: all), each with max(1, threads // jobs) intra-op threads
+    jobs: int | None = Field(None, ge=1)
     synthvid: dict[str, Any] = Field(default_factory=dict)  # build_tvg options (n_train, n_test, seed)
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)  # method → TrainConfig fields
 
@@ -169,16 +173,25 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
     t0 = time.perf_counter()
     train_split, test_split = _build_splits(cfg, backbone, train, test, paths, progress)
     feature_s = time.perf_counter() - t0
-    results, skipped = [], {}
+    skipped = {}
+    runnable = []
     for spec in specs:
         needs = ("layers" if spec.factory.needs_layers and not train_split.has_layers else
                  "frames" if spec.factory.needs_frames and not train_split.has_frames else None)
         if needs:
             skipped[spec.name] = (f"needs the ILFM's per-{'layer tokens' if needs == 'layers' else 'frame pixels'}, "
                                   "which pre-extracted features do not have; run on videos instead")
-            continue
+        else:
+            runnable.append(spec)
+
+    methods = {}
+    for spec in runnable:
         seed_everything(cfg.seed)
-        method = _build_method(spec, cfg, train_split, backbone_factory)
+        methods[spec.name] = _build_method(spec, cfg, train_split, backbone_factory)
+
+    def train_and_score(spec) -> MethodResult:  # noqa: ANN001
+        method = methods[spec.name]
+        seed_everything(cfg.seed)  # the same random stream whichever worker trains it, and when
         t1 = time.perf_counter()
         method.fit(train_split, seed=cfg.seed, progress=progress)
         t2 = time.perf_counter()
@@ -189,8 +202,18 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
         # score exactly what is written to predictions/<method>.jsonl, so `bench eval` agrees
         metrics = tvg_metrics(test, {r["qid"]: np.asarray(r["pred_relevant_windows"]) for r in rows})
         trainable, total = method.parameter_counts()
-        results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, metrics,
-                                    trainable, total, t2 - t1, t3 - t2, rows))
+        return MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, metrics,
+                            trainable, total, t2 - t1, t3 - t2, rows)
+
+    def steps(spec) -> int:  # noqa: ANN001
+        c = methods[spec.name].train_config
+        return c.epochs * math.ceil(len(train_split) / c.batch_size)
+
+    order = sorted(runnable, key=steps, reverse=True)  # longest first: none starts last and alone
+    jobs = cfg.jobs or max(1, len(order))
+    done = map_in_workers(train_and_score, order, jobs, max(1, cfg.threads // jobs))
+    by_name = {r.method: r for r in done}
+    results = [by_name[s.name] for s in runnable]
     stats = {"feature_s": round(feature_s, 3), "n_train_queries": len(train), "n_test_queries": len(test),
              "n_videos": len(train_split.videos), "ilfm": cfg.backbone}
     return RunResult("tvg", dataset, stats, results, skipped)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from i2vbench.methods.paradigms.common import count_parameters
 from i2vbench.methods.tvg.data import Batch, FeatureStats, TVGSplit, make_batch
+from i2vbench.parallel import worker_slot
 
 Predictions = dict[str, np.ndarray]  # qid → (k, 3) [start_s, end_s, score], best first
 
@@ -81,7 +82,7 @@ class TVGMethod(nn.Module):
         self.train()
         history = []
         bar = tqdm(total=total, desc=f"train {type(self).__name__}", unit="step", disable=not progress,
-                   leave=False)
+                   leave=False, position=worker_slot())
         for _ in range(cfg.epochs):
             order = self.epoch_order(train, rng)
             epoch_loss = 0.0
