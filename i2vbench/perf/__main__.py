@@ -1,4 +1,4 @@
-"""``python -m i2vbench.perf metrics [--quick] [--only NAME] [--no-reference]``."""
+"""``python -m i2vbench.perf metrics [--quick] [--only NAME] [--no-reference]`` or ``... train [--quick]``."""
 
 from __future__ import annotations
 
@@ -19,12 +19,16 @@ SUITES = {
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m i2vbench.perf", description=__doc__)
-    ap.add_argument("suite", choices=sorted(SUITES))
+    ap.add_argument("suite", choices=sorted([*SUITES, "train"]))
     ap.add_argument("--quick", action="store_true", help="small inputs (smoke test), not full scale")
     ap.add_argument("--only", default=None, help="run only cases whose name contains this")
     ap.add_argument("--no-reference", action="store_true", help="skip timing the reference")
     ap.add_argument("--json", action="store_true", help="print rows as JSON")
     args = ap.parse_args(argv)
+    if args.suite == "train":  # training cost per method, and side-by-side vs one after another
+        from i2vbench.perf.training import main as train_main
+
+        return train_main(args.quick)
     rows = []
     for modname in SUITES[args.suite]:
         for case in importlib.import_module(modname).cases(args.quick):

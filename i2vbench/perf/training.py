@@ -1,0 +1,75 @@
+"""``python -m i2vbench.perf train [--quick]``: what one epoch of each TVG method costs, and why
+``bench run`` trains them side by side.
+
+On a small SynthVid, each trained method runs one epoch of its own recipe (batch size, adapter
+pre-encoding and all) with one intra-op thread and with two; then all of them at once in forked
+workers, one thread each (``bench run``'s default). Printed: seconds per step per thread count,
+and the wall time of one-after-another (two threads each) against side by side, as a ratio.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from tabulate import tabulate
+
+
+def _splits(quick: bool):  # noqa: ANN202
+    from i2vbench.benchmarks.tvg import TVGRunConfig, _build_splits, _load_annotations
+    from i2vbench.methods.backbones import load_backbone
+
+    cfg = TVGRunConfig(synthvid={"n_train": 40 if quick else 150, "n_test": 4})
+    train, test, paths, _ = _load_annotations(cfg, progress=False)
+    train_split, _ = _build_splits(cfg, load_backbone(cfg.backbone), train, test, paths, progress=False)
+    return cfg, train_split
+
+
+def run(quick: bool = False) -> tuple[list[dict], dict]:
+    import torch
+
+    from i2vbench.benchmarks.runner import seed_everything
+    from i2vbench.benchmarks.tvg import _build_method, _selected_methods
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.parallel import map_in_workers
+
+    cfg, train = _splits(quick)
+
+    def one_epoch(spec) -> tuple[float, int]:  # noqa: ANN001
+        seed_everything(0)
+        method = _build_method(spec, cfg, train, lambda: load_backbone(cfg.backbone))
+        method.train_config = replace(method.train_config, epochs=1)
+        start = time.perf_counter()
+        method.fit(train, progress=False)
+        steps = -(-len(train) // method.train_config.batch_size)
+        return time.perf_counter() - start, steps
+
+    specs = [s for s in _selected_methods(cfg) if s.name != "prior"]
+    rows, one_after_another = [], 0.0
+    for spec in specs:
+        one_epoch(spec)  # warm-up: first-call allocations and kernel selection are not a step's cost
+        timings = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            timings[threads], steps = one_epoch(spec)
+        one_after_another += timings[2]
+        rows.append({"method": spec.name, "steps": steps, "s/step 1 thread": round(timings[1] / steps, 4),
+                     "s/step 2 threads": round(timings[2] / steps, 4),
+                     "2 threads speed-up": round(timings[1] / timings[2], 2)})
+    torch.set_num_threads(2)
+    start = time.perf_counter()
+    map_in_workers(one_epoch, specs, jobs=len(specs), threads=1)
+    side_by_side = time.perf_counter() - start
+    summary = {"methods": len(specs), "train queries": len(train),
+               "one after another, 2 threads each (s)": round(one_after_another, 2),
+               "side by side, 1 thread each (s)": round(side_by_side, 2),
+               "speed-up": round(one_after_another / side_by_side, 2)}
+    return rows, summary
+
+
+def main(quick: bool = False) -> int:
+    rows, summary = run(quick)
+    print(tabulate(rows, headers="keys", tablefmt="github"))
+    print()
+    print(tabulate([summary], headers="keys", tablefmt="github"))
+    return 0
