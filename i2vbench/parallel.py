@@ -9,6 +9,7 @@ forked, so they share the parent's features copy-on-write instead of receiving a
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
@@ -45,11 +46,12 @@ def map_in_workers(fn: Callable[[T], R], items: list[T], jobs: int, threads: int
 
     Items start in list order as workers free up, so put the longest first. Each worker runs
     with ``threads`` intra-op threads. An exception in ``fn`` is raised here. With ``jobs <= 1``
-    (or fork unavailable) everything runs in this process, in order.
+    or off Linux (fork is unsafe with macOS system libraries, absent on Windows) everything runs
+    in this process, in order.
     """
     global _job
     jobs = min(jobs, len(items))
-    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if jobs <= 1 or not sys.platform.startswith("linux"):
         return [fn(x) for x in items]
     _job = fn
     ctx = multiprocessing.get_context("fork")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 from i2vbench.errors import BenchError
 from i2vbench.parallel import map_in_workers, worker_slot
 
+forks = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="workers are forked on Linux only")
 BIG = list(range(100_000))  # inherited by the forked workers, never pickled to them
 
 
@@ -18,6 +20,7 @@ def _where(x: int) -> tuple[int, int, int, int]:
     return x * x + len(BIG), os.getpid(), worker_slot(), torch.get_num_threads()
 
 
+@forks
 def test_results_keep_input_order_and_run_in_workers_with_their_threads():
     out = map_in_workers(_where, [3, 1, 2, 5], jobs=2, threads=1)
     assert [r[0] for r in out] == [9 + len(BIG), 1 + len(BIG), 4 + len(BIG), 25 + len(BIG)]
@@ -38,11 +41,13 @@ def _fail_on_two(x: int) -> int:
     return x
 
 
+@forks
 def test_an_error_in_a_worker_is_raised_in_the_caller():
     with pytest.raises(BenchError, match="method 2: bad config"):
         map_in_workers(_fail_on_two, [1, 2, 3], jobs=2, threads=1)
 
 
+@forks
 def test_closures_work_because_workers_are_forked():
     offset = 7
     assert map_in_workers(lambda x: x + offset, [1, 2, 3], jobs=2, threads=1) == [8, 9, 10]
