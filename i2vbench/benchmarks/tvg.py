@@ -8,7 +8,6 @@ by every method; methods that train through the ILFM get the decoded frames as w
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -206,8 +205,8 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
                             trainable, total, t2 - t1, t3 - t2, rows)
 
     def steps(spec) -> int:  # noqa: ANN001
-        c = methods[spec.name].train_config
-        return c.epochs * math.ceil(len(train_split) / c.batch_size)
+        method = methods[spec.name]
+        return method.train_config.epochs * method.steps_per_epoch(len(train_split))
 
     order = sorted(runnable, key=steps, reverse=True)  # longest first: none starts last and alone
     jobs = cfg.jobs or max(1, len(order))

@@ -41,8 +41,7 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
         method.train_config = replace(method.train_config, epochs=1)
         start = time.perf_counter()
         method.fit(train, progress=False)
-        steps = -(-len(train) // method.train_config.batch_size)
-        return time.perf_counter() - start, steps
+        return time.perf_counter() - start, method.steps_per_epoch(len(train))
 
     specs = [s for s in _selected_methods(cfg) if s.name != "prior"]
     rows, one_after_another = [], 0.0
@@ -56,7 +55,6 @@ def run(quick: bool = False) -> tuple[list[dict], dict]:
         rows.append({"method": spec.name, "steps": steps, "s/step 1 thread": round(timings[1] / steps, 4),
                      "s/step 2 threads": round(timings[2] / steps, 4),
                      "2 threads speed-up": round(timings[1] / timings[2], 2)})
-    torch.set_num_threads(2)
     start = time.perf_counter()
     map_in_workers(one_epoch, specs, jobs=len(specs), threads=1)
     side_by_side = time.perf_counter() - start

@@ -58,6 +58,10 @@ class TVGMethod(nn.Module):
 
     stats: FeatureStats | None = None  # set from the training split at the start of fit()
 
+    def steps_per_epoch(self, n_queries: int) -> int:
+        """Optimiser steps one epoch over ``n_queries`` training queries takes."""
+        return math.ceil(n_queries / self.train_config.batch_size)
+
     def batch(self, split: TVGSplit, idx: np.ndarray) -> Batch:
         layers = self.needs_layers or (self.uses_layers and split.has_layers)
         return make_batch(split, idx, with_layers=layers, stats=self.stats)
@@ -69,7 +73,7 @@ class TVGMethod(nn.Module):
         self.stats = FeatureStats.of(train)
         params = [p for p in self.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        steps_per_epoch = self.steps_per_epoch(len(train))
         total = cfg.epochs * steps_per_epoch
         warmup = max(1, int(cfg.warmup_frac * total))
 
