@@ -35,14 +35,18 @@ class QueryModulatedPooling(nn.Module):
         """``tokens`` (V, T, N, W) per video, ``query`` (B, C), ``video_of`` (B,) video of each
         query (default: V == B, one video per query) → pooled (B, T, C), map (B, T, N), peak (B, T, 1).
 
-        Keys and values are computed once per video and shared by that video's queries.
+        The key and value projections are linear, so they are moved off the N tokens: the query
+        is taken back through the key projection (``key(x)·q = x·(W_kᵀq) + b_k·q``) and the raw
+        tokens are pooled before the value projection (the weights sum to one). Same result as
+        projecting every token, with N times fewer multiply-adds in the projections.
         """
-        keys, values = self.key(tokens), self.value(tokens)
         if video_of is not None:
-            keys, values = keys[video_of], values[video_of]
-        logits = torch.einsum("btnc,bc->btn", keys, self.query(query)) * self.scale
+            tokens = tokens[video_of]
+        q = self.query(query)  # (B, C)
+        bias = (q @ self.key.bias)[:, None, None]  # (B, 1, 1)
+        logits = (torch.einsum("btnw,bw->btn", tokens, q @ self.key.weight) + bias) * self.scale
         weights = logits.softmax(dim=-1)
-        pooled = torch.einsum("btn,btnc->btc", weights, values)
+        pooled = self.value(torch.einsum("btn,btnw->btw", weights, tokens))
         return pooled, weights, logits.max(dim=-1, keepdim=True).values
 
 
