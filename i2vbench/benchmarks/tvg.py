@@ -115,7 +115,8 @@ def _build_splits(cfg: TVGRunConfig, backbone, train, test, paths, progress: boo
     else:
         needs_frames = any(s.factory.needs_frames for s in _selected_methods(cfg))
         sampling = Sampling(fps=cfg.fps, keep_frames=needs_frames)
-        videos = extract_video_features(backbone, backbone.backbone_id, paths, sampling, progress)
+        videos = extract_video_features(backbone, backbone.backbone_id, paths, sampling, progress,
+                                        jobs=cfg.threads)
         text_tr = encode_texts(backbone, [q.query for q in tq])
         text_te = encode_texts(backbone, [q.query for q in eq])
     return TVGSplit(tq, videos, text_tr, cfg.fps), TVGSplit(eq, videos, text_te, cfg.fps)

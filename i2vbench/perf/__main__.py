@@ -1,4 +1,5 @@
-"""``python -m i2vbench.perf metrics [--quick] [--only NAME] [--no-reference]`` or ``... train [--quick]``."""
+"""``python -m i2vbench.perf metrics [--quick] [--only NAME] [--no-reference]``, ``... train [--quick]``
+or ``... features [--quick]``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ SUITES = {
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m i2vbench.perf", description=__doc__)
-    ap.add_argument("suite", choices=sorted([*SUITES, "train"]))
+    ap.add_argument("suite", choices=sorted([*SUITES, "train", "features"]))
     ap.add_argument("--quick", action="store_true", help="small inputs (smoke test), not full scale")
     ap.add_argument("--only", default=None, help="run only cases whose name contains this")
     ap.add_argument("--no-reference", action="store_true", help="skip timing the reference")
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from i2vbench.perf.training import main as train_main
 
         return train_main(args.quick)
+    if args.suite == "features":  # feature extraction in one process vs in forked workers
+        from i2vbench.perf.features import main as features_main
+
+        return features_main(args.quick)
     rows = []
     for modname in SUITES[args.suite]:
         for case in importlib.import_module(modname).cases(args.quick):

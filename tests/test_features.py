@@ -1,0 +1,50 @@
+"""Frozen-feature extraction: workers give the same features as one process, and the cache holds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    from i2vbench.datasets.synthvid import build_tvg
+
+    data = build_tvg(tmp_path_factory.mktemp("synthvid") / "tvg", seed=3, n_train=16, n_test=4, progress=False)
+    return {p.stem: p for p in sorted((data.root / "videos").glob("*.mp4"))}
+
+
+def test_workers_extract_the_features_one_process_does(videos, tmp_path, monkeypatch):
+    import torch
+
+    from i2vbench.datasets.features import Sampling, extract_video_features
+    from i2vbench.methods.backbones import load_backbone
+
+    backbone = load_backbone("tinyclip")
+    got = {}
+    for jobs in (1, 2):
+        monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / f"jobs{jobs}"))
+        torch.set_num_threads(1)
+        got[jobs] = extract_video_features(backbone, backbone.backbone_id, videos, Sampling(), progress=False,
+                                           jobs=jobs)
+        assert list(got[jobs]) == list(videos)  # in the order asked for
+        assert len(list((tmp_path / f"jobs{jobs}").rglob("*.npz"))) == len(videos)
+    for vid in videos:
+        one, two = got[1][vid], got[2][vid]
+        assert one.duration == two.duration
+        np.testing.assert_array_equal(one.frames, two.frames)
+        np.testing.assert_allclose(one.pooled, two.pooled, atol=1e-5)
+        np.testing.assert_allclose(one.layers.astype(np.float32), two.layers.astype(np.float32), atol=1e-2)
+    # a second call reads the cache written by the workers, unchanged
+    again = extract_video_features(backbone, backbone.backbone_id, videos, Sampling(), progress=False, jobs=2)
+    for vid in videos:
+        np.testing.assert_array_equal(again[vid].pooled, got[2][vid].pooled)
+
+
+def test_perf_features_quick_prints_both_timings(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path))
+    from i2vbench.perf.__main__ import main
+
+    assert main(["features", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "one process, 2 threads (s)" in out and "2 workers, 1 thread each (s)" in out and "speed-up" in out
