@@ -9,9 +9,9 @@ import torch
 
 from i2vbench.methods.backbones import load_backbone
 from i2vbench.methods.paradigms import count_parameters, freeze, num_frames_context
-from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters
+from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters, without_adapters
 from i2vbench.methods.paradigms.common import temporal_differences
-from i2vbench.methods.paradigms.side import ReversedRecurrentSide
+from i2vbench.methods.paradigms.side import QueryModulatedPooling, ReversedRecurrentSide
 from i2vbench.methods.tvg.spans import temporal_nms
 
 
@@ -38,6 +38,34 @@ def test_adapters_start_as_identity_and_are_the_only_trainable_part():
     trainable = {n for n, p in adapted.named_parameters() if p.requires_grad}
     assert trainable and all(".adapter." in n for n in trainable)
     assert sum(p.numel() for a in adapters for p in a.parameters()) == count_parameters(adapted)[0]
+
+
+def test_without_adapters_is_the_frozen_ilfm_and_puts_the_adapters_back():
+    frozen = load_backbone("tinyclip")
+    adapted = copy.deepcopy(frozen)
+    adapters = insert_adapters(adapted, layers=[3])
+    torch.nn.init.normal_(adapters[0].up.weight)  # adapted features now differ from the frozen ones
+    x = frozen.preprocess(_frames())
+    with torch.no_grad(), num_frames_context(4):
+        ref = frozen.encode_frames(x).pooled
+        assert not torch.allclose(adapted.encode_frames(x).pooled, ref)
+        with without_adapters(adapted) as plain:
+            torch.testing.assert_close(plain.encode_frames(x).pooled, ref)
+        assert not torch.allclose(adapted.encode_frames(x).pooled, ref)
+    assert adapted.visual_blocks[3].adapter is adapters[0]
+
+
+def test_query_pooling_equals_projecting_every_token():
+    """Projections moved off the tokens (query through W_k, pool before W_v) change no output."""
+    torch.manual_seed(0)
+    pool = QueryModulatedPooling(48, 32)
+    tokens, query, video_of = torch.randn(3, 5, 16, 48), torch.randn(4, 32), torch.tensor([0, 0, 2, 1])
+    pooled, where, peak = pool(tokens, query, video_of)
+    keys, values = pool.key(tokens)[video_of], pool.value(tokens)[video_of]
+    logits = torch.einsum("btnc,bc->btn", keys, pool.query(query)) * pool.scale
+    torch.testing.assert_close(where, logits.softmax(-1))
+    torch.testing.assert_close(peak, logits.amax(-1, keepdim=True))
+    torch.testing.assert_close(pooled, torch.einsum("btn,btnc->btc", logits.softmax(-1), values))
 
 
 def test_temporal_adapter_mixes_only_within_a_clip():

@@ -83,3 +83,27 @@ def test_trained_method_beats_prior_on_an_obvious_signal(name, toy):
 def test_prior_predicts_the_training_distribution(toy):
     train, test, prior_miou = toy
     assert 5 < prior_miou < 45  # a real but weak baseline: knows where moments tend to be
+
+
+@pytest.mark.parametrize("adapted_blocks", [1, 2])
+def test_adapter_method_reuses_frozen_work_without_changing_the_adapted_ilfm(adapted_blocks):
+    """Only the adapters and the blocks after the first adapted one run per step; the tokens are
+    those of the adapted ILFM run end to end on the frames."""
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.methods.paradigms import num_frames_context
+    from i2vbench.methods.tvg.adapter import AdapterConfig, TemporalAdapterTVG
+
+    split = _toy_split(2, 0)
+    torch.manual_seed(0)
+    method = TemporalAdapterTVG(load_backbone("tinyclip"), video_dim=128, text_dim=16,
+                                config=AdapterConfig(adapted_blocks=adapted_blocks))
+    for block in method.backbone.visual_blocks[-adapted_blocks:]:
+        torch.nn.init.normal_(block.adapter.up.weight, std=0.5)  # trained-looking adapters
+    cached = method._encode_frozen(split)
+    for vid, feats in split.videos.items():
+        with torch.no_grad(), num_frames_context(len(feats.frames)), torch.autocast("cpu", dtype=torch.bfloat16):
+            x = method.adapted_tokens(cached[vid])
+            ref = method.backbone.encode_frames(method.backbone.preprocess(torch.from_numpy(feats.frames)),
+                                                output_hidden_states=True).hidden_states[-1]
+        torch.testing.assert_close(x.float(), ref.float(), atol=0.05, rtol=0.02)  # bf16 both ways
+        assert (x.float() - ref.float()).abs().mean() < 5e-3

@@ -8,7 +8,8 @@ wraps chosen entries of ``ILFM.visual_blocks`` so the adapter runs after each wr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -75,3 +76,17 @@ def insert_adapters(
         blocks[i] = AdaptedBlock(blocks[i], adapter)
         adapters.append(adapter)
     return adapters
+
+
+@contextlib.contextmanager
+def without_adapters(backbone: ILFM) -> Iterator[ILFM]:
+    """``backbone`` as it was before :func:`insert_adapters` while inside (wrappers restored after)."""
+    blocks = backbone.visual_blocks
+    wrapped = {i: b for i, b in enumerate(blocks) if isinstance(b, AdaptedBlock)}
+    for i, b in wrapped.items():
+        blocks[i] = b.block
+    try:
+        yield backbone
+    finally:
+        for i, b in wrapped.items():
+            blocks[i] = b
