@@ -21,14 +21,17 @@ def test_workers_extract_the_features_one_process_does(videos, tmp_path, monkeyp
     from i2vbench.methods.backbones import load_backbone
 
     backbone = load_backbone("tinyclip")
-    got = {}
-    for jobs in (1, 2):
-        monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / f"jobs{jobs}"))
-        torch.set_num_threads(1)
-        got[jobs] = extract_video_features(backbone, backbone.backbone_id, videos, Sampling(), progress=False,
-                                           jobs=jobs)
-        assert list(got[jobs]) == list(videos)  # in the order asked for
-        assert len(list((tmp_path / f"jobs{jobs}").rglob("*.npz"))) == len(videos)
+    got, threads = {}, torch.get_num_threads()
+    try:
+        for jobs in (1, 2):
+            monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / f"jobs{jobs}"))
+            torch.set_num_threads(1)
+            got[jobs] = extract_video_features(backbone, backbone.backbone_id, videos, Sampling(),
+                                               progress=False, jobs=jobs)
+            assert list(got[jobs]) == list(videos)  # in the order asked for
+            assert len(list((tmp_path / f"jobs{jobs}").rglob("*.npz"))) == len(videos)
+    finally:
+        torch.set_num_threads(threads)
     for vid in videos:
         one, two = got[1][vid], got[2][vid]
         assert one.duration == two.duration

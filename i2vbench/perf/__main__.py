@@ -16,24 +16,23 @@ from i2vbench.perf import measure
 SUITES = {
     "metrics": ["i2vbench.perf.tvg", "i2vbench.perf.stvg", "i2vbench.perf.coarse", "i2vbench.perf.ovmot"],
 }
+# whole-pipeline benchmarks; each module exposes main(quick: bool) -> int and prints its own tables
+SCRIPTS = {
+    "train": "i2vbench.perf.training",  # training cost per method; side by side vs one after another
+    "features": "i2vbench.perf.features",  # feature extraction in one process vs in forked workers
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m i2vbench.perf", description=__doc__)
-    ap.add_argument("suite", choices=sorted([*SUITES, "train", "features"]))
+    ap.add_argument("suite", choices=sorted([*SUITES, *SCRIPTS]))
     ap.add_argument("--quick", action="store_true", help="small inputs (smoke test), not full scale")
     ap.add_argument("--only", default=None, help="run only cases whose name contains this")
     ap.add_argument("--no-reference", action="store_true", help="skip timing the reference")
     ap.add_argument("--json", action="store_true", help="print rows as JSON")
     args = ap.parse_args(argv)
-    if args.suite == "train":  # training cost per method, and side-by-side vs one after another
-        from i2vbench.perf.training import main as train_main
-
-        return train_main(args.quick)
-    if args.suite == "features":  # feature extraction in one process vs in forked workers
-        from i2vbench.perf.features import main as features_main
-
-        return features_main(args.quick)
+    if args.suite in SCRIPTS:
+        return importlib.import_module(SCRIPTS[args.suite]).main(args.quick)
     rows = []
     for modname in SUITES[args.suite]:
         for case in importlib.import_module(modname).cases(args.quick):

@@ -26,7 +26,7 @@ def run(quick: bool = False) -> dict:
     backbone = load_backbone(cfg.backbone)
     sampling = Sampling(fps=cfg.fps)
     timings, frames = {}, 0
-    previous = os.environ.get("I2VBENCH_CACHE")
+    previous, previous_threads = os.environ.get("I2VBENCH_CACHE"), torch.get_num_threads()
     try:
         for label, jobs, threads in (("one process, 2 threads", 1, 2), ("2 workers, 1 thread each", 2, 1)):
             with tempfile.TemporaryDirectory() as cache:
@@ -42,7 +42,7 @@ def run(quick: bool = False) -> dict:
             os.environ.pop("I2VBENCH_CACHE", None)
         else:
             os.environ["I2VBENCH_CACHE"] = previous
-        torch.set_num_threads(2)
+        torch.set_num_threads(previous_threads)
     one, two = timings.values()
     return {"videos": len(paths), "frames": frames, **{f"{k} (s)": round(v, 2) for k, v in timings.items()},
             "speed-up": round(one / two, 2)}
