@@ -31,7 +31,7 @@ def rows_for(what: What) -> list[dict]:
     if what is What.methods:
         from i2vbench.methods.registry import load_all
 
-        return [{"method": s.name, "task": s.task, "paradigm": s.paradigm, "survey row": s.survey_row or "-",
+        return [{"method": s.name, "task": s.task, "paradigm": s.paradigm or "-", "survey row": s.survey_row or "-",
                  "summary": s.summary} for _, s in load_all().items()]
     if what is What.datasets:
         from i2vbench.datasets.registry import load_all as load_datasets

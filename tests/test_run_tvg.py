@@ -55,6 +55,11 @@ def test_run_writes_record_predictions_and_is_deterministic(bench, small_config,
     assert prov["seed"] == 0 and prov["code_version"] and "torch" in prov["packages"]
     assert prov["config"]["synthvid"] == {"n_train": 48, "n_test": 16}
     assert {r["kind"] for r in record["records"]} == {"reproduced"}
+    paradigms = {r["method_id"]: (r["paradigm"], r["paradigm_description"]) for r in record["records"]}
+    assert paradigms["moment_detr"] == ("post_network_tuning", None)
+    # the training-free prior transfers nothing: no survey paradigm, and the record says so
+    assert paradigms["prior"][0] == "other" and "baseline" in paradigms["prior"][1]
+    assert {r["method"]: r["paradigm"] for r in first["results"]}["prior"] is None
     # every method's predictions file is scored by `bench eval` to exactly the recorded metrics
     from i2vbench.datasets.synthvid import build_tvg
 

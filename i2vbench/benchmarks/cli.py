@@ -46,7 +46,7 @@ def _table(result, fmt: str = "github") -> str:  # noqa: ANN001
     cols = TASKS.get(result.task).columns
     rows = []
     for m in result.methods:
-        row = {"method": m.display, "paradigm": m.paradigm, "survey row": m.survey_row or "-"}
+        row = {"method": m.display, "paradigm": m.paradigm or "-", "survey row": m.survey_row or "-"}
         row.update({c.metric: round(m.metrics[c.metric], 2) for c in cols})
         row["trainable/total params"] = f"{m.trainable_params:,}/{m.total_params:,}"
         row["train s"] = round(m.train_s, 1)

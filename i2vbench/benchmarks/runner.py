@@ -26,7 +26,7 @@ RUNNERS: Registry[Callable[..., RunResult]] = Registry("runnable task")
 class MethodResult:
     method: str  # registry name
     display: str
-    paradigm: str
+    paradigm: str | None  # None for a baseline without transfer
     survey_row: str | None
     metrics: dict[str, float]
     trainable_params: int
@@ -65,12 +65,13 @@ def configure_threads(threads: int) -> None:
 def method_record(task: str, dataset: str, ilfm: str, m: MethodResult, provenance: dict[str, Any]) -> dict:
     """The run's :class:`ResultRecord` for one method (validated, as JSON)."""
     from i2vbench.methods.registry import load_all
-    from i2vbench.results.schema import ResultRecord
+    from i2vbench.results.schema import OTHER_PARADIGM, ResultRecord
 
     spec = load_all().get(m.method)
     record = ResultRecord(
         task=task, dataset=dataset, split="test", method=m.display, method_id=m.method,
-        paradigm=m.paradigm, ilfm=ilfm,
+        paradigm=m.paradigm or OTHER_PARADIGM, ilfm=ilfm,
+        paradigm_description=None if m.paradigm else f"baseline without a transfer paradigm: {spec.summary}",
         citation={"ref": spec.ref, "title": spec.paper or f"i2vbench {m.display}"},
         metrics=m.metrics, kind="reproduced", provenance=provenance,
     )

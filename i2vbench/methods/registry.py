@@ -7,6 +7,9 @@ the table row it stands for, e.g.::
                      display="Moment-DETR", survey_row="MomentDETR", ref=47)
     class MomentDETR(TVGMethod): ...
 
+A baseline that transfers nothing (the TVG window prior) registers with ``paradigm=None``: it
+prints as "-", and its result records say paradigm "other" with a description.
+
 Modules that define methods are listed in :data:`METHOD_MODULES` and imported on first lookup,
 so ``import i2vbench`` stays light.
 """
@@ -26,7 +29,7 @@ from i2vbench.taxonomy import paradigm as _check_paradigm
 class MethodSpec:
     name: str
     task: str
-    paradigm: str  # taxonomy id, see i2vbench.taxonomy
+    paradigm: str | None  # taxonomy id (see i2vbench.taxonomy); None for a baseline without transfer
     display: str
     survey_row: str | None  # the method as Table II/III prints it, if it stands for a row
     ref: int | None  # the survey's reference number
@@ -56,13 +59,14 @@ def register_method(
     name: str,
     *,
     task: str,
-    paradigm: str,
+    paradigm: str | None,
     display: str,
     survey_row: str | None = None,
     ref: int | None = None,
     paper: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    _check_paradigm(paradigm)
+    if paradigm is not None:
+        _check_paradigm(paradigm)
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
         doc = (factory.__doc__ or "").strip().splitlines()

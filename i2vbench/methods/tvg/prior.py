@@ -22,7 +22,7 @@ class PriorConfig:
     top_k: int = 10
 
 
-@register_method("prior", task="tvg", paradigm="post_network_tuning", display="Window prior")
+@register_method("prior", task="tvg", paradigm=None, display="Window prior")
 class WindowPrior(TVGMethod):
     """Training-free baseline: the most frequent normalised training windows, for every query."""
 
