@@ -1,4 +1,8 @@
-"""SynthVid TVG benchmark: Charades-STA format, determinism, decoded videos matching the boxes."""
+"""SynthVid TVG benchmark: Charades-STA format (train/val/test), determinism, videos matching the boxes.
+
+The generic writer (cache, reuse checks, atomic build, shared scene pool) is tested in
+test_synthvid_writer.py; this file tests what TVG adds.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +15,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from i2vbench.datasets.charades_sta import load_charades_sta, load_durations
 from i2vbench.datasets.synthvid import COLORS, SHAPES, VOCABULARY, tokenize
 from i2vbench.datasets.synthvid.codec import decode
-from i2vbench.datasets.synthvid.tvg import CSV_HEADER, TVGConfig, _video, build_tvg
+from i2vbench.datasets.synthvid.tvg import CSV_HEADER, TVG, TVGConfig, build_tvg
 from i2vbench.datasets.synthvid.world import OPPOSITE, RGB
 from i2vbench.errors import BenchError
 
 LINE = re.compile(r"^(\S+) (\d+\.\d) (\d+\.\d)##([a-z ]+\.)$")
+SPLITS = ("train", "val", "test")
+SMALL = {"seed": 3, "n_train": 5, "n_val": 3, "n_test": 4, "progress": False}
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("sv") / "a"
-    build_tvg(root, seed=3, n_train=6, n_test=4, progress=False, workers=1)
+    build_tvg(root, **SMALL, workers=1)
     return root
 
 
@@ -32,9 +39,12 @@ def _sha(p: Path) -> str:
 
 
 def test_layout_and_charades_sta_syntax(small: Path):
-    ds = build_tvg(small, seed=3, n_train=6, n_test=4, progress=False)  # reused, not rebuilt
-    assert ds.root == small and ds.fps == 4.0 and ds.counts["train"]["videos"] == 6
-    for split in ("train", "test"):
+    ds = build_tvg(small, **SMALL)  # reused, not rebuilt
+    assert ds.root == small and ds.fps == 4.0
+    assert [ds.counts[s]["videos"] for s in SPLITS] == [5, 3, 4]
+    for split in SPLITS:
+        assert ds.txt(split).name == f"charades_sta_{split}.txt"
+        assert ds.durations_csv(split).name == f"Charades_v1_{split}.csv"
         raw = ds.txt(split).read_bytes()
         assert raw.endswith(b"\n") and b"\r" not in raw
         durations = {}
@@ -54,20 +64,38 @@ def test_layout_and_charades_sta_syntax(small: Path):
         assert len(durations) == ds.counts[split]["videos"]
 
 
-def test_same_seed_gives_byte_identical_annotations(small: Path, tmp_path: Path):
-    again = build_tvg(tmp_path / "b", seed=3, n_train=6, n_test=4, progress=False, workers=2)
-    names = ["charades_sta_train.txt", "charades_sta_test.txt", "Charades_v1_train.csv",
-             "Charades_v1_test.csv", "scenes.jsonl", "meta.json"]
+def test_val_split_with_the_real_loaders(small: Path):
+    """The val files are Charades-STA files like the others: the real loaders read all three."""
+    ds = build_tvg(small, **SMALL)
+    seen: set[str] = set()
+    for split in SPLITS:
+        durations = load_durations(ds.durations_csv(split))
+        moments = load_charades_sta(ds.txt(split), durations)
+        assert len(moments) == ds.counts[split]["queries"] == len(ds.txt(split).read_text().splitlines())
+        assert [m.qid for m in moments] == [f"{split}{i}" for i in range(len(moments))]
+        scenes = {vid: scene for vid, _, scene, _ in ds.scenes(split)}
+        assert durations == pytest.approx({vid: s.duration for vid, s in scenes.items()})
+        assert {m.vid for m in moments} <= set(scenes) and not seen & set(scenes)
+        seen |= set(scenes)
+    assert ds.val_txt == ds.txt("val") and ds.val_durations_csv == ds.durations_csv("val")
+    with pytest.raises(BenchError, match="unknown split 'dev'"):
+        ds.txt("dev")
+
+
+def test_same_seed_gives_byte_identical_files_whatever_the_workers(small: Path, tmp_path: Path):
+    again = build_tvg(tmp_path / "b", **SMALL, workers=2)
+    names = sorted(p.name for p in small.iterdir() if p.is_file())
+    assert len(names) == 8  # 3 txt + 3 csv + scenes.jsonl + meta.json
     for n in names:
         assert _sha(small / n) == _sha(again.root / n), n
     for v in sorted((small / "videos").iterdir()):  # the videos too (libx264, one thread)
         assert _sha(v) == _sha(again.videos_dir / v.name), v.name
-    other = build_tvg(tmp_path / "c", seed=4, n_train=6, n_test=4, progress=False, workers=1)
-    assert _sha(small / names[0]) != _sha(other.root / names[0])
+    other = build_tvg(tmp_path / "c", **{**SMALL, "seed": 4}, workers=1)
+    assert _sha(small / "charades_sta_val.txt") != _sha(other.root / "charades_sta_val.txt")
 
 
 def test_decoded_video_matches_scene_boxes(small: Path):
-    ds = build_tvg(small, seed=3, n_train=6, n_test=4, progress=False)
+    ds = build_tvg(small, **SMALL)
     vid, _, scene, queries = next(ds.scenes("test"))
     frames = decode(ds.video(vid))
     assert frames.shape == (scene.n_frames, 64, 64, 3)
@@ -75,10 +103,14 @@ def test_decoded_video_matches_scene_boxes(small: Path):
     boxes, vis = scene.boxes, scene.visibility
     assert boxes.shape == (scene.n_frames, len(scene.objects), 4) and vis.shape == boxes.shape[:2]
     checked = 0
+    half_shutter = scene.exposure_s / 2
     for t in range(0, scene.n_frames, 7):
         for j, o in enumerate(scene.objects):
-            # only the top-most object, fully opaque, so nothing occludes it
-            if j != len(scene.objects) - 1 or scene.alpha[t, j] < 1:
+            # only the top-most object, fully opaque, so nothing occludes it, and still during
+            # the whole exposure (the camera blurs a moving object along its path)
+            moving = any(e.obj == j and e.start - half_shutter <= scene.times[t] <= e.end + half_shutter
+                         for e in scene.events)
+            if j != len(scene.objects) - 1 or scene.alpha[t, j] < 1 or moving:
                 continue
             near = np.linalg.norm(frames[t].astype(np.float32) - RGB[o.color], axis=-1) < 45
             ys, xs = np.nonzero(near)
@@ -98,7 +130,8 @@ def test_queries_need_time_and_identify_one_window():
     cfg = TVGConfig()
     same_motion_other_object = opposite_same_object = 0
     for i in range(60):
-        scene, queries = _video(0, "train", i, cfg)
+        scene, ann = TVG.video(0, "train", i, cfg)
+        queries = ann["queries"]
         names = [(o.color, o.shape) for o in scene.objects]
         assert len(set(names)) == len(names)  # colour + shape names an object uniquely
         pairs = [(e.obj, e.motion) for e in scene.events]
@@ -120,7 +153,7 @@ def test_queries_need_time_and_identify_one_window():
 def test_motion_is_in_the_pixels():
     """A 'move left' event: the object's box centre goes left over the window, not outside it."""
     for i in range(30):
-        scene, _ = _video(1, "train", i, TVGConfig())
+        scene, _ = TVG.video(1, "train", i, TVGConfig())
         for e in scene.events:
             if e.motion not in ("move left", "move right"):
                 continue
@@ -139,27 +172,11 @@ def test_motion_is_in_the_pixels():
     pytest.fail("no horizontal move found")
 
 
-def test_errors_and_reuse(small: Path, tmp_path: Path):
-    with pytest.raises(BenchError, match="different generator version, seed or config"):
-        build_tvg(small, seed=99, n_train=6, n_test=4, progress=False)
-    (tmp_path / "junk").mkdir()
-    (tmp_path / "junk" / "x").write_text("x")
-    with pytest.raises(BenchError, match="not a SynthVid benchmark"):
-        build_tvg(tmp_path / "junk", n_train=1, n_test=1, progress=False)
-    with pytest.raises(BenchError, match="not a SynthVid benchmark"):
-        build_tvg(tmp_path / "junk", n_train=1, n_test=1, progress=False, force=True)
-
-
-def test_interrupted_build_leaves_nothing(tmp_path: Path, monkeypatch):
-    import i2vbench.datasets.synthvid.tvg as tvg
-
-    def boom(records):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(tvg, "_csv", boom)
-    with pytest.raises(KeyboardInterrupt):
-        build_tvg(tmp_path / "d", n_train=2, n_test=1, progress=False, workers=1)
-    assert list(tmp_path.iterdir()) == []
+def test_reuse_needs_the_same_seed_and_counts(small: Path):
+    with pytest.raises(BenchError, match="different seed"):
+        build_tvg(small, **{**SMALL, "seed": 99})
+    with pytest.raises(BenchError, match="different config"):
+        build_tvg(small, **{**SMALL, "n_val": 4})
 
 
 def test_default_root_in_cache_and_registry(tmp_path: Path, monkeypatch):
@@ -168,29 +185,19 @@ def test_default_root_in_cache_and_registry(tmp_path: Path, monkeypatch):
 
     spec = load_all().get("synthvid")
     assert spec.tasks == ("tvg",)
-    ds = spec.load(seed=0, n_train=2, n_test=1, progress=False)
+    ds = spec.load(seed=0, n_train=2, n_val=1, n_test=1, progress=False)
     assert ds.root.parent == tmp_path / "synthvid" and ds.root.name.startswith("tvg-")
-    assert spec.load(seed=0, n_train=2, n_test=1, progress=False).root == ds.root
-
-
-def test_charades_loader_reads_it(small: Path):
-    """The real Charades-STA loader reads the generated files (when it is present)."""
-    cs = pytest.importorskip("i2vbench.datasets.charades_sta")
-    if not hasattr(cs, "load_charades_sta"):
-        pytest.skip("Charades-STA loader not there yet")
-    moments = cs.load_charades_sta(small / "charades_sta_test.txt", small / "Charades_v1_test.csv")
-    n = sum(1 for _ in (small / "charades_sta_test.txt").open())
-    assert len(moments) == n
+    assert spec.load(seed=0, n_train=2, n_val=1, n_test=1, progress=False).root == ds.root
 
 
 def test_module_entry_point(tmp_path: Path, capsys):
     from i2vbench.datasets.synthvid.__main__ import main
 
-    assert main(["--task", "tvg", "--out", str(tmp_path / "e"), "--seed", "1", "--n-train", "2",
-                 "--n-test", "1", "--quiet"]) == 0
-    assert "train 2 videos" in capsys.readouterr().out
-    assert main(["--out", str(tmp_path / "e"), "--seed", "2", "--n-train", "2", "--n-test", "1",
-                 "--quiet"]) == 2
+    args = ["--out", str(tmp_path / "e"), "--n-train", "2", "--n-val", "1", "--n-test", "1", "--quiet"]
+    assert main(["--task", "tvg", *args, "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "train 2 videos" in out and "val 1 videos" in out and "queries" in out
+    assert main([*args, "--seed", "2"]) == 2
 
 
 def test_bench_lists_synthvid(bench):

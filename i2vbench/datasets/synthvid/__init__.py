@@ -1,10 +1,12 @@
 """SynthVid: the deterministic procedural video world that is the suite's embedded default data.
 
 Short videos of coloured shapes that move, appear, disappear, grow and shrink, with full ground
-truth (per-frame boxes, tracks, timed events) and sentences from a small grammar; writers put
-that ground truth into each real dataset's own format (Charades-STA for TVG), so the real
-loaders read it. :func:`frame_caption_set` gives single frames with frame-level captions for
-pretraining the embedded image-language model.
+truth (per-frame boxes, tracks, timed events) and sentences from a small grammar. One scene pool
+(:func:`video_scene`: the scene of (seed, split, index), the same for every task) is written by
+:func:`build_task` with a task's :class:`TaskWriter`, which puts that ground truth into the real
+dataset's own format (Charades-STA for TVG), so the real loaders read it.
+:func:`frame_caption_set` gives single frames with frame-level captions for pretraining the
+embedded image-language model.
 """
 
 from __future__ import annotations
@@ -40,8 +42,18 @@ __all__ = [
 
 from i2vbench.datasets.registry import register_dataset  # noqa: E402
 from i2vbench.datasets.synthvid.tvg import SynthVidTVG, TVGConfig, build_tvg  # noqa: E402
+from i2vbench.datasets.synthvid.writer import (  # noqa: E402
+    SPLITS,
+    TaskWriter,
+    WriterConfig,
+    build_task,
+    task_rng,
+    video_id,
+    video_scene,
+)
 
-__all__ += ["SynthVidTVG", "TVGConfig", "build_tvg"]
+__all__ += ["SPLITS", "SynthVidTVG", "TVGConfig", "TaskWriter", "WriterConfig", "build_task",
+            "build_tvg", "task_rng", "video_id", "video_scene"]
 
 register_dataset(
     "synthvid", ("tvg",),

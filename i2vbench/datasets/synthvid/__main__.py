@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="output folder (default: the cache folder)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--n-train", type=int, default=None)
+    ap.add_argument("--n-val", type=int, default=None)
     ap.add_argument("--n-test", type=int, default=None)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--force", action="store_true", help="rebuild if the folder exists")
@@ -24,15 +25,14 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     try:
-        ds = build_tvg(a.out, seed=a.seed, n_train=a.n_train, n_test=a.n_test, force=a.force,
-                       progress=not a.quiet, workers=a.workers)
+        ds = build_tvg(a.out, seed=a.seed, n_train=a.n_train, n_val=a.n_val, n_test=a.n_test,
+                       force=a.force, progress=not a.quiet, workers=a.workers)
     except BenchError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    c = ds.counts
-    print(f"{ds.root}: train {c['train']['videos']} videos / {c['train']['queries']} queries, "
-          f"test {c['test']['videos']} videos / {c['test']['queries']} queries "
-          f"({time.perf_counter() - t0:.1f} s)")
+    counts = ", ".join(f"{split} " + " / ".join(f"{n} {what}" for what, n in c.items())
+                       for split, c in ds.counts.items())
+    print(f"{ds.root}: {counts} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
