@@ -1,4 +1,5 @@
-"""Rasterise SynthVid frames: anti-aliased shapes composited over gradient backgrounds.
+"""Rasterise SynthVid frames: anti-aliased shapes composited over gradient backgrounds, each
+object integrated over the camera's exposure.
 
 One vectorised renderer for everything (video frames and the frame-caption set), so that
 pretraining frames and video frames come from the same pixels. Work is vectorised over frames;
@@ -52,13 +53,20 @@ def render_frames(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, alpha: np.nd
                   areas: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames (F, S, S, 3) uint8, and each object's visible and unoccluded area (F, K) in pixels.
 
-    Inputs are (F, K) per frame and object slot; slot k is drawn over slots < k. The visible area
-    accounts for opacity, clipping at the border and occlusion by objects drawn later; the
-    unoccluded area ignores occlusion. Each slot is rasterised only inside the rectangle its
-    object sweeps over the chunk (small for a video, whose objects move smoothly).
+    State inputs are (F, K) per frame and object slot, or (F, E, K) with E exposure samples per
+    frame: the camera then integrates each object over its shutter (per-layer motion blur, as
+    compositors do it): a slot's coverage is averaged over the E states before compositing, so
+    a moving object leaves a streak along its path, a scaling one a soft rim, a fading one is
+    translucent. Frames in which a slot's state is the same for all E samples cost one
+    rasterisation. ``shape`` and ``color`` are (F, K). Slot k is drawn over slots < k. The
+    visible area accounts for opacity, clipping at the border and occlusion by objects drawn
+    later; the unoccluded area ignores occlusion. Each slot is rasterised only inside the
+    rectangle its object sweeps over the chunk (small for a video, whose objects move smoothly).
     ``areas=False`` skips the area bookkeeping (returned as zeros).
     """
-    f, k = alpha.shape
+    if alpha.ndim == 2:
+        cx, cy, half, alpha = (a[:, None, :] for a in (cx, cy, half, alpha))
+    f, _, k = alpha.shape
     s = image_size
     frames = np.empty((f, s, s, 3), dtype=np.uint8)
     area = np.zeros((f, k), dtype=np.float32)
@@ -73,22 +81,14 @@ def render_frames(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, alpha: np.nd
             img = backgrounds(bgs[a:b], s)
         covs = []
         for j in range(k):
-            al = alpha[a:b, j]
-            if not (al > 0).any():
-                covs.append(None)
+            state = [v[a:b, :, j] for v in (cx, cy, half, alpha)]
+            c = _exposed_coverage(*state, shape[a:b, j], grid, s)
+            covs.append(c)
+            if c is None:
                 continue
-            on = al > 0
-            hj = np.where(on, half[a:b, j], 1.0)  # empty slots: any finite size, alpha hides them
-            reach = (hj * 1.2 + 1.5)[on]
-            x0 = int(np.clip(np.floor((cx[a:b, j][on] - reach).min()), 0, s))
-            x1 = int(np.clip(np.ceil((cx[a:b, j][on] + reach).max()), 0, s))
-            y0 = int(np.clip(np.floor((cy[a:b, j][on] - reach).min()), 0, s))
-            y1 = int(np.clip(np.ceil((cy[a:b, j][on] + reach).max()), 0, s))
-            c = coverage(cx[a:b, j], cy[a:b, j], hj, shape[a:b, j], grid[x0:x1], grid[y0:y1])
-            c *= al[:, None, None]
+            c, y0, y1, x0, x1 = c
             win = img[:, y0:y1, x0:x1]
             win += (RGB[color[a:b, j]][:, None, None, :] - win) * c[..., None]
-            covs.append((c, y0, y1, x0, x1))
         remaining = np.ones((b - a, s, s), dtype=np.float32) if areas else None
         for j in reversed(range(k) if areas else ()):
             if covs[j] is None:
@@ -101,3 +101,30 @@ def render_frames(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, alpha: np.nd
         img += 0.5  # blends of in-range colours stay in [0, 255]: round by truncation
         frames[a:b] = img.astype(np.uint8)
     return frames, area, full
+
+
+def _exposed_coverage(cx: np.ndarray, cy: np.ndarray, half: np.ndarray, alpha: np.ndarray,
+                      shape: np.ndarray, grid: np.ndarray, s: int
+                      ) -> tuple[np.ndarray, int, int, int, int] | None:
+    """One slot's opacity-weighted coverage (F, y1 - y0, x1 - x0) averaged over its E exposure
+    samples (inputs (F, E)), with the window it lives in; None if the slot is never drawn."""
+    on = alpha > 0
+    if not on.any():
+        return None
+    hj = np.where(on, half, 1.0)  # empty slots: any finite size, alpha hides them
+    reach = (hj * 1.2 + 1.5)[on]
+    x0 = int(np.clip(np.floor((cx[on] - reach).min()), 0, s))
+    x1 = int(np.clip(np.ceil((cx[on] + reach).max()), 0, s))
+    y0 = int(np.clip(np.floor((cy[on] - reach).min()), 0, s))
+    y1 = int(np.clip(np.ceil((cy[on] + reach).max()), 0, s))
+    xs, ys = grid[x0:x1], grid[y0:y1]
+    mid = cx.shape[1] // 2
+    c = coverage(cx[:, mid], cy[:, mid], hj[:, mid], shape, xs, ys) * alpha[:, mid, None, None]
+    moving = np.flatnonzero(np.ptp(np.stack([cx, cy, hj, alpha]), axis=2).max(axis=0) > 0)
+    if moving.size:
+        e = cx.shape[1]
+        sub = coverage(cx[moving].ravel(), cy[moving].ravel(), hj[moving].ravel(),
+                       np.repeat(shape[moving], e), xs, ys)
+        sub *= alpha[moving].reshape(-1)[:, None, None]
+        c[moving] = sub.reshape(len(moving), e, len(ys), len(xs)).mean(axis=1)
+    return c, y0, y1, x0, x1

@@ -102,6 +102,22 @@ def event_sentence(rng: np.random.Generator, motion: str, color: int, shape: int
     return tpl.format(the=noun_phrase("the", color, shape, size), a=noun_phrase("a", color, shape, size))
 
 
+def event_phrase(rng: np.random.Generator, motion: str) -> str:
+    """The verb phrase of one of ``motion``'s sentence templates, e.g. "moves to the left"."""
+    tpl = EVENT_TEMPLATES[motion][int(rng.integers(len(EVENT_TEMPLATES[motion])))]
+    return _predicate(tpl)
+
+
+def _predicate(template: str) -> str:
+    return template.replace("{the} ", "").replace("{a} ", "").rstrip(".")
+
+
+def motion_prompts(motion: str) -> list[str]:
+    """Every phrasing of ``motion`` in the frame-caption grammar ("a shape moves to the left",
+    ...): averaged into one prototype per class for zero-shot motion classification of stills."""
+    return [f"{noun_phrase('a', None, None)} {_predicate(t)}" for t in EVENT_TEMPLATES[motion]]
+
+
 def zero_shot_prompts(attribute: str) -> list[str]:
     """One text prompt per class of ``attribute`` ("shape", "color", "size" or "position").
 

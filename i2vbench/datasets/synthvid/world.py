@@ -41,6 +41,13 @@ MOTIONS: tuple[str, ...] = (
     "move left", "move right", "move up", "move down",
     "appear", "disappear", "grow", "shrink", "stay",
 )
+# What one still can show of a motion (SceneConfig's camera blurs along the path, softens a
+# scaling rim, makes a fading object translucent): its kind, never its direction.
+MOTION_KIND: dict[str, str] = {
+    "move left": "horizontal", "move right": "horizontal", "move up": "vertical", "move down": "vertical",
+    "grow": "scaling", "shrink": "scaling", "appear": "fading", "disappear": "fading", "stay": "still",
+}
+KINDS: tuple[str, ...] = ("horizontal", "vertical", "scaling", "fading", "still")
 # "stay" is never sampled as an event (there is nothing to localise); writers of classification
 # tasks take event-free stretches of a video as "stay" clips.
 OPPOSITE = {"move left": "move right", "move right": "move left",
@@ -134,6 +141,10 @@ class Scene:
     # "half", "alpha", one list of [time, value] per object. Exact and compact (scenes.jsonl).
     keyframes: dict[str, list[list[list[float]]]] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    # The camera: each frame integrates the scene over ``exposure_s`` seconds centred on its
+    # timestamp, sampled at ``exposure_samples`` instants (see :func:`exposure_times`).
+    exposure_s: float = 0.0
+    exposure_samples: int = 1
 
     @property
     def duration(self) -> float:
@@ -162,30 +173,34 @@ class Scene:
         """(T, N) bool: the object is drawn at >= VISIBLE_ALPHA opacity in that frame."""
         return self.alpha >= VISIBLE_ALPHA
 
-    def render(self) -> np.ndarray:
-        """The raw (pre-codec) frames, (T, S, S, 3) uint8 RGB."""
+    def exposed_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(cx, cy, half, alpha), each (T, E, N): the state at every exposure sample of every
+        frame (E = 1 and the per-frame arrays when the scene has no camera blur or keyframes)."""
+        if self.exposure_samples <= 1 or self.exposure_s <= 0 or not self.keyframes:
+            return tuple(a[:, None, :] for a in (self.cx, self.cy, self.half, self.alpha))  # type: ignore[return-value]
+        times = exposure_times(self.times, self.exposure_s, self.exposure_samples)
+        st = interpolate_at(self.keyframes, times)
+        return st["cx"], st["cy"], st["half"], st["alpha"]
+
+    def _render(self, areas: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from i2vbench.datasets.synthvid.render import render_frames
 
         t = self.n_frames
         return render_frames(
-            self.cx, self.cy, self.half, self.alpha,
+            *self.exposed_state(),
             np.broadcast_to(self.shapes, (t, len(self.objects))),
             np.broadcast_to(self.colors, (t, len(self.objects))),
-            [self.background] * t, self.image_size, areas=False,
-        )[0]
+            [self.background] * t, self.image_size, areas=areas,
+        )
+
+    def render(self) -> np.ndarray:
+        """The raw (pre-codec) frames as the camera records them, (T, S, S, 3) uint8 RGB."""
+        return self._render(areas=False)[0]
 
     def visible_fraction(self) -> np.ndarray:
         """(T, N) float32: share of each object's drawn area not hidden by objects on top of it
         (0 where it is not drawn); for trackers' occlusion-aware ground truth."""
-        from i2vbench.datasets.synthvid.render import render_frames
-
-        t = self.n_frames
-        _, area, full = render_frames(
-            self.cx, self.cy, self.half, self.alpha,
-            np.broadcast_to(self.shapes, (t, len(self.objects))),
-            np.broadcast_to(self.colors, (t, len(self.objects))),
-            [self.background] * t, self.image_size,
-        )
+        _, area, full = self._render(areas=True)
         return np.where(full > 0, area / np.maximum(full, 1e-6), 0).astype(np.float32)
 
     def to_json(self) -> dict:
@@ -206,6 +221,7 @@ class Scene:
                         "motion": e.motion, "start": e.start, "end": e.end, "size": SIZES[e.size]}
                        for e in self.events],
             "keyframes": self.keyframes,
+            "camera": {"exposure_s": self.exposure_s, "exposure_samples": self.exposure_samples},
             **self.extra,
         }
 
@@ -213,12 +229,25 @@ class Scene:
 def interpolate(keyframes: dict[str, list[list[list[float]]]], n_frames: int, fps: float
                 ) -> dict[str, np.ndarray]:
     """Per-frame (T, N) float32 arrays from per-object [time, value] keyframes."""
-    times = np.arange(n_frames) / fps
+    return interpolate_at(keyframes, np.arange(n_frames) / fps)
+
+
+def interpolate_at(keyframes: dict[str, list[list[list[float]]]], times: np.ndarray
+                   ) -> dict[str, np.ndarray]:
+    """float32 arrays ``times.shape + (N,)`` of each variable at arbitrary times (seconds)."""
+    times = np.asarray(times, dtype=np.float64)
     out = {}
     for v, per_obj in keyframes.items():
         out[v] = np.stack([np.interp(times, [a for a, _ in kf], [b for _, b in kf]) for kf in per_obj],
-                          axis=1).astype(np.float32)
+                          axis=-1).astype(np.float32)
     return out
+
+
+def exposure_times(times: np.ndarray, exposure_s: float, samples: int) -> np.ndarray:
+    """(len(times), samples) instants the camera integrates each frame over: evenly spread
+    over ``exposure_s`` centred on the frame's timestamp (midpoints of equal sub-intervals)."""
+    offsets = ((np.arange(samples) + 0.5) / samples - 0.5) * exposure_s
+    return np.asarray(times, dtype=np.float64)[:, None] + offsets[None, :]
 
 
 def scene_from_json(d: dict) -> Scene:
@@ -228,12 +257,16 @@ def scene_from_json(d: dict) -> Scene:
                            SIZES.index(o["size"])) for o in d["objects"]]
     events = [Event(e["object"], e["motion"], e["start"], e["end"], SIZES.index(e["size"]))
               for e in d["events"]]
-    known = {"image_size", "fps", "n_frames", "duration", "background", "objects", "events", "keyframes"}
+    known = {"image_size", "fps", "n_frames", "duration", "background", "objects", "events", "keyframes",
+             "camera"}
     arr = interpolate(d["keyframes"], d["n_frames"], d["fps"])
+    camera = d.get("camera", {})
     return Scene(d["image_size"], d["fps"], d["n_frames"],
                  Background(tuple(bg["c0"]), tuple(bg["c1"]), bg["angle"]), objects, events,
                  arr["cx"], arr["cy"], arr["half"], arr["alpha"], keyframes=d["keyframes"],
-                 extra={k: v for k, v in d.items() if k not in known})
+                 extra={k: v for k, v in d.items() if k not in known},
+                 exposure_s=float(camera.get("exposure_s", 0.0)),
+                 exposure_samples=int(camera.get("exposure_samples", 1)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,6 +366,12 @@ class SceneConfig:
     min_event_s: float = 2.5
     max_event_s: float = 6.5
     min_gap_s: float = 0.5
+    # Camera: a frame integrates the scene over ``exposure_s`` (sampled at ``exposure_samples``
+    # instants), so one still shows the kind of change underway but not its direction. It is
+    # longer than the 0.25 s between frames on purpose: objects move 3-12 px/s, so a 0.25 s
+    # exposure would blur them by under 3 px (and a scaling rim by under 1 px) on 64 px frames.
+    exposure_s: float = 1.0
+    exposure_samples: int = 8
 
 
 def _sample_objects(rng: np.random.Generator, n: int, s: int) -> tuple[list[SceneObject], np.ndarray, np.ndarray, np.ndarray]:
@@ -478,4 +517,5 @@ def sample_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig(),
     kf = {v: [[[float(a), float(b)] for a, b in per] for per in lists] for v, lists in keys.items()}
     arrays = interpolate(kf, t_frames, cfg.fps)
     return Scene(s, cfg.fps, t_frames, bg, objs, events, arrays["cx"], arrays["cy"], arrays["half"],
-                 arrays["alpha"], keyframes=kf)
+                 arrays["alpha"], keyframes=kf, exposure_s=cfg.exposure_s,
+                 exposure_samples=cfg.exposure_samples)
