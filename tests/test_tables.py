@@ -185,3 +185,29 @@ def test_tables_and_leaderboard_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'open_clip', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_runs_over_several_seeds_print_mean_and_std_and_val_records_stay_out(bench, tmp_path, monkeypatch):
+    """A reproduced record over seeds prints ``mean ± std``; val records (choices) are not rows."""
+    monkeypatch.setenv("I2VBENCH_RESULTS", str(tmp_path / "results"))
+    run = tmp_path / "results" / "runs" / "20261201T010000-tvg"
+    run.mkdir(parents=True)
+    record = {
+        "task": "tvg", "dataset": "synthvid-tvg", "split": "test", "method": "R²-Tuning",
+        "method_id": "r2_tuning", "paradigm": "side_tuning", "ilfm": "tinyclip-0123456789ab",
+        "citation": {"ref": 67, "title": "R²-Tuning"}, "kind": "reproduced",
+        "metrics": {"R1@0.3": 80.25, "R1@0.5": 66.0, "R1@0.7": 41.5, "mIoU": 60.0},
+        "metrics_std": {"R1@0.3": 1.0, "R1@0.5": 2.0, "R1@0.7": 0.5, "mIoU": 1.5},
+        "per_seed": [{"seed": 0, "metrics": {"mIoU": 58.5}}, {"seed": 1, "metrics": {"mIoU": 61.5}}],
+    }
+    val = dict(record, split="val", metrics={"mIoU": 99.0}, metrics_std={"mIoU": 0.0})
+    (run / "run.json").write_text(json.dumps({"records": [record, val]}))
+    code, out, err = bench("tables", "--task", "tvg", "--format", "md", "--with-runs")
+    assert code == 0, err
+    assert "| ↳ R²-Tuning (reproduced, synthvid-tvg) | - | tinyclip-0123456789ab | 80.2 ± 1.0 | 66.0 ± 2.0 " \
+           "| 41.5 ± 0.5 | 60.0 ± 1.5 |" in out
+    assert "99.0" not in out and out.count("↳ R²-Tuning") == 1
+    rows = json.loads(bench("tables", "--task", "tvg", "--format", "json", "--with-runs")[1])
+    mine = [r for r in rows if r["kind"] == "reproduced"]
+    assert len(mine) == 1 and mine[0]["metrics_std"]["m_IoU"] == 1.5
+    assert r"$\pm$" in bench("tables", "--task", "tvg", "--format", "latex", "--with-runs")[1]

@@ -22,6 +22,11 @@ Contract with ``bench run`` (read by :func:`load_run_records`)
                     "hardware": "...", "wall_time_s": 73.2, "packages": {"torch": "2.14.1"},
                     "created": "2026-11-22T01:00:00Z"}}
 
+A reproduced record over several training seeds carries their mean in ``metrics``, the sample
+standard deviation (ddof=1) in ``metrics_std`` and every seed's numbers in ``per_seed``; a run
+writes one record per (method, dataset, split), the split being ``"val"`` or ``"test"``. Tables
+show test records only: val is where choices are made.
+
 Metric keys are the names ``bench eval --json`` prints for the task (the table columns use
 ``TaskSpec.columns[*].metric``; extra keys such as ``R5@0.5`` are kept but not tabulated).
 ``bench tables --with-runs`` puts a reproduced record beside the survey row with the same
@@ -123,6 +128,16 @@ class Provenance(BaseModel):
     predictions_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
 
+class SeedMetrics(BaseModel):
+    """One training seed's numbers behind a reproduced record's mean (and its predictions file,
+    relative to the run folder)."""
+
+    model_config = _Strict
+    seed: int
+    metrics: dict[str, StrictNumber | None]
+    predictions: str | None = None
+
+
 class SurveyRow(BaseModel):
     """Where a reported record sits in the survey: table, row within its task, and the spellings
     the table printed where they differ from the record's (typos kept for the record)."""
@@ -149,7 +164,9 @@ class ResultRecord(BaseModel):
     venue: str | None = None
     year: int | None = Field(None, ge=1990, le=2100)
     citation: Citation
-    metrics: dict[str, StrictNumber | None]
+    metrics: dict[str, StrictNumber | None]  # a reproduced record over several seeds: their mean
+    metrics_std: dict[str, StrictNumber] | None = None  # sample std over seeds (ddof=1; 0 for one seed)
+    per_seed: list[SeedMetrics] | None = None
     kind: Kind
     provenance: Provenance = Field(default_factory=Provenance)
     survey: SurveyRow | None = None
@@ -206,19 +223,25 @@ def table_dataset(record: ResultRecord) -> str | None:
     SynthVid) fills the columns of the task's only dataset, or of the task dataset whose id its
     own id contains (``synthvid-ssv2`` → ``ssv2``); otherwise none.
     """
-    spec = record.spec
-    if record.dataset in spec.datasets:
-        return record.dataset
+    return dataset_columns_of(record.spec, record.dataset)
+
+
+def dataset_columns_of(spec: TaskSpec, dataset: str) -> str | None:
+    """The survey dataset whose columns numbers measured on ``dataset`` fill (see :func:`table_dataset`)."""
+    if dataset in spec.datasets:
+        return dataset
     if len(spec.datasets) == 1:
         return spec.datasets[0]
-    hits = [d for d in spec.datasets if re.search(rf"(^|[-_/]){re.escape(d)}($|[-_/])", record.dataset)]
+    hits = [d for d in spec.datasets if re.search(rf"(^|[-_/]){re.escape(d)}($|[-_/])", dataset)]
     return hits[0] if len(hits) == 1 else None
 
 
-def column_values(record: ResultRecord) -> dict[str, float | None]:
-    """The record's numbers keyed by table column header (only the columns it fills)."""
+def column_values(record: ResultRecord, std: bool = False) -> dict[str, float | None]:
+    """The record's numbers keyed by table column header (only the columns it fills); with
+    ``std``, their standard deviations over seeds instead (where the record has them)."""
     ds = table_dataset(record)
-    return {c.header: record.metrics.get(c.metric) for c in record.spec.columns
+    source = (record.metrics_std or {}) if std else record.metrics
+    return {c.header: source.get(c.metric) for c in record.spec.columns
             if c.dataset == ds and c.metric in record.metrics}
 
 

@@ -3,7 +3,8 @@
 Rows follow the survey: grouped by task in the survey's order, reported rows in the printed
 order, the survey's column names. Reproduced rows (``--with-runs``) sit right after the survey
 row they stand for (matched by ``(task, citation.ref)``); submitted rows follow a task's survey
-rows. The best value of each column is in bold; only numbers measured on the column's own
+rows. Only test numbers are tabulated (a run's val records are where choices are made); a
+reproduced record over several training seeds prints as ``mean ± std`` (sample std). The best value of each column is in bold; only numbers measured on the column's own
 dataset compete for it (a reproduced SynthVid number is shown but never bold), so without
 extra rows the bold cells are exactly the survey's.
 """
@@ -46,6 +47,7 @@ class TableRow:
     ilfm: str
     datasets: list[str] = field(default_factory=list)
     values: dict[str, float | None] = field(default_factory=dict)  # column header → value
+    stds: dict[str, float] = field(default_factory=dict)  # column header → std over seeds (if several)
     comparable: set[str] = field(default_factory=set)  # columns measured on their own dataset
     best: list[str] = field(default_factory=list)
     printed_as: str | None = None
@@ -67,11 +69,19 @@ class TableRow:
                 "category": self.category, "method": self.method, "printed_as": self.printed_as,
                 "ref": self.ref, "venue": self.venue, "year": self.year, "ilfm": self.ilfm,
                 "kind": self.kind, "dataset": ", ".join(self.datasets),
-                "metrics": dict(self.values), "best": list(self.best)}
+                "metrics": dict(self.values), **({"metrics_std": dict(self.stds)} if self.stds else {}),
+                "best": list(self.best)}
 
 
 def fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.{DECIMALS}f}"
+
+
+def cell(row: TableRow, header: str) -> str:
+    """A value as printed: ``mean ± std`` for a reproduced value over several seeds."""
+    v = row.values[header]
+    std = row.stds.get(header)
+    return fmt(v) if v is None or std is None else f"{fmt(v)} ± {fmt(std)}"
 
 
 def _category(rec: ResultRecord) -> str:
@@ -96,9 +106,15 @@ def _row_from(recs: list[ResultRecord], spec: TaskSpec) -> TableRow:
         if rec.dataset not in row.datasets:
             row.datasets.append(rec.dataset)
         on_own = rec.dataset == table_dataset(rec)
+        several = rec.per_seed is not None and len(rec.per_seed) > 1
+        stds = column_values(rec, std=True)
         for header, v in column_values(rec).items():
             if v is not None or row.values[header] is None:
                 row.values[header] = v
+                if several and stds.get(header) is not None:
+                    row.stds[header] = stds[header]
+                else:
+                    row.stds.pop(header, None)
             if on_own and v is not None:
                 row.comparable.add(header)
             elif v is not None:
@@ -130,7 +146,7 @@ def _family(rec: ResultRecord, spec: TaskSpec) -> str:
 
 def build_rows(records: list[ResultRecord], spec: TaskSpec) -> list[TableRow]:
     """A task's rows in print order, with the best cells marked."""
-    recs = [r for r in records if r.task == spec.id]
+    recs = [r for r in records if r.task == spec.id and r.split != "val"]
     groups: dict[tuple, list[ResultRecord]] = {}
     for r in recs:
         key = ("reported", r.survey.row) if r.kind == "reported" and r.survey else \
@@ -198,7 +214,7 @@ def render_md(blocks: list[tuple[TaskSpec, list[TableRow]]]) -> str:
         out.append("| " + " | ".join(heads) + " |")
         out.append("|" + "|".join(["---"] * 5 + ["--:"] * len(spec.columns)) + "|")
         for i, row in enumerate(rows):
-            vals = [f"**{fmt(row.values[c.header])}**" if c.header in row.best else fmt(row.values[c.header])
+            vals = [f"**{cell(row, c.header)}**" if c.header in row.best else cell(row, c.header)
                     for c in spec.columns]
             out.append("| " + " | ".join(_md_cell(c) for c in _cells(row, spec, i == 0) + vals) + " |")
         out.append("")
@@ -207,7 +223,7 @@ def render_md(blocks: list[tuple[TaskSpec, list[TableRow]]]) -> str:
 
 _TEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-        "²": r"\textsuperscript{2}", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "↳": r"$\hookrightarrow$"}
+        "²": r"\textsuperscript{2}", "±": r"$\pm$", "↑": r"$\uparrow$", "↓": r"$\downarrow$", "↳": r"$\hookrightarrow$"}
 
 
 def tex(s: str) -> str:
@@ -230,8 +246,8 @@ def render_latex(blocks: list[tuple[TaskSpec, list[TableRow]]]) -> str:
             out.append(" & ".join(tex(h) for h in _headers(spec)) + r" \\")
             out.append(r"\midrule")
             for i, row in enumerate(rows):
-                vals = [f"\\textbf{{{fmt(row.values[c.header])}}}" if c.header in row.best
-                        else fmt(row.values[c.header]) for c in spec.columns]
+                vals = [f"\\textbf{{{tex(cell(row, c.header))}}}" if c.header in row.best
+                        else tex(cell(row, c.header)) for c in spec.columns]
                 out.append(" & ".join([tex(c) for c in _cells(row, spec, i == 0)] + vals) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table*}", ""]
     return "\n".join(out)
@@ -261,8 +277,8 @@ def html_table(spec: TaskSpec, rows: list[TableRow], attrs: str = "") -> str:
     body = []
     for i, row in enumerate(rows):
         cells = "".join(f"<td>{e(c)}</td>" for c in _cells(row, spec, i == 0))
-        vals = "".join(f'<td class="num"><b>{fmt(row.values[c.header])}</b></td>' if c.header in row.best
-                       else f'<td class="num">{fmt(row.values[c.header])}</td>' for c in spec.columns)
+        vals = "".join(f'<td class="num"><b>{e(cell(row, c.header))}</b></td>' if c.header in row.best
+                       else f'<td class="num">{e(cell(row, c.header))}</td>' for c in spec.columns)
         body.append(f'<tr class="{e(row.kind)}">{cells}{vals}</tr>')
     return (f"<table{attrs}>\n<thead><tr>{heads}</tr></thead>\n<tbody>\n" + "\n".join(body)
             + "\n</tbody>\n</table>")
