@@ -29,10 +29,10 @@ def rows_for(what: What) -> list[dict]:
         return [{"paradigm": p.id, "name": p.name, "root": p.root.value, "section": p.section}
                 for p in PARADIGMS]
     if what is What.methods:
-        from i2vbench.methods.registry import load_all
+        from i2vbench.methods.registry import all_methods
 
-        return [{"method": s.name, "task": s.task, "paradigm": s.paradigm or "-", "survey row": s.survey_row or "-",
-                 "summary": s.summary} for _, s in load_all().items()]
+        return [{"task": s.task, "method": s.name, "paradigm": s.paradigm or "-", "survey row": s.survey_row or "-",
+                 "summary": s.summary} for s in all_methods()]
     if what is What.datasets:
         from i2vbench.datasets.registry import load_all as load_datasets
 

@@ -51,3 +51,15 @@ def test_perf_features_quick_prints_both_timings(monkeypatch, tmp_path, capsys):
     assert main(["features", "--quick"]) == 0
     out = capsys.readouterr().out
     assert "one process, 2 threads (s)" in out and "2 workers, 1 thread each (s)" in out and "speed-up" in out
+
+
+def test_feature_cache_is_keyed_by_weights_hash_or_init_seed():
+    import pytest
+
+    from i2vbench.datasets.features import cache_id
+    from i2vbench.errors import BenchError
+
+    assert cache_id("tinyclip-3f2a9c1b7d04", init_seed=5) == "tinyclip-3f2a9c1b7d04"  # weights pin it
+    assert cache_id("open_clip_ViT-B-32-random", init_seed=5) == "open_clip_ViT-B-32-random-seed5"
+    with pytest.raises(BenchError, match="seed"):
+        cache_id("open_clip_ViT-B-32-random")

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from i2vbench.metrics.evaluate import evaluate
 
 SMALL = """\
-synthvid: {n_train: 48, n_test: 16}
-overrides:
-  moment_detr: {epochs: 3}
-  r2_tuning: {epochs: 2}
-  temporal_adapter: {epochs: 1}
+synthvid: {n_train: 120, n_val: 40, n_test: 40}
+overrides: {moment_detr: {epochs: 1}, r2_tuning: {epochs: 1}, temporal_adapter: {epochs: 1}}
 """
+SYNTHVID = {"seed": 0, "n_train": 120, "n_val": 40, "n_test": 40}
 
 
 @pytest.fixture(scope="module")
@@ -37,38 +36,84 @@ def _run(bench, cfg: Path, out: Path, *extra: str) -> dict:
     return json.loads(stdout)
 
 
-def test_run_writes_record_predictions_and_is_deterministic(bench, small_config, cache, tmp_path, monkeypatch):
-    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
-    first = _run(bench, small_config, tmp_path / "a")  # two methods at a time, one thread each
-    one_by_one = tmp_path / "one_by_one.yaml"
-    one_by_one.write_text(SMALL + "jobs: 1\nthreads: 1\n")
-    second = _run(bench, one_by_one, tmp_path / "b")  # one after another, in this process
-    names = [r["method"] for r in first["results"]]
-    assert {"prior", "moment_detr", "r2_tuning", "temporal_adapter"} <= set(names)
-    # same seed, same per-method threads → same numbers, whichever worker trained a method and when
-    assert first["results"] == second["results"]
+def _by(results: list[dict], split: str) -> dict[str, dict]:
+    return {r["method"]: r for r in results if r["split"] == split}
 
-    run_dir = Path(first["run_dir"])
+
+@pytest.fixture(scope="module")
+def two_seeds(small_config, cache, tmp_path_factory) -> dict:
+    """One run over training seeds 0 and 1, methods side by side (two at a time, one thread each)."""
+    from conftest import run_bench
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("I2VBENCH_CACHE", str(cache))
+    try:
+        return _run(run_bench, small_config, tmp_path_factory.mktemp("runs"), "--seeds", "0,1")
+    finally:
+        mp.undo()
+
+
+def test_seeds_give_mean_sample_std_and_every_seed(two_seeds):
+    assert two_seeds["seeds"] == [0, 1] and two_seeds["data_seed"] == 0
+    assert {(r["method"], r["split"]) for r in two_seeds["results"]} == \
+        {(m, s) for m in ("prior", "moment_detr", "r2_tuning", "temporal_adapter") for s in ("val", "test")}
+    for r in two_seeds["results"]:
+        assert r["dataset"] == "synthvid-tvg"
+        assert [p["seed"] for p in r["per_seed"]] == [0, 1]
+        for key, mean in r["metrics"].items():
+            values = [p["metrics"][key] for p in r["per_seed"]]
+            assert mean == pytest.approx(np.mean(values))
+            assert r["metrics_std"][key] == pytest.approx(np.std(values, ddof=1))
+    # the prior is training-free: same numbers for every seed; a trained method's seeds differ
+    assert set(_by(two_seeds["results"], "test")["prior"]["metrics_std"].values()) == {0.0}
+    assert any(_by(two_seeds["results"], "test")["r2_tuning"]["metrics_std"].values())
+
+
+def test_run_record_keeps_every_split_and_seed_and_eval_agrees(two_seeds):
+    from i2vbench.datasets.synthvid import build_tvg
+
+    run_dir = Path(two_seeds["run_dir"])
     record = json.loads((run_dir / "run.json").read_text())
-    assert record["task"] == "tvg" and record["dataset"] == "synthvid-tvg"
+    assert record["task"] == "tvg" and record["seeds"] == [0, 1]
+    assert record["ilfm"].startswith("tinyclip-") and len(record["ilfm"]) > len("tinyclip-")
     prov = record["provenance"]
-    assert prov["seed"] == 0 and prov["code_version"] and "torch" in prov["packages"]
-    assert prov["config"]["synthvid"] == {"n_train": 48, "n_test": 16}
-    assert {r["kind"] for r in record["records"]} == {"reproduced"}
-    paradigms = {r["method_id"]: (r["paradigm"], r["paradigm_description"]) for r in record["records"]}
+    assert prov["seed"] is None and prov["code_version"] and "torch" in prov["packages"]
+    assert prov["config"]["synthvid"] == {"n_train": 120, "n_val": 40, "n_test": 40}
+    assert prov["config"]["seeds"] == [0, 1] and prov["config"]["data_seed"] == 0
+    recs = record["records"]
+    assert {r["kind"] for r in recs} == {"reproduced"}
+    assert sorted((r["method_id"], r["split"]) for r in recs) == \
+        sorted((r["method"], r["split"]) for r in two_seeds["results"])
+    assert {r["ilfm"] for r in recs} == {record["ilfm"]}
+    paradigms = {r["method_id"]: (r["paradigm"], r["paradigm_description"]) for r in recs}
     assert paradigms["moment_detr"] == ("post_network_tuning", None)
     # the training-free prior transfers nothing: no survey paradigm, and the record says so
     assert paradigms["prior"][0] == "other" and "baseline" in paradigms["prior"][1]
-    assert {r["method"]: r["paradigm"] for r in first["results"]}["prior"] is None
-    # every method's predictions file is scored by `bench eval` to exactly the recorded metrics
-    from i2vbench.datasets.synthvid import build_tvg
+    # every seed's predictions file is scored by `bench eval` to exactly the recorded metrics
+    data = build_tvg(progress=False, **SYNTHVID)
+    for r in recs:
+        assert len(r["per_seed"]) == 2
+        for seed in r["per_seed"]:
+            got = evaluate("tvg", data.txt(r["split"]), run_dir / seed["predictions"],
+                           durations=data.durations_csv(r["split"]))
+            for key, value in seed["metrics"].items():
+                assert got[key] == pytest.approx(value, abs=1e-9)
 
-    data = build_tvg(seed=0, n_train=48, n_test=16, progress=False)
-    for m in record["methods"]:
-        pred = run_dir / "predictions" / f"{m['method']}.jsonl"
-        got = evaluate("tvg", data.test_txt, pred, durations=data.test_durations_csv)
-        for key, value in m["metrics"].items():
-            assert got[key] == pytest.approx(value, abs=1e-9)
+
+def test_a_seed_gives_the_same_numbers_alone_and_in_one_process(bench, two_seeds, small_config, cache, tmp_path,
+                                                                  monkeypatch):
+    """Same seed, same per-method threads → same numbers, whichever worker trained a method, when,
+    and beside which other seeds and methods."""
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    one_by_one = tmp_path / "one_by_one.yaml"
+    one_by_one.write_text(SMALL + "jobs: 1\nthreads: 1\n")
+    alone = _run(bench, one_by_one, tmp_path / "b", "--seed", "1", "--methods", "prior,r2_tuning")
+    assert [(r["method"], r["split"]) for r in alone["results"]] == \
+        [("prior", "test"), ("prior", "val"), ("r2_tuning", "test"), ("r2_tuning", "val")]
+    both = {(r["method"], r["split"]): r for r in two_seeds["results"]}
+    for r in alone["results"]:
+        assert r["per_seed"][0]["seed"] == 1 and set(r["metrics_std"].values()) == {0.0}
+        assert r["metrics"] == both[r["method"], r["split"]]["per_seed"][1]["metrics"]
 
 
 def test_run_on_charades_layout_with_a_method_subset(bench, small_config, cache, tmp_path, monkeypatch):
@@ -76,7 +121,7 @@ def test_run_on_charades_layout_with_a_method_subset(bench, small_config, cache,
     monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
     from i2vbench.datasets.synthvid import build_tvg
 
-    data = build_tvg(seed=0, n_train=48, n_test=16, progress=False)
+    data = build_tvg(progress=False, **SYNTHVID)
     root = tmp_path / "charades"
     root.mkdir()
     for src, name in [(data.train_txt, "charades_sta_train.txt"), (data.test_txt, "charades_sta_test.txt"),
@@ -85,12 +130,28 @@ def test_run_on_charades_layout_with_a_method_subset(bench, small_config, cache,
         (root / name).write_bytes(Path(src).read_bytes())
     out = _run(bench, small_config, tmp_path / "runs", "--dataset", "charades-sta", "--data-root", str(root),
                "--videos", str(data.videos_dir), "--methods", "prior,moment_detr")
-    assert out["dataset"] == "charades-sta"
-    assert [r["method"] for r in out["results"]] == ["prior", "moment_detr"]
+    assert [(r["dataset"], r["method"], r["split"]) for r in out["results"]] == \
+        [("charades-sta", m, s) for m in ("prior", "moment_detr") for s in ("test", "val")]
+    # no official val split: a stable hashed tenth of the train videos, held out of training
+    from i2vbench.benchmarks.runner import held_out
+    from i2vbench.datasets.charades_sta import load_charades_sta, load_durations
+
+    vids = sorted({m.vid for m in load_charades_sta(data.train_txt, load_durations(data.train_durations_csv))})
+    val = held_out(vids, 0.1)
+    assert 0 < len(val) < len(vids) / 4 and held_out(list(reversed(vids)), 0.1) == val
+    stats = out["datasets"][0]["stats"]
+    assert stats["n_val_queries"] > 0
+    preds = Path(out["run_dir"]) / "predictions" / "charades-sta"
+    val_vids = {json.loads(line)["vid"] for line in (preds / "val" / "prior-seed0.jsonl").read_text().splitlines()}
+    assert val_vids == val
 
 
 @pytest.mark.parametrize("args, message", [
-    (("--methods", "nope"), "unknown method 'nope'"),
+    (("--methods", "nope"), "unknown tvg method 'nope'; known: moment_detr, prior"),
+    (("--task", "vtr"), "task 'vtr' has no runner yet; runnable: tvg"),
+    (("--task", "nope"), "task 'nope' is not a task; runnable: tvg"),
+    (("--seed", "1", "--seeds", "1,2"), "not both"),
+    (("--seeds", "1,x"), "comma-separated integers"),
     (("--dataset", "charades-sta"), "needs --data-root"),
     (("--dataset", "charades-sta", "--data-root", "/nonexistent"), "not found"),
 ])
@@ -119,7 +180,7 @@ def test_run_on_pre_extracted_features_skips_methods_that_need_the_ilfm(bench, s
     from i2vbench.datasets.charades_sta import load_charades_sta, load_durations
     from i2vbench.datasets.synthvid import build_tvg
 
-    data = build_tvg(seed=0, n_train=48, n_test=16, progress=False)
+    data = build_tvg(progress=False, **SYNTHVID)
     root = tmp_path / "charades"
     (root / "feats" / "vid_clip").mkdir(parents=True)
     (root / "feats" / "txt_clip").mkdir()
@@ -138,6 +199,23 @@ def test_run_on_pre_extracted_features_skips_methods_that_need_the_ilfm(bench, s
                 np.savez(clip, features=rng.normal(size=(int(m.duration * 2) + 1, 48)).astype(np.float32))
     out = _run(bench, small_config, tmp_path / "runs", "--dataset", "charades-sta", "--data-root", str(root),
                "--features", str(root / "feats"))
-    assert [r["method"] for r in out["results"]] == ["prior", "moment_detr"]
-    assert set(out["skipped"]) == {"r2_tuning", "temporal_adapter"}
-    assert "pre-extracted features" in out["skipped"]["r2_tuning"]
+    assert [r["method"] for r in out["results"] if r["split"] == "test"] == ["prior", "moment_detr"]
+    skipped = out["datasets"][0]["skipped"]
+    assert set(skipped) == {"r2_tuning", "temporal_adapter"}
+    assert "per-layer tokens" in skipped["r2_tuning"] and "pre-extracted features" in skipped["r2_tuning"]
+    assert "frames" in skipped["temporal_adapter"]
+    assert out["ilfm"] == "pre-extracted:feats"
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ("{moment_detr: {hiden: 64}}", "unknown keys ['hiden'] for method 'moment_detr'"),
+    ("{moment_detr: {hidden: wide}}", "overrides.moment_detr: hidden"),
+    ("{nope: {epochs: 1}}", "unknown tvg method 'nope'"),
+])
+def test_bad_override_fails_before_any_data_is_built(bench, tmp_path, overrides, message):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(f"synthvid: {{n_train: 4}}\noverrides: {overrides}\n")
+    code, _, stderr = bench("run", "--task", "tvg", "--config", str(cfg), "--out", str(tmp_path / "r"))
+    assert code == 2 and message in stderr and "Traceback" not in stderr
+    if "hiden" in overrides:  # names the valid keys: the config's own and the train recipe's
+        assert "hidden" in stderr and "enc_layers" in stderr and "epochs" in stderr

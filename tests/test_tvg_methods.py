@@ -8,14 +8,12 @@ newly registered method is tested by being registered.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 import torch
 
 from i2vbench.datasets.features import TextFeatures, VideoFeatures
-from i2vbench.methods.registry import methods_for
+from i2vbench.methods.registry import Lazy, get_method, methods_for
 from i2vbench.methods.tvg.data import TVGQuery, TVGSplit
 from i2vbench.metrics.tvg import tvg_metrics
 
@@ -45,19 +43,20 @@ def _toy_split(n_videos: int, seed: int) -> TVGSplit:
     return TVGSplit(queries, videos, text, FPS)
 
 
-def _build(spec, split: TVGSplit):  # noqa: ANN001, ANN202
+PROVIDED = {"video_dim": 128, "text_dim": 16, "layer_width": 24, "num_layers": 2, "num_tokens": 5}
+
+
+def _build(spec, overrides: dict | None = None):  # noqa: ANN001, ANN202
+    """As the runner builds a method: only the constructor arguments it names, the backbone lazily."""
     from i2vbench.methods.backbones import load_backbone
 
-    kwargs = {"video_dim": 128, "text_dim": 16, "layer_width": 24, "num_layers": 2, "num_tokens": 5}
-    if spec.factory.needs_frames:
-        kwargs["backbone"] = load_backbone("tinyclip")
-    return spec.factory(**kwargs)
+    return spec.build({**PROVIDED, "backbone": Lazy(lambda: load_backbone("tinyclip"))}, overrides)
 
 
 @pytest.fixture(scope="module")
 def toy() -> tuple[TVGSplit, TVGSplit, float]:
     train, test = _toy_split(96, 0), _toy_split(32, 1)
-    prior = [s for s in methods_for("tvg") if s.name == "prior"][0].factory()
+    prior = get_method("tvg", "prior").factory()
     prior.fit(train)
     return train, test, tvg_metrics(test.queries, prior.predict(test))["mIoU"]
 
@@ -65,11 +64,9 @@ def toy() -> tuple[TVGSplit, TVGSplit, float]:
 @pytest.mark.parametrize("name", [s.name for s in methods_for("tvg") if s.name != "prior"])
 def test_trained_method_beats_prior_on_an_obvious_signal(name, toy):
     train, test, prior_miou = toy
-    spec = [s for s in methods_for("tvg") if s.name == name][0]
+    spec = get_method("tvg", name)
     torch.manual_seed(0)
-    method = _build(spec, train)
-    epochs = 10 if spec.factory.needs_frames else 25
-    method.train_config = replace(method.train_config, epochs=epochs, batch_size=16)
+    method = _build(spec, {"epochs": 10 if "frames" in spec.needs else 25, "batch_size": 16})
     method.fit(train, seed=0, progress=False)
     preds = method.predict(test)
     assert set(preds) == {q.qid for q in test.queries}
@@ -107,3 +104,36 @@ def test_adapter_method_reuses_frozen_work_without_changing_the_adapted_ilfm(ada
                                                 output_hidden_states=True).hidden_states[-1]
         torch.testing.assert_close(x.float(), ref.float(), atol=0.05, rtol=0.02)  # bf16 both ways
         assert (x.float() - ref.float()).abs().mean() < 5e-3
+
+
+@pytest.mark.parametrize("name", [s.name for s in methods_for("tvg")])
+def test_constructor_names_what_it_needs_and_nothing_else(name):
+    """No ``**kwargs`` swallowing: the runner passes exactly the parameters a constructor names."""
+    import inspect
+
+    spec = get_method("tvg", name)
+    params = inspect.signature(spec.factory).parameters.values()
+    assert not [p for p in params if p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    assert "config" in inspect.signature(spec.factory).parameters
+
+
+def test_architecture_override_reaches_the_model():
+    spec = get_method("tvg", "moment_detr")
+    default, small = _build(spec), _build(spec, {"hidden": 32, "enc_layers": 3, "epochs": 1})
+    assert len(small.encoder.layers) == 3 and small.query_embed.weight.shape[1] == 32
+    assert small.train_config.epochs == 1 and small.train_config.lr == default.train_config.lr
+    assert small.parameter_counts()[1] < default.parameter_counts()[1]
+
+
+def test_unknown_or_mistyped_override_is_refused_naming_method_and_keys():
+    from i2vbench.errors import BenchError
+
+    spec = get_method("tvg", "r2_tuning")
+    with pytest.raises(BenchError) as e:
+        spec.make_config({"hiden": 64})
+    msg = str(e.value)
+    assert "r2_tuning" in msg and "'hiden'" in msg and "hidden" in msg and "epochs" in msg
+    with pytest.raises(BenchError, match="r2_tuning.*hidden"):
+        spec.make_config({"hidden": "wide"})
+    with pytest.raises(BenchError, match="unknown tvg method 'nope'"):
+        get_method("tvg", "nope")

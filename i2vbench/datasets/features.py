@@ -24,6 +24,34 @@ from i2vbench.errors import BenchError
 from i2vbench.io import atomic_write_bytes
 from i2vbench.paths import cache_dir
 
+# What a method can read from the feature layer; a method declares the ones it needs (it is
+# skipped, with the reason, when the input lacks one) and the ones it uses when present.
+INPUTS: dict[str, str] = {
+    "pooled": "the ILFM's pooled frame embeddings",
+    "layers": "the ILFM's per-layer tokens",
+    "frames": "the decoded frames (pixels)",
+    "text_tokens": "the ILFM's word tokens",
+}
+
+
+def check_inputs(names: frozenset[str] | set[str], owner: str) -> None:
+    """Refuse a declaration naming an input the feature layer does not know (a typo would
+    otherwise make a method silently never skip)."""
+    bad = sorted(set(names) - set(INPUTS))
+    if bad:
+        raise BenchError(f"{owner}: unknown inputs {bad}; known: {', '.join(INPUTS)}")
+
+
+def cache_id(backbone_id: str, init_seed: int | None = None) -> str:
+    """The feature cache's name for an encoder: its backbone id, which pins pretrained weights by
+    their hash; a random init (id ``...-random``) is pinned by the seed it was built with."""
+    if not backbone_id.endswith("-random"):
+        return backbone_id
+    if init_seed is None:
+        raise BenchError(f"features of the randomly initialised backbone {backbone_id!r} can only be "
+                         "cached with the seed it was built with")
+    return f"{backbone_id}-seed{init_seed}"
+
 
 @dataclass(frozen=True)
 class Sampling:
@@ -117,8 +145,12 @@ def extract_video_features(
     progress: bool = True,
     batch_frames: int = 512,
     jobs: int = 1,
+    init_seed: int | None = None,
 ) -> dict[str, VideoFeatures]:
     """Features for every video, from the cache where present, else decoded and encoded now.
+
+    The cache is keyed by video (path, size, mtime), encoder (:func:`cache_id`: weights hash, or
+    ``init_seed`` for a random init) and sampling (:meth:`Sampling.key`).
 
     Uncached videos are shared among ``jobs`` forked workers with one intra-op thread each: the
     tiny ILFM's forward pass and PyAV decoding are bound by per-call overhead, so two workers
@@ -127,7 +159,7 @@ def extract_video_features(
     """
     from i2vbench.parallel import map_in_workers
 
-    root = cache_dir() / "features" / backbone_id / sampling.key()
+    root = cache_dir() / "features" / cache_id(backbone_id, init_seed) / sampling.key()
     out: dict[str, VideoFeatures] = {}
     todo = []
     for vid, path in videos.items():

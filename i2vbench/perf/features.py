@@ -17,12 +17,12 @@ from tabulate import tabulate
 def run(quick: bool = False) -> dict:
     import torch
 
-    from i2vbench.benchmarks.tvg import TVGRunConfig, _load_annotations
+    from i2vbench.benchmarks.tvg import TVGRunConfig, load_annotations
     from i2vbench.datasets.features import Sampling, extract_video_features
     from i2vbench.methods.backbones import load_backbone
 
-    cfg = TVGRunConfig(synthvid={"n_train": 24 if quick else 150, "n_test": 8 if quick else 50})
-    _, _, paths, _ = _load_annotations(cfg, progress=False)
+    cfg = TVGRunConfig(synthvid={"n_train": 24 if quick else 150, "n_val": 0, "n_test": 8 if quick else 50})
+    _, paths, _ = load_annotations(cfg, progress=False)
     backbone = load_backbone(cfg.backbone)
     sampling = Sampling(fps=cfg.fps)
     timings, frames = {}, 0

@@ -10,40 +10,38 @@ and the wall time of one-after-another (two threads each) against side by side, 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from tabulate import tabulate
 
 
 def _splits(quick: bool):  # noqa: ANN202
-    from i2vbench.benchmarks.tvg import TVGRunConfig, _build_splits, _load_annotations
+    from i2vbench.benchmarks.tvg import TVGRunConfig, build_splits, load_annotations
     from i2vbench.methods.backbones import load_backbone
 
-    cfg = TVGRunConfig(synthvid={"n_train": 40 if quick else 150, "n_test": 4})
-    train, test, paths, _ = _load_annotations(cfg, progress=False)
-    train_split, _ = _build_splits(cfg, load_backbone(cfg.backbone), train, test, paths, progress=False)
-    return cfg, train_split
+    cfg = TVGRunConfig(synthvid={"n_train": 40 if quick else 150, "n_val": 4, "n_test": 4})
+    moments, paths, _ = load_annotations(cfg, progress=False)
+    splits = build_splits(cfg, load_backbone(cfg.backbone), moments, paths, progress=False)
+    return cfg, splits["train"]
 
 
 def run(quick: bool = False) -> tuple[list[dict], dict]:
     import torch
 
-    from i2vbench.benchmarks.runner import seed_everything
-    from i2vbench.benchmarks.tvg import _build_method, _selected_methods
-    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.benchmarks.runner import seed_everything, select_methods
+    from i2vbench.benchmarks.tvg import constructor_args
     from i2vbench.parallel import map_in_workers
 
     cfg, train = _splits(quick)
+    provided = constructor_args(cfg, train)
 
     def one_epoch(spec) -> tuple[float, int]:  # noqa: ANN001
         seed_everything(0)
-        method = _build_method(spec, cfg, train, lambda: load_backbone(cfg.backbone))
-        method.train_config = replace(method.train_config, epochs=1)
+        method = spec.build(provided, {"epochs": 1})
         start = time.perf_counter()
         method.fit(train, progress=False)
         return time.perf_counter() - start, method.steps_per_epoch(len(train))
 
-    specs = [s for s in _selected_methods(cfg) if s.name != "prior"]
+    specs = [s for s in select_methods(cfg) if s.name != "prior"]
     rows, one_after_another = [], 0.0
     for spec in specs:
         one_epoch(spec)  # warm-up: first-call allocations and kernel selection are not a step's cost

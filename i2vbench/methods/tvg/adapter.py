@@ -28,7 +28,8 @@ from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters,
 from i2vbench.methods.paradigms.common import num_frames_context
 from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.tvg.base import Predictions, TrainConfig
+from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.tvg.base import Predictions
 from i2vbench.methods.tvg.data import Batch, TVGSplit
 from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
@@ -54,10 +55,10 @@ class AdapterConfig:
 class TemporalAdapterTVG(DenseGroundingMethod):
     """Zero-init temporal adapters in the frozen ILFM's last blocks, trained end to end on frames."""
 
-    needs_frames = True
+    config_class = AdapterConfig
+    needs = frozenset({"pooled", "frames", "text_tokens"})
 
-    def __init__(self, backbone: ILFM, video_dim: int, text_dim: int, config: AdapterConfig | None = None,
-                 **_: object) -> None:
+    def __init__(self, backbone: ILFM, video_dim: int, text_dim: int, config: AdapterConfig | None = None) -> None:
         super().__init__()
         c = self.config = config or AdapterConfig()
         self.train_config = c.train

@@ -20,7 +20,8 @@ from torch.nn import functional as F
 
 from i2vbench.methods.paradigms.common import temporal_differences
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.tvg.base import TrainConfig, TVGMethod
+from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.tvg.base import TVGMethod
 from i2vbench.methods.tvg.data import Batch
 from i2vbench.methods.tvg.heads import saliency_hinge
 from i2vbench.methods.tvg.spans import cw_to_se, iou_giou, se_to_cw
@@ -65,11 +66,12 @@ def input_projection(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
 class MomentDETR(TVGMethod):
     """DETR-style moment queries over frozen ILFM clip and word features, Hungarian-matched."""
 
-    uses_layers = True
+    config_class = MomentDETRConfig
+    needs = frozenset({"pooled", "text_tokens"})
+    uses = frozenset({"layers"})
 
     def __init__(self, video_dim: int, text_dim: int, layer_width: int | None = None,
-                 num_tokens: int | None = None, config: MomentDETRConfig | None = None,
-                 **_: object) -> None:
+                 num_tokens: int | None = None, config: MomentDETRConfig | None = None) -> None:
         """Clip features: the ILFM's last-layer tokens plus their temporal difference when the
         features carry tokens (the role of CLIP + SlowFast features in the paper), else the
         pooled frame embeddings (as with released CLIP-only features)."""

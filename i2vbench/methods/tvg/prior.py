@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.tvg.base import Predictions, TrainConfig, TVGMethod
+from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.tvg.base import Predictions, TVGMethod
 from i2vbench.methods.tvg.data import TVGSplit
 from i2vbench.methods.tvg.spans import temporal_nms
 
@@ -26,7 +27,9 @@ class PriorConfig:
 class WindowPrior(TVGMethod):
     """Training-free baseline: the most frequent normalised training windows, for every query."""
 
-    def __init__(self, config: PriorConfig | None = None, **_: object) -> None:
+    config_class = PriorConfig
+
+    def __init__(self, config: PriorConfig | None = None) -> None:
         super().__init__()
         self.config = config or PriorConfig()
         self.train_config = TrainConfig(epochs=0)

@@ -16,7 +16,7 @@ from torch import nn
 
 from i2vbench.methods.paradigms.side import ReversedRecurrentSide
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.tvg.base import TrainConfig
+from i2vbench.methods.trainable import TrainConfig
 from i2vbench.methods.tvg.data import Batch
 from i2vbench.methods.tvg.heads import BoundaryHead, DenseGroundingMethod
 
@@ -37,10 +37,11 @@ class R2TuningConfig:
 class R2Tuning(DenseGroundingMethod):
     """Reversed recurrent side network over multi-layer frozen ILFM tokens, query-modulated pooling."""
 
-    needs_layers = True
+    config_class = R2TuningConfig
+    needs = frozenset({"pooled", "layers", "text_tokens"})
 
     def __init__(self, video_dim: int, text_dim: int, layer_width: int, num_layers: int, num_tokens: int,
-                 config: R2TuningConfig | None = None, **_: object) -> None:
+                 config: R2TuningConfig | None = None) -> None:
         super().__init__()
         c = self.config = config or R2TuningConfig()
         self.train_config = c.train

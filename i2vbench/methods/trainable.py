@@ -1,0 +1,124 @@
+"""The trainable-method base every named method of every task builds on.
+
+What all trained methods share lives here once: the training loop (AdamW, linear warm-up then
+cosine decay, gradient clipping, a progress bar on the worker's own row), optimiser-step
+counting, parameter counts, and the declaration of what a method reads from the features. A
+task's base class (e.g. :class:`~i2vbench.methods.tvg.base.TVGMethod`) adds only how its splits
+are batched and how predictions are made.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from i2vbench.methods.paradigms.common import count_parameters
+from i2vbench.parallel import worker_slot
+
+
+@dataclass
+class TrainConfig:
+    """The recipe of the shared loop; a method config carries one in its ``train`` field."""
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    warmup_frac: float = 0.05
+    grad_clip: float = 0.1
+
+
+class TrainableMethod(nn.Module):
+    """A method trained by :meth:`fit` on a task's training split.
+
+    Class-level declarations the runner reads before building the method:
+
+    - ``config_class``: the dataclass of the method's settings; a run config's ``overrides``
+      reach each of its fields (and the fields of its ``train`` :class:`TrainConfig`);
+    - ``needs``: inputs (see :data:`i2vbench.datasets.features.INPUTS`) without which the method
+      cannot run; the runner skips it, with the reason, when the features lack one;
+    - ``uses``: inputs it reads when the features have them, and does without otherwise.
+
+    The constructor names the values it needs from the run (feature widths, the backbone, its
+    ``config``) as parameters; the runner passes exactly those.
+    """
+
+    config_class: ClassVar[type | None] = None
+    needs: ClassVar[frozenset[str]] = frozenset()
+    uses: ClassVar[frozenset[str]] = frozenset()
+    train_config: TrainConfig
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) parameters."""
+        return count_parameters(self)
+
+    def steps_per_epoch(self, n_items: int) -> int:
+        """Optimiser steps one epoch over ``n_items`` training items takes."""
+        return math.ceil(n_items / self.train_config.batch_size)
+
+    def train_steps(self, n_items: int) -> int:
+        """Optimiser steps of the whole recipe; the runner starts the longest first."""
+        return self.train_config.epochs * self.steps_per_epoch(n_items)
+
+    def epoch_order(self, train: Any, rng: np.random.Generator) -> np.ndarray:
+        """The order items are visited in one epoch (batches are consecutive runs of it)."""
+        return rng.permutation(len(train))
+
+    def batch(self, split: Any, idx: np.ndarray) -> Any:
+        """The items ``idx`` of ``split`` as one batch for :meth:`loss`."""
+        raise NotImplementedError
+
+    def loss(self, batch: Any) -> dict[str, torch.Tensor]:
+        """Named loss terms; their sum is minimised."""
+        raise NotImplementedError
+
+    def start_fit(self, train: Any) -> None:
+        """Called once before the first step (e.g. to take feature statistics of ``train``)."""
+
+    def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
+        """The shared loop: AdamW, linear warm-up then cosine decay, grad clipping; returns the
+        mean loss of each epoch."""
+        cfg = self.train_config
+        rng = np.random.default_rng(seed)
+        self.start_fit(train)
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps_per_epoch = self.steps_per_epoch(len(train))
+        total = cfg.epochs * steps_per_epoch
+        warmup = max(1, int(cfg.warmup_frac * total))
+
+        def lr_at(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+        self.train()
+        history = []
+        bar = tqdm(total=total, desc=f"train {type(self).__name__}", unit="step", disable=not progress,
+                   leave=False, position=worker_slot())
+        for _ in range(cfg.epochs):
+            order = self.epoch_order(train, rng)
+            epoch_loss = 0.0
+            for start in range(0, len(order), cfg.batch_size):
+                losses = self.loss(self.batch(train, order[start:start + cfg.batch_size]))
+                total_loss = sum(losses.values())
+                opt.zero_grad(set_to_none=True)
+                total_loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_(params, cfg.grad_clip)
+                opt.step()
+                sched.step()
+                epoch_loss += float(total_loss.detach())
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(total_loss.detach()):.3f}")
+            history.append(epoch_loss / steps_per_epoch)
+        bar.close()
+        self.eval()
+        return history
