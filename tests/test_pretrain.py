@@ -22,7 +22,7 @@ from i2vbench.methods.backbones.pretrain import (
 )
 
 SMOKE = dict(steps=8, batch_size=16, lr=1e-3, warmup_steps=2, eval_every=0, eval_frames=40,
-             retrieval_pool=32)
+             retrieval_pool=32, init=None)
 
 
 def test_loss_goes_down_on_a_fixed_batch():
@@ -30,14 +30,14 @@ def test_loss_goes_down_on_a_fixed_batch():
     well below its start (ln 32 ~ 3.47 is chance; measured: 3.54 -> 2.76)."""
     cache: dict = {}
 
-    def fixed(n, seed, single, partial):
+    def fixed(n, seed, single, partial, event_focus):
         key = (n, single)
         if key not in cache:
-            cache[key] = synthvid_frames(n, 12345 + single, single, partial)
+            cache[key] = synthvid_frames(n, 12345 + single, single, partial, event_focus)
         return cache[key]
 
     losses: list[float] = []
-    pretrain(PretrainConfig(steps=30, batch_size=32, lr=3e-4, warmup_steps=10, eval_every=0, workers=0),
+    pretrain(PretrainConfig(steps=30, batch_size=32, lr=3e-4, warmup_steps=10, eval_every=0, workers=0, init=None),
              source=fixed, prompts=None, progress=False, on_step=lambda i, v: losses.append(v))
     assert len(losses) == 30
     assert np.mean(losses[-5:]) < np.mean(losses[:5]) - 0.3, losses
@@ -53,7 +53,7 @@ def test_same_seed_same_weights_via_cli(bench, tmp_path):
 
     args = [sys.executable, "-m", "i2vbench.cli", "pretrain", "--backbone", "tinyclip", "--steps", "8",
             "--batch-size", "16", "--lr", "1e-3", "--warmup", "2", "--eval-every", "0", "--eval-frames", "40",
-            "--no-progress"]
+            "--seed", "0", "--from-scratch", "--no-progress"]
     for name in ("a", "b"):
         r = subprocess.run([*args, "--out", str(tmp_path / name)], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr
@@ -63,7 +63,9 @@ def test_same_seed_same_weights_via_cli(bench, tmp_path):
     saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert saved["command"].startswith("bench pretrain --backbone tinyclip --steps 8 --batch-size 16")
     assert saved["seed"] == 0 and saved["steps"] == 8 and saved["train_frames"] == 128
-    for k in ("zero_shot_shape_acc", "zero_shot_color_acc", "caption_r1_among_256"):
+    assert saved["command"].endswith("--from-scratch") and saved["init"] is None
+    for k in ("zero_shot_shape_acc", "zero_shot_color_acc", "caption_r1_among_256", "zero_shot_kind_balanced_acc",
+              "zero_shot_direction_acc", "text_event_prototype_acc", "text_kind_prototype_acc"):
         assert 0.0 <= saved[k] <= 1.0
     assert saved["torch_version"] == torch.__version__
     m = load_backbone("tinyclip", str(tmp_path / "a"))
@@ -88,10 +90,10 @@ def test_shape_focused_single_object_captions():
     """Single-object training captions always name the shape; other attributes drop out."""
     from i2vbench.datasets.synthvid import SHAPES
 
-    _, caps, shapes, _ = synthvid_frames(40, 3, True, 0.5)
+    _, caps, shapes, _, _ = synthvid_frames(40, 3, True, 0.5)
     assert all(SHAPES[s] in c.split() for c, s in zip(caps, shapes, strict=True))
     assert any(c == f"a {SHAPES[s]}" for c, s in zip(caps, shapes, strict=True))
-    _, full, _, _ = synthvid_frames(40, 3, True, 0.0)  # partial 0: SynthVid's own full captions
+    _, full, _, _, _ = synthvid_frames(40, 3, True, 0.0)  # partial 0: SynthVid's own full captions
     assert all(len(c.split()) >= 4 for c in full)
 
 
@@ -102,6 +104,19 @@ def test_cli_refuses_to_overwrite_and_other_backbones(bench, tmp_path):
     code, _, err = bench("pretrain", "--backbone", "open_clip:ViT-B-32", "--steps", "1", "--out", str(tmp_path / "y"))
     assert code == 2 and "tinyclip" in err
     assert not (tmp_path / "y").exists()
+
+
+def test_command_defaults_are_the_recipe():
+    """`bench pretrain --backbone tinyclip` with no options runs PretrainConfig's defaults: the
+    recipe of the shipped tinyclip, continuing from the shipped tinyclip-v1."""
+    from dataclasses import asdict
+
+    from i2vbench.methods.backbones.pretrain import resolve_init
+    from i2vbench.methods.cli import RECIPE
+
+    defaults = asdict(PretrainConfig())
+    assert {k: defaults[k] for k in RECIPE} == RECIPE
+    assert (resolve_init(RECIPE["init"]) / "model.safetensors").is_file()
 
 
 def test_lr_schedule():

@@ -10,6 +10,11 @@ import typer
 
 from i2vbench.errors import BenchError
 
+# The command's defaults are the shipped checkpoint's recipe (PretrainConfig's defaults), kept
+# here as literals so that importing the CLI stays light; tests/test_pretrain.py checks they agree.
+RECIPE = dict(steps=1500, batch_size=128, lr=3e-4, warmup_steps=100, seed=2, eval_every=250,
+              eval_frames=1000, partial=0.8, single_object_fraction=0.75, event_focus=0.3, init="tinyclip-v1")
+
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to ``bench``."""
@@ -17,26 +22,29 @@ def register(app: typer.Typer) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
         backbone: str = typer.Option("tinyclip", "--backbone", help="backbone to pretrain (only 'tinyclip')"),
-        steps: int = typer.Option(4000, "--steps", min=1, help="optimiser steps"),
-        batch_size: int = typer.Option(256, "--batch-size", min=2, help="frames per step"),
-        lr: float = typer.Option(7e-4, "--lr", min=0.0, help="peak learning rate (warmup, then cosine)"),
-        warmup: int = typer.Option(200, "--warmup", min=0, help="linear warmup steps"),
-        seed: int = typer.Option(0, "--seed", help="seed of the init and of the frame stream"),
-        eval_every: int = typer.Option(500, "--eval-every", min=0, help="held-out zero-shot eval period (0: only at the end)"),
-        eval_frames: int = typer.Option(1000, "--eval-frames", min=10, help="held-out single-object frames"),
-        partial: float = typer.Option(0.5, "--partial", min=0.0, max=1.0, help="share of captioned objects with attributes left out"),
-        single: float = typer.Option(0.5, "--single-object-fraction", min=0.0, max=1.0, help="share of single-object frames per batch"),
+        steps: int = typer.Option(RECIPE["steps"], "--steps", min=1, help="optimiser steps"),
+        batch_size: int = typer.Option(RECIPE["batch_size"], "--batch-size", min=2, help="stills per step"),
+        lr: float = typer.Option(RECIPE["lr"], "--lr", min=0.0, help="peak learning rate (warmup, then cosine)"),
+        warmup: int = typer.Option(RECIPE["warmup_steps"], "--warmup", min=0, help="linear warmup steps"),
+        seed: int = typer.Option(RECIPE["seed"], "--seed", help="seed of the init and of the still stream"),
+        eval_every: int = typer.Option(RECIPE["eval_every"], "--eval-every", min=0, help="held-out zero-shot eval period (0: only at the end)"),
+        eval_frames: int = typer.Option(RECIPE["eval_frames"], "--eval-frames", min=10, help="held-out single-object stills"),
+        partial: float = typer.Option(RECIPE["partial"], "--partial", min=0.0, max=1.0, help="share of captioned objects with attributes left out"),
+        single: float = typer.Option(RECIPE["single_object_fraction"], "--single-object-fraction", min=0.0, max=1.0, help="share of single-object stills per batch"),
+        event_focus: float = typer.Option(RECIPE["event_focus"], "--event-focus", min=0.0, max=1.0, help="share of single-object captions reduced to the event (and colour)"),
         stop_after: int | None = typer.Option(None, "--stop-after", min=1, help="stop after this many steps of the --steps schedule"),
         snapshot_dir: Path | None = typer.Option(None, "--snapshot-dir", help="also write the checkpoint here at every eval"),
-        init: Path | None = typer.Option(None, "--init", help="continue from this tinyclip checkpoint (a second stage)"),
+        init: str = typer.Option(RECIPE["init"], "--init", help="continue from this tinyclip checkpoint: a directory, or a shipped one by name"),
+        from_scratch: bool = typer.Option(False, "--from-scratch", help="start from a random init instead of --init"),
         out: Path | None = typer.Option(None, "--out", help="checkpoint directory [default: CACHE/backbones/tinyclip-s<seed>-n<steps>]"),
         force: bool = typer.Option(False, "--force", help="replace an existing --out directory"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     ) -> None:
-        """Pretrain the embedded tiny CLIP on SynthVid frames (image-text contrastive) and save it.
+        """Pretrain the embedded tiny CLIP on SynthVid stills with alt-text (image-text contrastive).
 
-        Deterministic for a given seed. Use the result with ``--backbone tinyclip --pretrained OUT``,
-        or ship it by writing to ``i2vbench/assets/tinyclip`` with ``--force``.
+        With no options: the recipe of the shipped tinyclip (continues from the shipped
+        tinyclip-v1). Deterministic for a given seed. Use the result with ``--backbone tinyclip
+        --pretrained OUT``, or ship it by writing to ``i2vbench/assets/tinyclip`` with ``--force``.
         """
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         if backbone != "tinyclip":
@@ -56,18 +64,16 @@ def register(app: typer.Typer) -> None:
 
         cfg = PretrainConfig(steps=steps, batch_size=batch_size, lr=lr, warmup_steps=min(warmup, steps),
                              seed=seed, eval_every=eval_every, eval_frames=eval_frames, partial=partial,
-                             single_object_fraction=single, stop_after=stop_after,
+                             single_object_fraction=single, event_focus=event_focus, stop_after=stop_after,
                              snapshot_dir=str(snapshot_dir) if snapshot_dir else None,
-                             init=str(init) if init else None)
+                             init=None if from_scratch else init)
         model, metrics = pretrain(cfg, progress=progress, log=lambda s: typer.echo(s, err=True))
         metrics["command"] = (f"bench pretrain --backbone tinyclip --steps {steps} --batch-size {batch_size} "
                               f"--lr {lr:g} --warmup {warmup} --seed {seed} --eval-every {eval_every} "
                               f"--eval-frames {eval_frames} --partial {partial:g} "
-                              f"--single-object-fraction {single:g}"
+                              f"--single-object-fraction {single:g} --event-focus {event_focus:g}"
                               + (f" --stop-after {stop_after}" if stop_after else "")
-                              + (f" --init {init}" if init else ""))
-        if metrics.get("init") and metrics["init"].get("command"):  # the whole recipe, stage by stage
-            metrics["command"] = f"{metrics['init']['command']} --out {init} && {metrics['command']}"
+                              + (" --from-scratch" if from_scratch else f" --init {init}"))
         staging = target.with_name(f".{target.name}.new")
         shutil.rmtree(staging, ignore_errors=True)
         with atomic_dir(staging) as tmp:

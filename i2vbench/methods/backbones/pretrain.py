@@ -1,8 +1,10 @@
-"""Pretraining the embedded ILFM: image-text contrastive learning on SynthVid *frames*.
+"""Pretraining the embedded ILFM: image-text contrastive learning on single SynthVid *stills*.
 
-The model sees single rendered frames with frame-level captions only (no video, no time), so
-that what it knows about motion and order afterwards has to come from the transfer paradigms,
-as in the survey's setting. Everything is seeded: the init from ``seed``, and batch ``i`` of the
+The model sees one still and its alt-text per sample (no second frame, no time input). The
+camera's exposure shows the kind of change underway in a still, and the alt-text may name it in
+the task sentences' words, as a photo's alt-text names the action it caught; its direction is
+never visible in one still. What the model knows about direction and order afterwards has to
+come from the transfer paradigms, as in the survey's setting. Everything is seeded: the init from ``seed``, and batch ``i`` of the
 data stream from ``(seed, i)``, so two runs with the same arguments (fresh processes, same machine
 and thread count) give bit-identical weights. Within one long-lived process that is not promised:
 CPU GEMM kernels may block differently for differently aligned buffers, which changes rounding.
@@ -25,42 +27,56 @@ from torch import nn
 
 from i2vbench.methods.backbones.tinyclip import TinyCLIP, TinyCLIPConfig
 
-# (n, seed, single_object, partial) -> (uint8 images (n, 64, 64, 3), captions, shape ids, colour ids)
-FrameSource = Callable[[int, int, bool, float], tuple[np.ndarray, list[str], np.ndarray, np.ndarray]]
+# (n, seed, single_object, partial, event_focus) -> (uint8 images (n, 64, 64, 3), captions,
+# shape ids, colour ids, motion ids into MOTIONS of the event underway or None if none)
+Frames = tuple[np.ndarray, list[str], np.ndarray, np.ndarray, "np.ndarray | None"]
+FrameSource = Callable[[int, int, bool, float, float], Frames]
 # attribute ("shape" / "color") -> one prompt per class id
 Prompts = Callable[[str], list[str]]
 
 
 @dataclass
 class PretrainConfig:
-    steps: int = 4000
-    batch_size: int = 256
-    lr: float = 7e-4
+    """Defaults: the recipe of the shipped tinyclip (v2), a stage that continues from tinyclip-v1
+    on stills seen through the exposing camera with alt-text that names the event underway."""
+
+    steps: int = 1500
+    batch_size: int = 128
+    lr: float = 3e-4
     min_lr_ratio: float = 0.02
-    warmup_steps: int = 200
+    warmup_steps: int = 100
     weight_decay: float = 0.1
-    seed: int = 0
-    eval_every: int = 500
+    seed: int = 2
+    eval_every: int = 250
     eval_frames: int = 1000
     retrieval_pool: int = 256
-    partial: float = 0.5  # share of named objects whose caption leaves attributes out
-    single_object_fraction: float = 0.5  # share of each batch showing exactly one object
+    partial: float = 0.8  # share of named objects whose caption leaves attributes out
+    single_object_fraction: float = 0.75  # share of each batch showing exactly one object
+    # share of single-object captions that name the event and hide the shape ("a shape moves
+    # left", "a red shape grows"): in-batch negatives that differ in the event alone
+    event_focus: float = 0.3
     stop_after: int | None = None  # train only the first steps of the ``steps``-long schedule
     snapshot_dir: str | None = None  # if set, the checkpoint is written there at every eval
-    init: str | None = None  # continue from this tinyclip checkpoint instead of a random init
+    # continue from this tinyclip checkpoint (a directory, or a shipped one by name); None: random init
+    init: str | None = "tinyclip-v1"
     bf16: bool = True
     threads: int = 2
     workers: int = 1  # background processes rendering the next batches (0: render in-process)
     prefetch: int = 4
 
 
-def synthvid_frames(n: int, seed: int, single_object: bool = False, partial: float = 0.0
-                    ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """SynthVid frames with frame-level captions (the default data source).
+def synthvid_frames(n: int, seed: int, single_object: bool = False, partial: float = 0.0,
+                    event_focus: float = 0.0) -> Frames:
+    """SynthVid stills with alt-text (the default data source).
 
-    For single-object frames with ``partial > 0`` the captions are recomposed (same grammar and
+    For single-object stills with ``partial > 0`` the captions are recomposed (same grammar and
     words) so that the shape is always named while size, colour and position are each left out
-    with probability ``partial``: "a circle", "a red circle", "a large star on the left", ...
+    with probability ``partial`` ("a circle", "a red circle moves up", "a large star on the
+    left"); the event phrase, when the caption names one, is kept. With probability
+    ``event_focus`` a still whose caption names its event gets the event and at most the colour
+    instead ("a shape moves to the left", "a red shape grows"), the phrasing of the zero-shot
+    motion prompts: as shape-only captions do for shape, these make the event the only thing
+    that tells such captions apart within a batch.
     Shape is what the embedded model learns last; captions in which it is the only or nearly the
     only attribute give it in-batch negatives that differ in shape alone.
     """
@@ -71,15 +87,23 @@ def synthvid_frames(n: int, seed: int, single_object: bool = False, partial: flo
                           partial=0.0 if single_object else partial)
     captions = list(s.captions)
     if single_object and partial > 0:
-        keep = np.random.default_rng([seed, 0xCA9]).random((n, 3)) >= partial  # size, colour, position
+        draw = np.random.default_rng([seed, 0xCA9]).random((n, 4))
+        keep = draw[:, :3] >= partial  # size, colour, position
+        focus = draw[:, 3] < event_focus
         captions = []
         for i in range(n):
+            if focus[i] and s.event_phrase[i]:
+                colour = int(s.color[i]) if keep[i, 1] else None
+                captions.append(f"{noun_phrase('a', colour, None)} {s.event_phrase[i]}")
+                continue
             phrase = noun_phrase("a", int(s.color[i]) if keep[i, 1] else None, int(s.shape[i]),
                                  int(s.size[i]) if keep[i, 0] else None)
             if keep[i, 2]:
                 phrase += " " + position_phrase(int(s.position[i]) % 3, int(s.position[i]) // 3)
+            if s.event_phrase[i]:
+                phrase += " " + s.event_phrase[i]
             captions.append(phrase)
-    return s.images, captions, np.asarray(s.shape), np.asarray(s.color)
+    return s.images, captions, np.asarray(s.shape), np.asarray(s.color), np.asarray(s.motion)
 
 
 def synthvid_prompts(attribute: str) -> list[str]:
@@ -144,47 +168,111 @@ def caption_recall_at_1(model: TinyCLIP, images: np.ndarray, captions: list[str]
     return float(np.mean([captions[j] == captions[i] for i, j in enumerate(best)]))
 
 
+def _prototypes(model: TinyCLIP, groups: list[list[str]], bf16: bool = True) -> torch.Tensor:
+    """One L2-normalised prototype per group of texts: the mean of their embeddings (CLIP's
+    prompt ensembling)."""
+    protos = [encode_texts(model, texts, bf16).mean(0) for texts in groups]
+    return nn.functional.normalize(torch.stack(protos), dim=-1)
+
+
+def motion_metrics(model: TinyCLIP, images: np.ndarray, motions: np.ndarray, bf16: bool = True
+                   ) -> dict[str, float]:
+    """What a still tells the ILFM about the motion underway, zero-shot.
+
+    ``zero_shot_kind_balanced_acc``: 5-way kind of change (horizontal, vertical, scaling,
+    fading, still), each kind's prototype the ensemble of its motions' phrasings ("a shape moves
+    left", ...); mean recall over kinds, chance 0.2. ``zero_shot_direction_acc``: on stills of a
+    directed event, the event against its opposite (left vs right, grow vs shrink, appear vs
+    disappear), chance 0.5: one still cannot show it, so near chance is the expected answer.
+    """
+    from i2vbench.datasets.synthvid.text import motion_prompts
+    from i2vbench.datasets.synthvid.world import KINDS, MOTION_KIND, MOTIONS, OPPOSITE
+
+    img = encode_images(model, images, bf16=bf16)
+    kinds = [[p for m in MOTIONS if MOTION_KIND[m] == k for p in motion_prompts(m)] for k in KINDS]
+    kind_of = np.array([KINDS.index(MOTION_KIND[MOTIONS[m]]) for m in motions])
+    pred = (img @ _prototypes(model, kinds, bf16).t()).argmax(1).numpy()
+    recalls = [float((pred[kind_of == k] == k).mean()) for k in range(len(KINDS)) if (kind_of == k).any()]
+    per_motion = (img @ _prototypes(model, [motion_prompts(m) for m in MOTIONS], bf16).t()).numpy()
+    directed = [i for i, m in enumerate(motions) if MOTIONS[m] in OPPOSITE]
+    right = [per_motion[i, motions[i]] > per_motion[i, MOTIONS.index(OPPOSITE[MOTIONS[motions[i]]])]
+             for i in directed]
+    return {"zero_shot_kind_balanced_acc": float(np.mean(recalls)),
+            "zero_shot_direction_acc": float(np.mean(right)) if right else float("nan")}
+
+
+def event_text_metrics(model: TinyCLIP, bf16: bool = True) -> dict[str, float]:
+    """Whether the text tower's pooled embeddings tell SynthVid's nine event types apart.
+
+    The task sentences of every (colour, shape) object, all templates, with and without size:
+    half of the objects give each event type's prototype (mean embedding), the other half are
+    classified by nearest prototype. ``text_event_prototype_acc`` (9-way, chance 1/9) and
+    ``text_kind_prototype_acc`` (the same sentences, 5 kinds of change).
+    """
+    from i2vbench.datasets.synthvid.text import EVENT_TEMPLATES, noun_phrase
+    from i2vbench.datasets.synthvid.world import COLORS, KINDS, MOTION_KIND, MOTIONS, SHAPES, SIZES
+
+    objects = [(c, s) for c in range(len(COLORS)) for s in range(len(SHAPES))]
+    order = np.random.default_rng(0).permutation(len(objects))
+    proto_objs, test_objs = [objects[i] for i in order[::2]], [objects[i] for i in order[1::2]]
+
+    def sentences(objs: list[tuple[int, int]], motion: str) -> list[str]:
+        return [t.format(the=noun_phrase("the", c, s, z), a=noun_phrase("a", c, s, z))
+                for c, s in objs for z in (None, *range(len(SIZES))) for t in EVENT_TEMPLATES[motion]]
+
+    protos = _prototypes(model, [sentences(proto_objs, m) for m in MOTIONS], bf16)
+    tests = [sentences(test_objs, m) for m in MOTIONS]
+    labels = np.concatenate([np.full(len(t), k) for k, t in enumerate(tests)])
+    pred = (encode_texts(model, [x for t in tests for x in t], bf16) @ protos.t()).argmax(1).numpy()
+    kind = np.array([KINDS.index(MOTION_KIND[m]) for m in MOTIONS])
+    return {"text_event_prototype_acc": float((pred == labels).mean()),
+            "text_kind_prototype_acc": float((kind[pred] == kind[labels]).mean())}
+
+
 @dataclass
 class EvalSet:
-    """Held-out frames, rendered once per run: single-object frames for zero-shot accuracy and
-    a pool of ordinary frames for caption retrieval."""
+    """Held-out stills, rendered once per run: single-object stills for zero-shot accuracy and
+    a pool of ordinary stills for caption retrieval."""
 
     images: np.ndarray
     shapes: np.ndarray
     colors: np.ndarray
+    motions: np.ndarray | None
     pool_images: np.ndarray
     pool_captions: list[str]
 
     @classmethod
     def build(cls, cfg: PretrainConfig, source: FrameSource) -> EvalSet:
-        images, _, shapes, colors = source(cfg.eval_frames, stream_seed(cfg.seed, 1, 0), True, 0.0)
-        pool_images, pool_captions, _, _ = source(cfg.retrieval_pool, stream_seed(cfg.seed, 1, 1), False, 0.0)
-        return cls(images, shapes, colors, pool_images, pool_captions)
+        images, _, shapes, colors, motions = source(cfg.eval_frames, stream_seed(cfg.seed, 1, 0), True, 0.0, 0.0)
+        pool_images, pool_captions, *_ = source(cfg.retrieval_pool, stream_seed(cfg.seed, 1, 1), False, 0.0, 0.0)
+        return cls(images, shapes, colors, motions, pool_images, pool_captions)
 
 
 def evaluate(model: TinyCLIP, data: EvalSet, prompts: Prompts = synthvid_prompts,
              bf16: bool = True) -> dict[str, float]:
-    """Held-out zero-shot shape/colour accuracy (single-object frames) and caption R@1."""
+    """Held-out zero-shot shape/colour accuracy (single-object stills), caption R@1 and, with
+    SynthVid's prompts, what stills and texts tell of motion (:func:`motion_metrics`,
+    :func:`event_text_metrics`)."""
     was_training = model.training
     model.eval()
     res = {"zero_shot_shape_acc": zero_shot_accuracy(model, data.images, data.shapes, prompts("shape"), bf16),
            "zero_shot_color_acc": zero_shot_accuracy(model, data.images, data.colors, prompts("color"), bf16),
            f"caption_r1_among_{len(data.pool_captions)}":
                caption_recall_at_1(model, data.pool_images, data.pool_captions, bf16)}
+    if prompts is synthvid_prompts:
+        if data.motions is not None:
+            res.update(motion_metrics(model, data.images, data.motions, bf16))
+        res.update(event_text_metrics(model, bf16))
     model.train(was_training)
     return res
 
 
-def _render_batch(source: FrameSource, cfg: PretrainConfig, step: int
-                  ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
-    """Training batch ``step``: single-object frames first, then frames with 1..3 objects."""
+def _render_batch(source: FrameSource, cfg: PretrainConfig, step: int) -> tuple[np.ndarray, list[str]]:
+    """Training batch ``step``: single-object stills first, then stills with 1..3 objects."""
     n_single = int(round(cfg.batch_size * cfg.single_object_fraction))
-    parts = [source(n, stream_seed(cfg.seed, 0, 2 * step + k), k == 0, cfg.partial)
+    parts = [source(n, stream_seed(cfg.seed, 0, 2 * step + k), k == 0, cfg.partial, cfg.event_focus)
              for k, n in ((0, n_single), (1, cfg.batch_size - n_single)) if n > 0]
-    if len(parts) == 1:
-        return parts[0]
-    return (np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]],
-            np.concatenate([p[2] for p in parts]), np.concatenate([p[3] for p in parts]))
+    return np.concatenate([p[0] for p in parts]), [c for p in parts for c in p[1]]
 
 
 def n_steps(cfg: PretrainConfig) -> int:
@@ -199,8 +287,7 @@ def training_batches(cfg: PretrainConfig, source: FrameSource) -> Iterator[tuple
     """
     if cfg.workers <= 0:
         for step in range(n_steps(cfg)):
-            images, captions, _, _ = _render_batch(source, cfg, step)
-            yield images, captions
+            yield _render_batch(source, cfg, step)
         return
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -213,8 +300,7 @@ def training_batches(cfg: PretrainConfig, source: FrameSource) -> Iterator[tuple
             while submitted < n_steps(cfg) and len(pending) < max(1, cfg.prefetch):
                 pending.append(pool.submit(_render_batch, source, cfg, submitted))
                 submitted += 1
-            images, captions, _, _ = pending.popleft().result()
-            yield images, captions
+            yield pending.popleft().result()
 
 
 def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
@@ -238,7 +324,7 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
         if cfg.init:
             from i2vbench.methods.backbones.checkpoint import load_tinyclip
 
-            model = load_tinyclip(cfg.init)
+            model = load_tinyclip(resolve_init(cfg.init))
         else:
             model = TinyCLIP(model_config or TinyCLIPConfig())
         model.train()
@@ -306,20 +392,29 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
         torch.use_deterministic_algorithms(prev_det)
 
 
-def _describe_init(path: str | None) -> dict | None:
+def resolve_init(init: str) -> Path:
+    """A checkpoint directory or file, or the name of a shipped checkpoint (``tinyclip-v1``)."""
+    from i2vbench.paths import ASSETS
+
+    shipped = ASSETS / init
+    return shipped if "/" not in init and shipped.is_dir() else Path(init)
+
+
+def _describe_init(init: str | None) -> dict | None:
     """Provenance of a continued run: where it started from and that checkpoint's own record."""
-    if not path:
+    if not init:
         return None
     from i2vbench.methods.backbones import file_sha256
     from i2vbench.methods.backbones.checkpoint import METRICS_FILE, WEIGHTS_FILE
 
-    d = Path(path) if Path(path).is_dir() else Path(path).parent
+    path = resolve_init(init)
+    d = path if path.is_dir() else path.parent
     prev = {}
     if (d / METRICS_FILE).is_file():
         import json
 
         prev = json.loads((d / METRICS_FILE).read_text(encoding="utf-8"))
-    return {"path": str(path), "sha256": file_sha256(d / WEIGHTS_FILE),
+    return {"path": str(init), "sha256": file_sha256(d / WEIGHTS_FILE),
             "command": prev.get("command"), "steps": prev.get("steps"),
             "wall_time_s": prev.get("wall_time_s")}
 
