@@ -120,7 +120,7 @@ def test_constructor_names_what_it_needs_and_nothing_else(name):
 def test_architecture_override_reaches_the_model():
     spec = get_method("tvg", "moment_detr")
     default, small = _build(spec), _build(spec, {"hidden": 32, "enc_layers": 3, "epochs": 1})
-    assert len(small.encoder.layers) == 3 and small.query_embed.weight.shape[1] == 32
+    assert len(small.encoder_layers) == 3 and small.query_embed.weight.shape[1] == 32
     assert small.train_config.epochs == 1 and small.train_config.lr == default.train_config.lr
     assert small.parameter_counts()[1] < default.parameter_counts()[1]
 
@@ -137,3 +137,22 @@ def test_unknown_or_mistyped_override_is_refused_naming_method_and_keys():
         spec.make_config({"hidden": "wide"})
     with pytest.raises(BenchError, match="unknown tvg method 'nope'"):
         get_method("tvg", "nope")
+
+
+def test_moment_detr_decoder_reads_where_in_the_video():
+    """DETR's decoder adds the clip positions to the keys of every cross-attention (never to the
+    values): the same clips in another order are attended differently by the same query."""
+    import torch
+
+    from i2vbench.methods.tvg.moment_detr import DecoderLayer
+
+    torch.manual_seed(0)
+    layer = DecoderLayer(16, 2, 0.0).eval()
+    memory = torch.randn(1, 6, 16)
+    query_pos = torch.randn(1, 3, 16)
+    pad = torch.zeros(1, 6, dtype=torch.bool)
+    x = torch.zeros(1, 3, 16)
+    pos = torch.randn(6, 16)
+    a = layer(x, query_pos, memory, pos, pad)
+    b = layer(x, query_pos, memory, pos.flip(0), pad)
+    assert (a - b).abs().max() > 1e-3

@@ -59,8 +59,10 @@ def frame_caption_set(n: int, seed: int, image_size: int = 64, single_object: bo
     objects (exactly one if ``single_object``), at an instant inside a random event with
     probability ``in_event`` (else any instant with something visible). The caption names up to
     ``max_named`` objects (the most visible: at least ``NAMED_ALPHA`` opaque and at least 40 %
-    unoccluded), in random order; the first-named one is the still's main object, and with
-    probability ``name_event`` its caption ends with the event underway ("grows", "stays still").
+    unoccluded), in random order, except that the object whose event the still caught comes
+    first when it can be named, as a photo's alt-text names the action it caught. The
+    first-named one is the still's main object, and with probability ``name_event`` its caption
+    ends with the event underway ("grows", "stays still").
     With probability ``partial`` per named object each of its size, colour, position and shape
     is left out with probability 1/2 (a dropped shape reads "shape"; colour and shape are never
     both dropped), which puts the :func:`zero_shot_prompts` phrasing ("a circle", "a red
@@ -74,6 +76,7 @@ def frame_caption_set(n: int, seed: int, image_size: int = 64, single_object: bo
     shp = np.zeros((n, k), np.int64)
     col = np.zeros((n, k), np.int64)
     motion = np.full((n, k), MOTIONS.index("stay"), np.int64)
+    focus = np.full(n, -1, np.int64)  # the object whose event the still was taken in, if any
     bgs = []
     rngs = []
     for i in range(n):
@@ -83,6 +86,7 @@ def frame_caption_set(n: int, seed: int, image_size: int = 64, single_object: bo
         if sc.events and rng.random() < in_event:
             ev = sc.events[int(rng.integers(len(sc.events)))]
             t = float(rng.uniform(ev.start, ev.end))
+            focus[i] = ev.obj
         else:
             vis = np.flatnonzero((sc.alpha >= 0.5).any(axis=1))
             t = float(vis[rng.integers(len(vis))] if len(vis) else rng.integers(sc.n_frames)) / sc.fps
@@ -112,6 +116,8 @@ def frame_caption_set(n: int, seed: int, image_size: int = 64, single_object: bo
             cand = np.array([int(np.argmax(area[i]))])
         cand = cand[np.argsort(-area[i][cand], kind="stable")][:max_named]
         cand = cand[rng.permutation(len(cand))]
+        if focus[i] >= 0 and ok[focus[i]]:  # the object whose event was caught comes first
+            cand = np.array([focus[i], *(j for j in cand if j != focus[i])])[:max_named]
         parts = []
         for j in cand:
             drop = (False, False, False, False)

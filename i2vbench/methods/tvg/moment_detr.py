@@ -5,6 +5,9 @@ tokens, a decoder with learned moment queries predicting (centre, width) spans a
 foreground/background class, one-to-one Hungarian matching of predictions to GT windows, and
 L1 + gIoU + classification losses (with auxiliary losses at every decoder layer), plus the
 saliency hinge loss on encoder clip tokens (in-window clips should outscore out-of-window ones).
+The transformer is DETR's (post-norm): clip positions (sine) and word positions (learned) are
+added to queries and keys at every attention layer, the decoder's content starts at zero and its
+learned moment queries are positions.
 """
 
 from __future__ import annotations
@@ -41,9 +44,16 @@ class MomentDETRConfig:
     eos_coef: float = 0.1  # weight of the background class in the CE loss
     w_saliency: float = 1.0
     saliency_margin: float = 0.2
-    # on SynthVid its loss plateaus after two epochs and test mIoU stays at the prior's at any
-    # length tried (8: 16.0, 12: 16.3, 30: 14.8), so the run's shared CPU goes to the others
+    # "tokens": the ILFM's last-layer patch grid and its temporal difference, when the features
+    # carry it; "pooled": the pooled frame embeddings (as CLIP features are in the paper)
+    clip_features: str = "tokens"
+    # chosen on SynthVid's val split (seed 0, tinyclip v2): every variant tried stayed within
+    # 15-20 val mIoU (lr 1e-3 / 2e-4 / 1e-4, 8 / 16 / 24 epochs, batch 16 / 32, token or pooled
+    # clip features), so the shortest schedule keeps the shared CPU for the other methods
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=16))
+
+
+MAX_WORDS = 128  # longest query (in word tokens) the learned text positions cover (CLIP: 77)
 
 
 def sine_positions(t: int, dim: int) -> torch.Tensor:
@@ -53,6 +63,45 @@ def sine_positions(t: int, dim: int) -> torch.Tensor:
     pe[:, 0::2] = torch.sin(pos * div)
     pe[:, 1::2] = torch.cos(pos * div)
     return pe
+
+
+class EncoderLayer(nn.Module):
+    """DETR's encoder layer (post-norm): positions are added to queries and keys of every
+    self-attention, never to the values, so position stays readable however deep the stack."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.drop1, self.drop2 = nn.Dropout(dropout), nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, pos: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        qk = x + pos
+        x = self.norm1(x + self.drop1(self.attn(qk, qk, x, key_padding_mask=pad, need_weights=False)[0]))
+        return self.norm2(x + self.drop2(self.ff(x)))
+
+
+class DecoderLayer(nn.Module):
+    """DETR's decoder layer: moment queries are positions (``query_pos``) added to the content
+    at every attention; cross-attention keys are the memory plus its positions, so a query can
+    ask *where* in the video, which is what its span head regresses."""
+
+    def __init__(self, d: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.cross_attn = nn.MultiheadAttention(d, heads, dropout=dropout, batch_first=True)
+        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Dropout(dropout), nn.Linear(2 * d, d))
+        self.norms = nn.ModuleList(nn.LayerNorm(d) for _ in range(3))
+        self.drops = nn.ModuleList(nn.Dropout(dropout) for _ in range(3))
+
+    def forward(self, x: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor, pos: torch.Tensor,
+                pad: torch.Tensor) -> torch.Tensor:
+        q = x + query_pos
+        x = self.norms[0](x + self.drops[0](self.self_attn(q, q, x, need_weights=False)[0]))
+        attn = self.cross_attn(x + query_pos, memory + pos, memory, key_padding_mask=pad, need_weights=False)[0]
+        x = self.norms[1](x + self.drops[1](attn))
+        return self.norms[2](x + self.drops[2](self.ff(x)))
 
 
 def input_projection(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
@@ -79,16 +128,17 @@ class MomentDETR(TVGMethod):
         c = self.config = config or MomentDETRConfig()
         self.train_config = c.train
         h = c.hidden
-        self.from_tokens = layer_width is not None and num_tokens is not None
+        if c.clip_features not in ("tokens", "pooled"):
+            raise ValueError(f"clip_features must be 'tokens' or 'pooled', got {c.clip_features!r}")
+        self.from_tokens = c.clip_features == "tokens" and layer_width is not None and num_tokens is not None
+        if not self.from_tokens:
+            self.uses = frozenset()  # batches need not gather the per-layer tokens
         clip_dim = 2 * layer_width * num_tokens if self.from_tokens else video_dim
         self.video_proj = input_projection(clip_dim, h, c.dropout)
         self.text_proj = input_projection(text_dim, h, c.dropout)
-        self.type_embed = nn.Embedding(2, h)
-        layer = {"d_model": h, "nhead": c.heads, "dim_feedforward": 2 * h, "dropout": c.dropout,
-                 "batch_first": True, "norm_first": True}
-        self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(**layer), c.enc_layers,
-                                             norm=nn.LayerNorm(h), enable_nested_tensor=False)
-        self.decoder_layers = nn.ModuleList(nn.TransformerDecoderLayer(**layer) for _ in range(c.dec_layers))
+        self.text_pos = nn.Embedding(MAX_WORDS, h)  # learned word positions, as in the paper
+        self.encoder_layers = nn.ModuleList(EncoderLayer(h, c.heads, c.dropout) for _ in range(c.enc_layers))
+        self.decoder_layers = nn.ModuleList(DecoderLayer(h, c.heads, c.dropout) for _ in range(c.dec_layers))
         self.decoder_norm = nn.LayerNorm(h)
         self.query_embed = nn.Embedding(c.num_queries, h)
         self.span_head = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
@@ -104,17 +154,18 @@ class MomentDETR(TVGMethod):
         else:
             v = self.video_proj(b.video)
         t = self.text_proj(b.text)
-        n_clips = v.shape[1]
-        v = v + sine_positions(n_clips, v.shape[-1]) + self.type_embed.weight[0]
-        t = t + self.type_embed.weight[1]
-        src = torch.cat([v, t], dim=1)
+        n_clips, n_words = v.shape[1], t.shape[1]
+        pos = torch.cat([sine_positions(n_clips, v.shape[-1]), self.text_pos.weight[:n_words]])
+        memory = torch.cat([v, t], dim=1)
         pad = torch.cat([b.video_pad, b.text_pad], dim=1)
-        memory = self.encoder(src, src_key_padding_mask=pad)
+        for layer in self.encoder_layers:
+            memory = layer(memory, pos, pad)
         saliency = self.saliency_head(memory[:, :n_clips]).squeeze(-1)
-        x = self.query_embed.weight.unsqueeze(0).expand(v.shape[0], -1, -1)
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(v.shape[0], -1, -1)
+        x = torch.zeros_like(query_pos)  # DETR: content starts empty, the query is its position
         spans, logits = [], []
         for layer in self.decoder_layers:
-            x = layer(x, memory, memory_key_padding_mask=pad)
+            x = layer(x, query_pos, memory, pos, pad)
             y = self.decoder_norm(x)
             spans.append(self.span_head(y).sigmoid())
             logits.append(self.class_head(y))
