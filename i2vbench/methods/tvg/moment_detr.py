@@ -47,7 +47,7 @@ class MomentDETRConfig:
     # "tokens": the ILFM's last-layer patch grid and its temporal difference, when the features
     # carry it; "pooled": the pooled frame embeddings (as CLIP features are in the paper)
     clip_features: str = "tokens"
-    # chosen on SynthVid's val split (seed 0, tinyclip v2): every variant tried stayed within
+    # chosen on SynthVid's val split (seed 0, tinyclip v2 and its candidates): every variant stayed in
     # 15-20 val mIoU (lr 1e-3 / 2e-4 / 1e-4, 8 / 16 / 24 epochs, batch 16 / 32, token or pooled
     # clip features), so the shortest schedule keeps the shared CPU for the other methods
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=16))
