@@ -20,6 +20,22 @@ and therefore what this module does (each point is pinned by a test):
   asserts on the latter.
 * **Percent, unrounded.** The reference prints ``float(f"{100 * x:.2f}")``; we return ``100 * x``
   (see :func:`round_like_reference`).
+
+**MR-mAP** (:func:`mr_map_metrics`; in ``bench eval`` by default) is moment_detr's ``compute_mr_ap``
+(``standalone_eval/eval.py`` + ``utils.py``, jayleicn/moment_detr at b7e553a), which UniVTG
+copies. Per query: the first 10 windows *in list order* (``max_pred_windows=10``), then sorted by
+score, best first (Python's stable sort: ties keep list order); greedy matching at each IoU
+threshold ``0.5, 0.55, ..., 0.95``: a prediction takes the unmatched GT window of highest
+``inter / (len1 + len2 - inter)`` IoU (GT windows visited in ``argsort()[::-1]`` order; the walk
+stops at the first window under the threshold, and a NaN IoU, 0/0, is never under it); AP is
+VOC-2011 interpolated (precision made monotone from the right, summed at every recall change,
+the recall ending at 1 with precision 0). ``MR-mAP`` is the mean over thresholds of the mean over
+queries; ``MR-mAP@0.5`` / ``@0.75`` its columns. The window-length breakdown (``MR-short-mAP``,
+``MR-middle-mAP``, ``MR-long-mAP``) keeps, per query, only the GT windows of length in
+``(0, 10]``, ``(10, 30]``, ``(30, 150]`` seconds (queries with none left drop out; predictions
+are not filtered) and recomputes the mAP; ``full`` (``[0, 150]``) is every query, unfiltered. A
+range with no query is left out of the result (the reference crashes on it). Windows without a
+score (two columns) cannot be ranked: mAP is then refused.
 """
 
 from __future__ import annotations
@@ -39,6 +55,11 @@ from i2vbench.metrics.evaluate import register_evaluator
 
 THRESHOLDS = (0.3, 0.5, 0.7)
 METRIC_NAMES = tuple(f"R{k}@{t}" for k in (1, 5) for t in THRESHOLDS) + ("mIoU",)
+MAP_THRESHOLDS = tuple(float(f"{t:.2f}") for t in np.linspace(0.5, 0.95, 10))  # as the reference rounds them
+MAP_MAX_PRED = 10  # moment_detr's max_pred_windows: the first 10 windows in list order
+# moment_detr's length ranges (seconds), (lo, hi]: "full" is special-cased there as "no filter"
+LENGTH_RANGES = {"short": (0.0, 10.0), "middle": (10.0, 30.0), "long": (30.0, 150.0)}
+MAP_NAMES = ("MR-mAP", "MR-mAP@0.5", "MR-mAP@0.75", "MR-short-mAP", "MR-middle-mAP", "MR-long-mAP")
 
 
 def _gt_windows(m: Any) -> Sequence[Sequence[float]]:
@@ -148,6 +169,124 @@ def tvg_metrics(gt: Sequence[Any], preds: Mapping[str, Any], allow_missing: bool
     return out
 
 
+def _query_ap(gwin: np.ndarray, pwin: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """moment_detr's ``compute_average_precision_detection`` for the queries of one GT count.
+
+    ``gwin``: (Q, G, 2) GT windows; ``pwin``: (Q, K, 3) predictions already cut to 10, sorted by
+    score and padded with NaN rows (a padded row is neither TP nor FP). Returns (Q, T) AP. The
+    greedy matching runs over the K ranks (at most 10), vectorised over queries and thresholds.
+    """
+    q, g = gwin.shape[:2]
+    k = pwin.shape[1]
+    t = len(thresholds)
+    real = ~np.isnan(pwin[:, :, 0])  # (Q, K)
+    locked = np.zeros((q, t, g), dtype=bool)
+    tp = np.zeros((q, t, k))
+    rows = np.arange(q)[:, None]
+    for j in range(k):
+        iou = _cross_iou(pwin[:, j, None, 0], pwin[:, j, None, 1], gwin[:, :, 0], gwin[:, :, 1])  # (Q, G)
+        order = np.argsort(iou, axis=1)[:, ::-1]  # the reference's tiou_arr.argsort()[::-1], row by row
+        iou_sorted = iou[rows, order]  # (Q, G), NaN first
+        passes = ~(iou_sorted[:, None, :] < thresholds[None, :, None])  # (Q, T, G): NaN passes
+        passes = np.logical_and.accumulate(passes, axis=2)  # the walk stops at the first miss
+        free = ~np.take_along_axis(locked, np.broadcast_to(order[:, None, :], (q, t, g)), axis=2)
+        cand = passes & free & real[:, j, None, None]
+        hit = cand.any(axis=2)  # (Q, T)
+        first = np.argmax(cand, axis=2)  # position in sorted order
+        gidx = np.take_along_axis(np.broadcast_to(order[:, None, :], (q, t, g)), first[:, :, None], axis=2)[:, :, 0]
+        qi, ti = np.nonzero(hit)
+        locked[qi, ti, gidx[qi, ti]] = True
+        tp[:, :, j] = hit
+    fp = real[:, None, :] & (tp == 0)
+    tp_c = np.cumsum(tp, axis=2)
+    fp_c = np.cumsum(fp, axis=2)
+    recall = tp_c / float(g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = tp_c / (tp_c + fp_c)
+    # padded ranks repeat the last real rank's recall/precision: no recall change, no new maximum
+    n_real = real.sum(axis=1)
+    last = np.maximum(n_real - 1, 0)
+    pad = ~real[:, None, :]
+    recall = np.where(pad, np.take_along_axis(recall, np.broadcast_to(last[:, None, None], (q, t, 1)), 2), recall)
+    precision = np.where(pad, np.take_along_axis(precision, np.broadcast_to(last[:, None, None], (q, t, 1)), 2),
+                         precision)
+    mprec = np.concatenate([np.zeros((q, t, 1)), precision, np.zeros((q, t, 1))], axis=2)
+    mrec = np.concatenate([np.zeros((q, t, 1)), recall, np.ones((q, t, 1))], axis=2)
+    mprec = np.maximum.accumulate(mprec[:, :, ::-1], axis=2)[:, :, ::-1]
+    step = mrec[:, :, 1:] - mrec[:, :, :-1]
+    ap = np.sum(np.where(step != 0, step * mprec[:, :, 1:], 0.0), axis=2)
+    ap[n_real == 0] = 0.0
+    return ap
+
+
+def _map(grow: list[np.ndarray], prow: list[np.ndarray]) -> np.ndarray:
+    """Mean over queries of the per-threshold AP, (T,): queries grouped by their GT window count so
+    that every argsort sees exactly the reference's row (no padding among GT windows)."""
+    th = np.asarray(MAP_THRESHOLDS)
+    total = np.zeros(len(th))
+    by_g: dict[int, list[int]] = {}
+    for i, gw in enumerate(grow):
+        by_g.setdefault(len(gw), []).append(i)
+    for g, idx in by_g.items():
+        preds = [prow[i] for i in idx]
+        kmax = max((len(p) for p in preds), default=0)
+        pw = np.full((len(idx), max(kmax, 1), 3), np.nan)
+        for r, p in enumerate(preds):
+            pw[r, : len(p)] = p
+        gw = np.stack([grow[i] for i in idx]).reshape(len(idx), g, 2)
+        total += _query_ap(gw, pw, th).sum(axis=0)
+    return total / len(grow)
+
+
+def _ranked_for_map(p: np.ndarray) -> np.ndarray:
+    """The first 10 windows in list order, then by score, best first (stable: ties keep order)."""
+    p = p[:MAP_MAX_PRED]
+    return p[np.argsort(-p[:, 2], kind="stable")]
+
+
+def mr_map_metrics(gt: Sequence[Any], preds: Mapping[str, Any], allow_missing: bool = False) -> dict[str, float]:
+    """moment_detr's MR-mAP (average over IoU 0.5:0.95, @0.5, @0.75) and its length breakdown, percent.
+
+    ``preds``: qid → (k, 3) ``[start, end, score]`` rows in list order (see the module docstring).
+    A query without a prediction (``allow_missing``) has AP 0. Ranges without a query are left out.
+    """
+    if not len(gt):
+        raise BenchError("no ground-truth queries to score")
+    qids = [_qid(m) for m in gt]
+    if any(not isinstance(k, str) for k in preds):
+        preds = {str(k): v for k, v in preds.items()}
+    missing = [q for q in qids if q not in preds]
+    if missing and not allow_missing:
+        raise BenchError(f"no prediction for {len(missing)} of {len(qids)} queries "
+                         f"(first: {', '.join(missing[:5])})")
+    prow = []
+    for q in qids:
+        p = _as_windows(preds[q]) if q in preds else np.zeros((0, 3))
+        if len(p) and (p.shape[1] < 3 or np.isnan(p[:MAP_MAX_PRED, 2]).any()):
+            raise BenchError(f"query {q!r}: MR-mAP ranks windows by score; every window needs "
+                             "[start, end, score]")
+        prow.append(_ranked_for_map(p[:, :3]) if len(p) else np.zeros((0, 3)))
+    grow = [np.asarray(_gt_windows(m), dtype=float).reshape(-1, 2) for m in gt]
+    bad = next((q for q, g in zip(qids, grow, strict=True) if len(g) == 0), None)
+    if bad is not None:
+        raise BenchError(f"query {bad!r} has no ground-truth window")
+    full = _map(grow, prow)
+    out = {"MR-mAP": float(np.mean(full) * 100),
+           "MR-mAP@0.5": float(full[MAP_THRESHOLDS.index(0.5)] * 100),
+           "MR-mAP@0.75": float(full[MAP_THRESHOLDS.index(0.75)] * 100)}
+    for name, (lo, hi) in LENGTH_RANGES.items():
+        keep_g, keep_p = [], []
+        for g, p in zip(grow, prow, strict=True):
+            length = g[:, 1] - g[:, 0]
+            inside = g[(lo < length) & (length <= hi)]
+            if len(inside):
+                keep_g.append(inside)
+                keep_p.append(p)
+        if keep_g:
+            out[f"MR-{name}-mAP"] = float(np.mean(_map(keep_g, keep_p)) * 100)
+    return out
+
+
 def round_like_reference(metrics: Mapping[str, float]) -> dict[str, float]:
     """The 2-decimal values UniVTG prints: ``float(f"{v:.2f}")``."""
     return {k: float(f"{v:.2f}") for k, v in metrics.items()}
@@ -213,16 +352,36 @@ def _check_ids(gt: Sequence[Any], preds: Mapping[str, Any], pred_path: Path, all
                       "scored as misses (IoU 0)", stacklevel=3)
 
 
+def _has_scores(preds: Mapping[str, np.ndarray]) -> bool:
+    return all(len(p) == 0 or (p.shape[1] >= 3 and not np.isnan(p[:MAP_MAX_PRED, 2]).any())
+               for p in preds.values())
+
+
 @register_evaluator("tvg")
 def evaluate_files(gt: Path, pred: Path, durations: str | Path | None = None,
-                   allow_missing: bool = False, **_: object) -> dict[str, float]:
-    """``bench eval --task tvg``: GT = Charades-STA txt (+ ``durations`` csv/json) or moment jsonl."""
+                   allow_missing: bool = False, mr_map: bool = True, **_: object) -> dict[str, float]:
+    """``bench eval --task tvg``: GT = Charades-STA txt (+ ``durations`` csv/json) or moment jsonl.
+
+    R1/R5/mIoU, then moment_detr's MR-mAP and its length breakdown (``--option mr_map=false``
+    leaves them out; predictions without scores leave them out with a warning).
+    """
     from i2vbench.datasets.charades_sta import load_tvg_gt
 
     moments = load_tvg_gt(gt, durations)
     if not moments:
         raise BenchError(f"{gt}: no ground-truth queries")
     preds = load_predictions_jsonl(pred)
-    allow = allow_missing if isinstance(allow_missing, bool) else str(allow_missing).lower() in ("1", "true", "yes")
+    allow = _flag(allow_missing)
     _check_ids(moments, preds, Path(pred), allow)
-    return tvg_metrics(moments, preds, allow_missing=True)
+    out = tvg_metrics(moments, preds, allow_missing=True)
+    if _flag(mr_map):
+        if _has_scores(preds):
+            out.update(mr_map_metrics(moments, preds, allow_missing=True))
+        else:
+            warnings.warn(f"{pred}: some windows have no score ([start, end] only): MR-mAP needs "
+                          "[start, end, score] to rank them and is left out", stacklevel=2)
+    return out
+
+
+def _flag(value: object) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")

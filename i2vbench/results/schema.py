@@ -67,7 +67,8 @@ _EXTRA_METRICS: dict[str, tuple[str, ...]] = {
     "ovmot": ("LocRe", "LocPr", "AssocRe", "AssocPr", "ClsRe", "ClsPr", "HOTA", "DetA", "AssA"),
     "stvg": tuple(f"{q}/{m}" for q in ("interrogative",) for m in ("m_vIoU", "vIoU@0.3", "vIoU@0.5", "m_tIoU"))
     + ("m_vIoU", "vIoU@0.3", "vIoU@0.5", "m_tIoU"),
-    "tvg": ("R5@0.3", "R5@0.5", "R5@0.7"),
+    "tvg": ("R5@0.3", "R5@0.5", "R5@0.7", "MR-mAP", "MR-mAP@0.5", "MR-mAP@0.75", "MR-short-mAP",
+            "MR-middle-mAP", "MR-long-mAP"),
     "vtr": tuple(f"{d}/{m}" for d in ("t2v", "v2t") for m in ("R@1", "R@5", "R@10", "R@sum", "MdR", "MnR")),
     "var": ("mean_class_accuracy",),
     "videoqa": ("Acc_C", "Acc_T", "Acc_D", "CW", "CH", "TN", "TC", "DC", "DL", "DO"),
