@@ -215,7 +215,7 @@ def test_verified_submission_from_predictions(bench, results, tmp_path):
     # mIoU (1 + 1/3 + 0.6 + 0) / 4 = 0.48333...; R5 adds the 2nd window of qid 3 (IoU 1).
     expect = {"R1@0.3": 75.0, "R1@0.5": 50.0, "R1@0.7": 25.0, "R5@0.3": 100.0, "R5@0.5": 75.0,
               "R5@0.7": 50.0, "mIoU": 48.333333333333336}
-    assert rec["metrics"].keys() == expect.keys()
+    assert expect.keys() <= rec["metrics"].keys()  # + moment_detr's MR-mAP keys
     for k, v in expect.items():
         assert rec["metrics"][k] == pytest.approx(v, abs=1e-9)
     rows = json.loads(bench("tables", "--task", "tvg", "--format", "json", "--with-submissions")[1])
