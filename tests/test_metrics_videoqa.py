@@ -91,10 +91,19 @@ def test_nextqa_prediction_forms_and_errors(tmp_path, bench):
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(BenchError, match=r"\[1001_0\]: 'answer' 3 disagrees with the GT answer 0"):
         evaluate("videoqa", gt, tmp_path / "bad.json")
-    extra = dict(res, **{"9999_0": {"prediction": 1}})
+    # eval_mc.py loops over the csv's questions: extras are ignored (counted), --strict refuses them
+    extra = dict(res, **{"9999_0": {"prediction": 1}, "9999_1": {"prediction": 2, "answer": 4}})
     (tmp_path / "extra.json").write_text(json.dumps(extra))
+    with pytest.warns(UserWarning, match=r"2 prediction\(s\) for questions not in the ground truth"):
+        assert evaluate("videoqa", gt, tmp_path / "extra.json") == want
     with pytest.raises(BenchError, match="question '9999_0' is not in the ground truth"):
-        evaluate("videoqa", gt, tmp_path / "extra.json")
+        evaluate("videoqa", gt, tmp_path / "extra.json", strict=True)
+    code, out, err = bench("eval", "--task", "videoqa", "--gt", str(gt), "--pred", str(tmp_path / "extra.json"),
+                           "--json")
+    assert code == 0 and json.loads(out) == pytest.approx(want) and "2 prediction(s)" in err
+    code, _, err = bench("eval", "--task", "videoqa", "--gt", str(gt), "--pred", str(tmp_path / "extra.json"),
+                         "--strict")
+    assert code == 2 and "9999_0" in err
     partial = {k: v for k, v in res.items() if k != "1002_2"}
     (tmp_path / "partial.json").write_text(json.dumps(partial))
     with pytest.raises(BenchError, match="no prediction for question '1002_2'.*allow_missing"):

@@ -45,6 +45,9 @@ def eval_command(
     durations: Path = typer.Option(None, "--durations", help="tvg: Charades csv (id,...,length) or VSLNet json"),
     allow_missing: bool = typer.Option(False, "--allow-missing",
                                        help="score GT items without a prediction as wrong, and say how many"),
+    strict: bool = typer.Option(False, "--strict",
+                                help="refuse predictions for ids not in the GT even where the official "
+                                     "evaluator ignores them (README: missing and extra predictions)"),
     dataset: str = typer.Option(None, "--dataset", help="dataset id, for tasks whose GT format needs it"),
     option: list[str] = typer.Option(None, "--option", "-o", help="extra evaluator option key=value (repeatable)"),
 ) -> None:
@@ -56,6 +59,8 @@ def eval_command(
         options["durations"] = durations
     if allow_missing:
         options["allow_missing"] = True
+    if strict:
+        options["strict"] = True
     if dataset is not None:
         options["dataset"] = dataset
     with warnings.catch_warnings(record=True) as caught:

@@ -410,7 +410,7 @@ def teta(gt: TaoGT, res: TaoResults) -> dict[str, float]:
 
 @register_evaluator("ovmot")
 def evaluate_files(gt: Path | None, pred: Path, max_dets: int = 0, hota: bool = True,
-                   hota_max_dets: int = 300, **_: Any) -> dict[str, float]:
+                   hota_max_dets: int = 300, strict: bool = False, **_: Any) -> dict[str, float]:
     """``bench eval --task ovmot``: TETA and its parts, then HOTA/DetA/AssA, in percent.
 
     ``max_dets`` is TETA's ``MAX_DETECTIONS`` (official default 0: all results);
@@ -422,6 +422,9 @@ def evaluate_files(gt: Path | None, pred: Path, max_dets: int = 0, hota: bool = 
         raise BenchError("ovmot needs --gt: a TAO ground-truth json")
     g = load_tao_gt(gt)
     r = load_tao_results(pred, g)
+    if r.n_off_frames and str(strict).lower() in ("1", "true", "yes"):
+        raise BenchError(f"{pred}: {r.n_off_frames} of {r.n_read} results are on images without GT boxes "
+                         "(--strict refuses them; the official evaluators ignore them)")
     if r.n_off_frames:
         warnings.warn(f"{r.n_off_frames} of {r.n_read} results are on images without GT boxes "
                       "and were ignored, as the official evaluators do", stacklevel=2)

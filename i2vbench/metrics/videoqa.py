@@ -194,8 +194,14 @@ def read_predictions(pred: Path) -> Predictions:
     raise BenchError(f"{p}: expected {{key: {{prediction}}}}, a list of {{qid, prediction}} or jsonl")
 
 
-def score(items: list[QAItem], preds: Predictions, allow_missing: bool = False) -> tuple[np.ndarray, int]:
-    """Per-question correctness in GT order, and the number of questions without a prediction."""
+def score(items: list[QAItem], preds: Predictions, allow_missing: bool = False,
+          strict: bool = False) -> tuple[np.ndarray, int]:
+    """Per-question correctness in GT order, and the number of questions without a prediction.
+
+    Predictions for questions that are not in the GT are ignored with one counted warning, as
+    NExT-QA's ``eval_mc.py`` ignores them (it loops over the csv's questions); ``strict`` refuses
+    them instead.
+    """
     values = preds.values
     correct = np.zeros(len(items), dtype=bool)
     missing = 0
@@ -212,10 +218,17 @@ def score(items: list[QAItem], preds: Predictions, allow_missing: bool = False) 
             correct[i] = raw["prediction"] == it.answer
             continue
         correct[i] = is_correct(it, _pred_value(raw, preds.loc(it.key), it.answer))
-    if len(values) + missing > len(items):  # some key of the predictions is not a GT question
+    n_extra = len(values) - (len(items) - missing)
+    if n_extra > 0:  # some key of the predictions is not a GT question
         keys = {it.key for it in items}
         unknown = next(k for k in values if k not in keys)
-        raise BenchError(f"{preds.loc(unknown)}: question {unknown!r} is not in the ground truth")
+        if strict:
+            raise BenchError(f"{preds.loc(unknown)}: question {unknown!r} is not in the ground truth "
+                             f"({n_extra} such; without --strict they are ignored, as the official "
+                             "evaluator ignores them)")
+        warnings.warn(f"{preds.path}: {n_extra} prediction(s) for questions not in the ground truth "
+                      f"(first: {unknown!r}) ignored, as the official evaluator ignores them; "
+                      "--strict refuses them", stacklevel=3)
     return correct, missing
 
 
@@ -224,10 +237,13 @@ _MISSING = object()
 
 @register_evaluator("videoqa")
 def evaluate_files(gt: Path, pred: Path, dataset: str | None = None, allow_missing: bool = False,
-                   **options: object) -> dict[str, float]:
-    """Accuracy (and NExT-QA's breakdown); with ``allow_missing``, ``n_missing`` counts the gaps."""
+                   strict: bool = False, **options: object) -> dict[str, float]:
+    """Accuracy (and NExT-QA's breakdown); with ``allow_missing``, ``n_missing`` counts the gaps.
+
+    Predictions for questions not in ``gt`` are ignored with a counted warning (``strict``: refused).
+    """
     ds, items = load_gt(gt, dataset)
-    correct, missing = score(items, read_predictions(pred), bool(allow_missing))
+    correct, missing = score(items, read_predictions(pred), bool(allow_missing), bool(strict))
     if ds == "nextqa":
         out = nextqa_breakdown(correct, [it.qtype or "" for it in items])
     else:
