@@ -519,3 +519,118 @@ def sample_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig(),
     return Scene(s, cfg.fps, t_frames, bg, objs, events, arrays["cx"], arrays["cy"], arrays["half"],
                  arrays["alpha"], keyframes=kf, exposure_s=cfg.exposure_s,
                  exposure_samples=cfg.exposure_samples)
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived scenes: a scene played backwards, and a scene that follows a given script. Both are
+# additive (sample_scene is untouched), for the writers whose classes or pairs are decided by
+# what happens in which order (SSv2-like motion templates, MSR-VTT twins).
+
+
+def reverse_scene(scene: Scene) -> Scene:
+    """``scene`` played backwards: the same objects, the opposite events in reverse order.
+
+    Time is mirrored about the last frame (t -> (T - 1) / fps - t), so frame j of the result is
+    frame T - 1 - j of ``scene``: the camera's exposure is symmetric, so the two videos hold the
+    same stills in opposite order, and anything that pools frames without order cannot tell
+    them apart. Event times are mirrored too (rounded to 0.01 s, clamped to the video), sizes
+    are re-read at each event's new start.
+    """
+    t_last = (scene.n_frames - 1) / scene.fps
+    kf = {v: [[[round(t_last - t, 6), x] for t, x in reversed(per)] for per in lists]
+          for v, lists in scene.keyframes.items()}
+    arrays = interpolate(kf, scene.n_frames, scene.fps)
+    s = scene.image_size
+    half0 = interpolate_at({"half": kf["half"]}, np.zeros(1))["half"][0]
+    objects = [SceneObject(o.track_id, o.shape, o.color, int(size_class(half0[j], s)))
+               for j, o in enumerate(scene.objects)]
+    events = []
+    for e in reversed(scene.events):
+        st = max(0.0, round(t_last - e.end, 2))
+        en = min(round(scene.duration, 2), round(t_last - e.start, 2))
+        h = interpolate_at({"half": [kf["half"][e.obj]]}, np.array([st]))["half"][0, 0]
+        events.append(Event(e.obj, OPPOSITE[e.motion], st, en, int(size_class(h, s))))
+    return Scene(s, scene.fps, scene.n_frames, scene.background, objects, events, arrays["cx"],
+                 arrays["cy"], arrays["half"], arrays["alpha"], keyframes=kf, extra=dict(scene.extra),
+                 exposure_s=scene.exposure_s, exposure_samples=scene.exposure_samples)
+
+
+def scripted_scene(rng: np.random.Generator, cfg: SceneConfig, objects: list[tuple[int, int, float]],
+                   script: list[tuple[int, str, float, float, float]], n_frames: int | None = None) -> Scene:
+    """A scene in which exactly the scripted events happen (nothing else moves).
+
+    ``objects``: (shape, colour, half-size in pixels at the first frame), drawn in that order
+    (the last on top). ``script``: (object, motion, start, end, amount) in time order, where
+    amount is the distance in pixels of a move (direction from the motion) and the size factor
+    of grow/shrink (ignored for appear/disappear/stay). Each object's start position is drawn
+    uniformly from where its whole path stays inside the frame (an object with no room is
+    centred). An object whose first event is "appear" is invisible until then.
+    """
+    s = cfg.image_size
+    t_frames = n_frames or int(rng.integers(round(cfg.min_duration * cfg.fps), round(cfg.max_duration * cfg.fps) + 1))
+    bg = Background.sample(rng)
+    n = len(objects)
+    keys: dict[str, list[list[tuple[float, float]]]] = {v: [] for v in ("cx", "cy", "half", "alpha")}
+    for j, (shape, _, half) in enumerate(objects):
+        steps = [e for e in script if e[0] == j]
+        # the path's extent relative to the start, and the largest half-size along it
+        x = y = lo_x = hi_x = lo_y = hi_y = 0.0
+        h = h_max = half
+        for _, m, _, _, amount in steps:
+            if m in ("move left", "move right"):
+                x += amount if m == "move right" else -amount
+            elif m in ("move up", "move down"):
+                y += amount if m == "move down" else -amount
+            elif m in ("grow", "shrink"):
+                h *= amount
+            lo_x, hi_x, lo_y, hi_y = min(lo_x, x), max(hi_x, x), min(lo_y, y), max(hi_y, y)
+            h_max = max(h_max, h)
+        ext = EXTENTS[shape]
+        pos = []
+        for lo, hi, e_lo, e_hi in ((lo_x, hi_x, ext[0], ext[2]), (lo_y, hi_y, ext[1], ext[3])):
+            a, b = 1 - lo - e_lo * h_max, s - 1 - hi - e_hi * h_max
+            pos.append(float(rng.uniform(a, b)) if a < b else (s / 2 - (lo + hi) / 2))
+        cur = {"cx": pos[0], "cy": pos[1], "half": float(half)}
+        kf = {v: [(0.0, cur[v])] for v in ("cx", "cy", "half")}
+        kf["alpha"] = [(0.0, 0.0 if steps and steps[0][1] == "appear" else 1.0)]
+        for _, m, st, en, amount in steps:
+            if m in ("move left", "move right", "move up", "move down"):
+                axis = "cx" if m in ("move left", "move right") else "cy"
+                sign = -1.0 if m in ("move left", "move up") else 1.0
+                kf[axis] += [(st, cur[axis]), (en, cur[axis] + sign * amount)]
+                cur[axis] += sign * amount
+            elif m in ("grow", "shrink"):
+                kf["half"] += [(st, cur["half"]), (en, cur["half"] * amount)]
+                cur["half"] *= amount
+            elif m == "appear":
+                kf["alpha"] += [(st, 0.0), (en, 1.0)]
+            elif m == "disappear":
+                kf["alpha"] += [(st, 1.0), (en, 0.0)]
+        for v in keys:
+            keys[v].append(kf[v])
+    kfj = {v: [[[float(a), float(b)] for a, b in per] for per in lists] for v, lists in keys.items()}
+    arrays = interpolate(kfj, t_frames, cfg.fps)
+    half_at = {(j, st): interpolate_at({"half": [kfj["half"][j]]}, np.array([st]))["half"][0, 0]
+               for j, _, st, _, _ in script}
+    objs = [SceneObject(j + 1, shape, color, int(size_class(half, s)))
+            for j, (shape, color, half) in enumerate(objects)]
+    events = [Event(j, m, st, en, int(size_class(half_at[(j, st)], s))) for j, m, st, en, _ in script
+              if m != "stay"]
+    assert len(objs) == n
+    return Scene(s, cfg.fps, t_frames, bg, objs, events, arrays["cx"], arrays["cy"], arrays["half"],
+                 arrays["alpha"], keyframes=kfj, exposure_s=cfg.exposure_s,
+                 exposure_samples=cfg.exposure_samples)
+
+
+def slot_windows(rng: np.random.Generator, duration: float, k: int, fill: tuple[float, float] = (0.65, 0.85),
+                 ) -> list[tuple[float, float]]:
+    """k event windows in time order (one-decimal times): the video cut into k equal slots, each
+    holding one window of ``fill`` (a uniform range) of its slot at a random place in it."""
+    slot = duration / k
+    out = []
+    for i in range(k):
+        length = float(rng.uniform(*fill)) * slot
+        st = i * slot + float(rng.uniform(0.05, 0.95)) * (slot - length)
+        st = max(round(st, 1), round(out[-1][1] + 0.1, 1) if out else 0.0)
+        out.append((st, min(round(st + length, 1), round(duration - 0.1, 1))))
+    return out

@@ -97,6 +97,13 @@ class TaskWriter(Generic[C]):
     annotation file of the folder (``str`` is written as UTF-8; give ``bytes`` to control the
     encoding). ``counts(split_records)`` adds per-split counts to the folder's ``videos`` and
     ``events``; ``meta`` adds static entries to ``meta.json`` (e.g. a label map).
+
+    Two optional hooks, for formats whose videos are not one pool scene each under SynthVid's
+    own ids: ``scene(seed, split, index, cfg)`` gives the video's scene instead of
+    :func:`video_scene` (a task-specific script, or a pool scene played backwards), and
+    ``vid(split, index, annotations, cfg)`` gives its id (file stem and record ``vid``)
+    instead of :func:`video_id` (e.g. MSR-VTT's ``video7010``, Kinetics' ``<yid>_<start>_<end>``).
+    A task using them gives up the shared-pool guarantee above for its own videos, nothing else.
     """
 
     task: str
@@ -105,11 +112,18 @@ class TaskWriter(Generic[C]):
     files: Callable[[Records, C], dict[str, str | bytes]]
     counts: Callable[[list[dict]], dict[str, int]] = _no_counts
     meta: Mapping[str, Any] = field(default_factory=dict)
+    scene: Callable[[int, str, int, C], Scene] | None = None
+    vid: Callable[[str, int, dict, C], str] | None = None
 
     def video(self, seed: int, split: str, index: int, cfg: C) -> tuple[Scene, dict]:
         """One video's scene and this task's annotations of it, exactly as a build writes them."""
-        scene = video_scene(seed, split, index, cfg.scene)
+        scene = (self.scene(seed, split, index, cfg) if self.scene is not None
+                 else video_scene(seed, split, index, cfg.scene))
         return scene, self.annotate(scene, task_rng(seed, split, index, self.task), cfg)
+
+    def video_name(self, split: str, index: int, annotations: dict, cfg: C) -> str:
+        """The id of video (split, index): the ``vid`` hook's, else :func:`video_id`."""
+        return self.vid(split, index, annotations, cfg) if self.vid is not None else video_id(split, index)
 
 
 @dataclass(frozen=True)
@@ -196,8 +210,8 @@ def _reuse(writer: TaskWriter, root: Path, seed: int, cfg: WriterConfig) -> Buil
     return Built(root, meta)
 
 
-def _record(split: str, index: int, scene: Scene, annotations: dict) -> dict:
-    base = {"vid": video_id(split, index), "split": split, **scene.to_json()}
+def _record(vid: str, split: str, scene: Scene, annotations: dict) -> dict:
+    base = {"vid": vid, "split": split, **scene.to_json()}
     clash = base.keys() & annotations.keys()
     if clash:
         raise ValueError(f"task annotations may not reuse scene keys: {sorted(clash)}")
@@ -212,11 +226,16 @@ def _plan(writer: TaskWriter[C], seed: int, cfg: C) -> tuple[Records, list[tuple
     """
     records: Records = {s: [] for s in SPLITS}
     scenes = []
+    seen: set[str] = set()
     for split in SPLITS:
         for i in range(cfg.count(split)):
             scene, ann = writer.video(seed, split, i, cfg)
-            records[split].append(_record(split, i, scene, ann))
-            scenes.append((video_id(split, i), scene))
+            vid = writer.video_name(split, i, ann, cfg)
+            if vid in seen or "/" in vid:
+                raise ValueError(f"task {writer.task!r} named two videos {vid!r} (or put a / in it)")
+            seen.add(vid)
+            records[split].append(_record(vid, split, scene, ann))
+            scenes.append((vid, scene))
     return records, scenes
 
 
