@@ -103,3 +103,20 @@ def load_caption_json(path: str | Path, split: str | None = None) -> dict[str, l
 register_dataset("msrvtt", ("vtr", "captioning"),
                  "MSR-VTT: 1k-A retrieval split (CLIP4Clip csv) and captions (MSR-VTT json)")
 register_dataset("msrvtt-mc", ("videoqa",), "MSRVTT-MC: JSFusion 5-way multiple-choice jsonl")
+
+
+def load_video_list_csv(path: str | Path) -> list[str]:
+    """Video ids of a one-column id list (CLIP4Clip's ``MSRVTT_train.9k.csv``: header ``video_id``),
+    in file order; their captions are in ``MSRVTT_data.json`` (:func:`load_caption_json`)."""
+    p = require_file(path, "MSR-VTT video list csv")
+    with p.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        if "video_id" not in (reader.fieldnames or []):
+            raise BenchError(f"{where(p, 1)}: expected a header with video_id "
+                             f"(CLIP4Clip's MSRVTT_train.9k.csv), got {reader.fieldnames}")
+        ids = []
+        for n, row in enumerate(reader, start=2):
+            if not row.get("video_id"):
+                raise BenchError(f"{where(p, n)}: empty video_id")
+            ids.append(row["video_id"])
+    return ids
