@@ -198,7 +198,7 @@ def test_yaml_tags_are_not_executed(bench, results, tmp_path):
     assert not Path("pwned").exists()
 
 
-def test_verified_submission_from_predictions(bench, results, tmp_path):
+def test_predictions_on_unregistered_gt_are_self_scored(bench, results, tmp_path):
     gt, pred = DATA / "tvg_gt.jsonl", DATA / "tvg_pred.jsonl"
     args = ["submit", "--predictions", str(pred), "--gt", str(gt), "--task", "tvg",
             "--dataset", "charades-sta", "--method", "TempoNet-V", "--paradigm", "side_tuning",
@@ -206,9 +206,12 @@ def test_verified_submission_from_predictions(bench, results, tmp_path):
             "--submitter", "tester"]
     code, out, err = bench(*args)
     assert code == 0, err
+    assert "stored as self-scored, not verified: the ground truth (gt) is not registered for charades-sta/test" in err
     (f,) = (results / "submissions").glob("*.yaml")
     rec = yaml.safe_load(f.read_text())
-    assert rec["kind"] == "verified"
+    assert rec["kind"] == "self-scored"
+    assert rec["provenance"]["config"]["gt_registered"] is False
+    assert rec["provenance"]["config"]["gt_not_registered"] == ["gt"]
     assert rec["provenance"]["predictions_sha256"] == hashlib.sha256(pred.read_bytes()).hexdigest()
     assert rec["provenance"]["config"]["gt"] == "tvg_gt.jsonl"
     # Hand-computed: top-1 IoUs 1, 1/3, 0.6, 0 -> R1@0.3 3/4, R1@0.5 2/4, R1@0.7 1/4,
@@ -219,7 +222,9 @@ def test_verified_submission_from_predictions(bench, results, tmp_path):
     for k, v in expect.items():
         assert rec["metrics"][k] == pytest.approx(v, abs=1e-9)
     rows = json.loads(bench("tables", "--task", "tvg", "--format", "json", "--with-submissions")[1])
-    assert rows[-1]["kind"] == "verified" and rows[-1]["metrics"]["m_IoU"] == pytest.approx(48.3333333333)
+    assert rows[-1]["kind"] == "self-scored" and rows[-1]["metrics"]["m_IoU"] == pytest.approx(48.3333333333)
+    board = json.loads(bench("leaderboard", "--task", "tvg", "--format", "json", "--no-runs")[1])
+    assert [r["kind"] for r in board if r["method"] == "TempoNet-V"] == ["self-scored"]
 
     before = snapshot(results)
     code, _, err = bench(*args)  # the same again: a duplicate

@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         result: Path = typer.Argument(None, help="a result YAML (self-reported numbers)"),
         replace: bool = typer.Option(False, "--replace", help="replace an existing submission of the same "
                                      "method, task, dataset and split"),
-        predictions: Path = typer.Option(None, "--predictions", help="predictions to score (verified result)"),
+        predictions: Path = typer.Option(None, "--predictions", help="predictions to score (verified if scored against registered GT, else self-scored)"),
         task: str = typer.Option(None, "--task"),
         dataset: str = typer.Option(None, "--dataset"),
         gt: Path = typer.Option(None, "--gt", help="ground truth the predictions are scored against"),
@@ -68,6 +68,16 @@ def register(app: typer.Typer) -> None:
             paths = submit.submit_file(result, replace=replace, submitter=submitter)
         for path in paths:
             typer.echo(f"accepted: {path}")
+        if predictions is not None:
+            from i2vbench.results.store import read_submission
+
+            for path in paths:
+                rec = read_submission(path)
+                if rec.kind == "self-scored":
+                    missing = ", ".join((rec.provenance.config or {}).get("gt_not_registered", []))
+                    typer.echo(f"stored as self-scored, not verified: the ground truth ({missing}) is not "
+                               f"registered for {rec.dataset}/{rec.split} (i2vbench/results/trusted.py)",
+                               err=True)
 
     lb = typer.Typer(invoke_without_command=True, no_args_is_help=False,
                      help="Rank all records of a task by its main column; `build` writes the static site.")

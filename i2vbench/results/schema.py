@@ -6,7 +6,10 @@ A :class:`ResultRecord` is one method's numbers for one task on one dataset/spli
 ``reported``       transcribed from the survey (``i2vbench/results/reported/<task>.yaml``);
 ``reproduced``     measured by ``bench run`` (``results/runs/<run_id>/run.json``);
 ``self-reported``  submitted by a user as numbers (``bench submit RESULT.yaml``);
-``verified``       scored by the suite from submitted predictions (``bench submit --predictions``).
+``verified``       scored by the suite from submitted predictions (``bench submit --predictions``)
+                   against ground truth registered as the dataset's own (:mod:`.trusted`);
+``self-scored``    scored by the suite the same way, but against ground truth that is not
+                   registered for the record's dataset and split (the submitter's own file).
 
 Contract with ``bench run`` (read by :func:`load_run_records`)
 -------------------------------------------------------------
@@ -57,8 +60,8 @@ from i2vbench.errors import BenchError, where
 from i2vbench.tasks import TASKS, TaskSpec
 from i2vbench.taxonomy import PARADIGM_IDS
 
-Kind = Literal["reported", "reproduced", "self-reported", "verified"]
-KINDS: tuple[str, ...] = ("reported", "reproduced", "self-reported", "verified")
+Kind = Literal["reported", "reproduced", "self-reported", "self-scored", "verified"]
+KINDS: tuple[str, ...] = ("reported", "reproduced", "self-reported", "self-scored", "verified")
 OTHER_PARADIGM = "other"
 
 # Metric keys `bench eval --json` prints per task beyond the table columns (issue 3), so that a

@@ -21,7 +21,7 @@ from i2vbench.taxonomy import PARADIGMS
 
 ASSETS = Path(__file__).resolve().parent / "site_assets"
 KIND_COLOURS = {"reported": "#1f6feb", "reproduced": "#cf222e", "self-reported": "#1a7f37",
-                "verified": "#8250df"}
+                "self-scored": "#9a6700", "verified": "#8250df"}
 _e = html.escape
 
 

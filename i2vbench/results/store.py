@@ -14,7 +14,7 @@ from i2vbench.errors import BenchError, where
 from i2vbench.paths import results_dir
 from i2vbench.results.schema import ResultRecord, load_run_records, parse_record
 
-SUBMISSION_KINDS = ("self-reported", "verified")
+SUBMISSION_KINDS = ("self-reported", "self-scored", "verified")
 MAX_SUBMISSION_BYTES = 1 << 20  # a result file is a few hundred bytes; refuse anything huge
 
 

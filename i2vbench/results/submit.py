@@ -1,7 +1,9 @@
 """``bench submit``: validate a new result strictly and store it under ``results/submissions/``.
 
 Two ways in: a result YAML with self-reported numbers, or predictions that the suite scores with
-its own evaluator (``bench eval``) and stores as ``verified`` with the predictions' sha256.
+its own evaluator (``bench eval``) and stores with the predictions' sha256: as ``verified`` when
+every ground-truth input is registered for the dataset and split (:mod:`.trusted`), else as
+``self-scored``.
 Every problem found is reported on its own line (field path + what was expected) and nothing is
 written unless all records pass. Nothing from a submission is executed or unpickled: YAML goes
 through ``yaml.safe_load`` and predictions through the task's evaluator; sizes are capped; the
@@ -26,6 +28,7 @@ from i2vbench.results.schema import (
 from i2vbench.results.store import MAX_SUBMISSION_BYTES, load_submissions, submissions_dir
 from i2vbench.tasks import TASKS
 
+SCORED_KINDS = ("verified", "self-scored")  # kinds the suite scores itself, from predictions
 MAX_PREDICTIONS_BYTES = 1 << 30  # TAO-val-size predictions are a few hundred MB
 _PATH_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
 _URL = re.compile(r"^https?://\S+$")
@@ -111,7 +114,7 @@ def validate(data: Any, src: str, kind: str) -> ResultRecord:
         if key in data:
             problems.append(f"{where(src, key=key)}: reserved for the survey's reported rows")
     prov = data.get("provenance")
-    if isinstance(prov, dict) and kind != "verified" and prov.get("predictions_sha256"):
+    if isinstance(prov, dict) and kind not in SCORED_KINDS and prov.get("predictions_sha256"):
         problems.append(f"{where(src, key='provenance.predictions_sha256')}: only set by the suite "
                         "for verified results (use --predictions)")
     problems += _raw_problems(data, src)
@@ -213,9 +216,22 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def gt_inputs(gt: Path, options: dict[str, Any]) -> dict[str, Path]:
+    """Every ground-truth input of a scoring: the GT file and each option that names a file."""
+    files = {"gt": gt}
+    for key, value in options.items():
+        if isinstance(value, str | Path) and Path(value).is_file():
+            files[key] = Path(value)
+    return files
+
+
 def submit_predictions(predictions: Path, gt: Path | None, fields: dict[str, Any], *,
                        replace: bool = False, options: dict[str, Any] | None = None) -> list[Path]:
-    """``bench submit --predictions P --task T --dataset D --gt GT``: score, then store as verified."""
+    """``bench submit --predictions P --task T --dataset D --gt GT``: score, then store.
+
+    ``verified`` when every GT input's sha256 is registered for (dataset, split), else
+    ``self-scored`` (the record says which inputs were not).
+    """
     from i2vbench.io import require_file
     from i2vbench.metrics.evaluate import evaluate
 
@@ -244,12 +260,19 @@ def submit_predictions(predictions: Path, gt: Path | None, fields: dict[str, Any
         raise BenchError(f"the {data['task']} evaluator returned none of the task's metrics "
                          f"({', '.join(sorted(scores))})")
     from i2vbench.provenance import code_version, package_versions
+    from i2vbench.results.trusted import check_gt
 
+    check = check_gt(data["dataset"], data.get("split", "test"), gt_inputs(gt, options or {}))
+    kind = "verified" if check.trusted else "self-scored"
+    data["kind"] = kind
     data["provenance"].update(
         created=_now(), predictions_sha256=sha256_file(pred), code_version=code_version(),
         packages=package_versions(),
-        config={"gt": gt.name, "gt_sha256": sha256_file(gt), "predictions": pred.name,
-                **{k: Path(v).name if isinstance(v, Path) else v for k, v in (options or {}).items()}},
+        config={"gt": gt.name, "gt_sha256": check.hashes["gt"], "predictions": pred.name,
+                **{k: Path(v).name if isinstance(v, Path) else v for k, v in (options or {}).items()},
+                **{f"{k}_sha256": h for k, h in check.hashes.items() if k != "gt"},
+                "gt_registered": check.trusted,
+                **({"gt_not_registered": list(check.untrusted)} if check.untrusted else {})},
     )
-    rec = validate(data, src, "verified")
+    rec = validate(data, src, kind)
     return _store([rec], replace, str(pred))
