@@ -203,3 +203,39 @@ def test_is_correct_rules():
     assert is_correct(mc, 2) and not is_correct(mc, 1) and is_correct(mc, " c") and not is_correct(mc, "C")
     oe = QAItem("q", "two", None, "v", "", None)
     assert is_correct(oe, "Two") and is_correct(oe, " two ") and not is_correct(oe, "2")
+
+
+MSVD_HQGA = Path(__file__).parent / "data" / "videoqa" / "msvd_hqga"
+
+
+def test_msvd_qa_nextqa_family_csv_with_vocabulary_indices(bench):
+    """HQGA's MSVD-QA csv + its result.json of answer indices + ans_word.json, read as they are."""
+    csv, res, vocab = MSVD_HQGA / "test.csv", MSVD_HQGA / "result.json", MSVD_HQGA / "ans_word.json"
+    m = evaluate("videoqa", csv, res, vocab=vocab)
+    assert m == {"Acc": 20 * 100.0 / 40, "Acc_what": 6 * 100.0 / 23, "Acc_who": 14 * 100.0 / 17}
+    code, out, err = bench("eval", "--task", "videoqa", "--gt", str(csv), "--pred", str(res),
+                           "--option", f"vocab={vocab}", "--json")
+    assert code == 0, err
+    assert json.loads(out) == pytest.approx(m)
+
+
+def test_msvd_qa_csv_without_vocabulary_names_the_option(bench):
+    csv, res = MSVD_HQGA / "test.csv", MSVD_HQGA / "result.json"
+    with pytest.raises(BenchError, match=r"answer-vocabulary index.*--option vocab=ans_word.json"):
+        evaluate("videoqa", csv, res)
+
+
+def test_msvd_qa_csv_refuses_extras_as_eval_oe_asserts(tmp_path):
+    res = json.loads((MSVD_HQGA / "result.json").read_text())
+    res["1"] = {"prediction": 1, "answer": 1}
+    (tmp_path / "r.json").write_text(json.dumps(res))
+    with pytest.raises(BenchError, match="question '1' is not in the ground truth"):
+        evaluate("videoqa", MSVD_HQGA / "test.csv", tmp_path / "r.json", vocab=MSVD_HQGA / "ans_word.json")
+
+
+def test_a_guessed_dataset_is_named_in_the_error(tmp_path):
+    p = tmp_path / "gt.csv"
+    p.write_text("vid,question,answer\nv1,what is it,cat\n")
+    with pytest.raises(BenchError, match=r"guessed as 'how2qa' \(a csv without a NExT-QA-family header\).*"
+                                         r"--dataset nextqa\|msrvtt-mc\|how2qa\|msvd-qa"):
+        evaluate("videoqa", p, tmp_path / "x.json")

@@ -98,26 +98,35 @@ def nextqa_breakdown(correct: np.ndarray, qtypes: list[str] | np.ndarray) -> dic
 # ---------------------------------------------------------------------------------------- files
 
 
-def detect_dataset(gt: Path) -> str:
-    """Which loader reads ``gt``, from its suffix and first line."""
+def detect_dataset(gt: Path) -> tuple[str, str]:
+    """Which loader reads ``gt``, from its suffix and first line, and why (for error messages)."""
     suffix = gt.suffix.lower()
     if suffix == ".jsonl":
-        return "msrvtt-mc"
+        return "msrvtt-mc", "a .jsonl file"
     if suffix == ".json":
-        return "msvd-qa"
+        return "msvd-qa", "a .json file"
     if suffix == ".csv":
-        with gt.open(encoding="utf-8", newline="") as f:
-            first = f.readline()
-        return "nextqa" if first.startswith("video,") and ",qid," in first else "how2qa"
+        try:
+            with gt.open(encoding="utf-8", newline="") as f:
+                first = f.readline()
+        except UnicodeDecodeError as e:
+            raise BenchError(f"{where(gt, 1)}: not UTF-8 text ({e.reason})") from None
+        cols = [c.strip() for c in first.split(",")]
+        if "qid" in cols and "question" in cols and "answer" in cols:
+            if "a0" in cols:
+                return "nextqa", "a csv whose header has qid and a0..a4"
+            return "msvd-qa", "a csv whose header has qid, question and answer but no options"
+        return "how2qa", "a csv without a NExT-QA-family header"
     raise BenchError(f"{gt}: cannot tell the VideoQA dataset from the suffix {gt.suffix!r}; "
-                     f"pass dataset= one of {', '.join(DATASETS)}")
+                     f"pass --dataset one of {', '.join(DATASETS)}")
 
 
 def load_gt(gt: Path, dataset: str | None = None) -> tuple[str, list[QAItem]]:
     from i2vbench.io import require_file
 
     require_file(gt, "VideoQA ground truth")
-    ds = dataset or detect_dataset(gt)
+    guessed = dataset is None
+    ds, why = detect_dataset(gt) if guessed else (dataset, "")
     if ds == "nextqa":
         from i2vbench.datasets.nextqa import load_nextqa_csv as load
     elif ds == "msrvtt-mc":
@@ -125,10 +134,18 @@ def load_gt(gt: Path, dataset: str | None = None) -> tuple[str, list[QAItem]]:
     elif ds == "how2qa":
         from i2vbench.datasets.how2qa import load_how2qa_csv as load
     elif ds == "msvd-qa":
-        from i2vbench.datasets.msvd_qa import load_msvd_qa_json as load
+        from i2vbench.datasets.msvd_qa import load_msvd_qa_csv, load_msvd_qa_json
+
+        load = load_msvd_qa_csv if gt.suffix.lower() == ".csv" else load_msvd_qa_json
     else:
         raise BenchError(f"unknown VideoQA dataset {ds!r}; known: {', '.join(DATASETS)}")
-    items = load(gt)
+    try:
+        items = load(gt)
+    except BenchError as e:
+        if not guessed:
+            raise
+        raise BenchError(f"{e} [the dataset was guessed as {ds!r} ({why}); if that is wrong, choose it "
+                         f"with --dataset {'|'.join(DATASETS)}]") from None
     if not items:
         raise BenchError(f"{gt}: no questions")
     return ds, items
@@ -235,19 +252,77 @@ def score(items: list[QAItem], preds: Predictions, allow_missing: bool = False,
 _MISSING = object()
 
 
+QUESTION_WORDS = ("what", "who", "how", "when", "where")
+
+
+def question_word_breakdown(correct: np.ndarray, words: list[str]) -> dict[str, float]:
+    """HQGA ``eval_oe.py``'s per-question-word accuracy (``Acc_what`` ...), when every question
+    starts with one of its five words (it raises a KeyError otherwise; we then leave it out)."""
+    w = np.asarray(words, dtype=str)
+    if not np.isin(w, QUESTION_WORDS).all():
+        return {}
+    return {f"Acc_{q}": accuracy(correct[w == q]) for q in QUESTION_WORDS if (w == q).any()}
+
+
+def _flag(value: object) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
+
+
+def _with_vocab_indices(items: list[QAItem], vocab: Path, unk_first: bool) -> tuple[list[QAItem], np.ndarray]:
+    """Items whose answer is its vocabulary index (HQGA: ``ans_set.index(ans)``, 0 when absent), and
+    which of them can never be right (the answer is out of the vocabulary: index 0 with ``<unk>``)."""
+    from i2vbench.datasets.msvd_qa import load_answer_vocab
+
+    words = load_answer_vocab(vocab, unk_first)
+    first: dict[str, int] = {}
+    for i, word in enumerate(words):
+        first.setdefault(word, i)
+    if not all(isinstance(it.answer, str) for it in items):
+        raise BenchError(f"{vocab}: an answer vocabulary is for open-ended answers; this GT is multiple choice")
+    out = [it._replace(answer=first.get(str(it.answer), 0)) for it in items]
+    never = np.array([it.answer == 0 for it in out], dtype=bool) if unk_first else np.zeros(len(out), bool)
+    return out, never
+
+
+def _refuse_bare_indices(preds: Predictions, gt: Path) -> None:
+    """Integer predictions against string answers need the vocabulary they index (else all are wrong)."""
+    for key, v in preds.values.items():
+        x = v.get("prediction") if isinstance(v, dict) else v
+        if isinstance(x, int) and not isinstance(x, bool):
+            raise BenchError(f"{preds.loc(key)}: prediction {x} is an answer-vocabulary index but {gt} has "
+                             "answer strings; pass the vocabulary the index points into "
+                             "(--option vocab=ans_word.json)")
+        break
+
+
 @register_evaluator("videoqa")
 def evaluate_files(gt: Path, pred: Path, dataset: str | None = None, allow_missing: bool = False,
-                   strict: bool = False, **options: object) -> dict[str, float]:
+                   strict: bool = False, vocab: str | Path | None = None, unk_first: bool = True,
+                   **options: object) -> dict[str, float]:
     """Accuracy (and NExT-QA's breakdown); with ``allow_missing``, ``n_missing`` counts the gaps.
 
     Predictions for questions not in ``gt`` are ignored with a counted warning (``strict``: refused).
+    Open-ended predictions given as answer-vocabulary indices need ``vocab`` (``--option
+    vocab=ans_word.json``; ``unk_first=false`` if index 0 is the file's first answer, not ``<unk>``).
     """
     ds, items = load_gt(gt, dataset)
-    correct, missing = score(items, read_predictions(pred), bool(allow_missing), bool(strict))
+    preds = read_predictions(pred)
+    hqga_csv = ds == "msvd-qa" and Path(gt).suffix.lower() == ".csv"
+    unk = None
+    if vocab is not None:
+        items, unk = _with_vocab_indices(items, Path(str(vocab)), _flag(unk_first))
+    elif any(isinstance(it.answer, str) for it in items[:1]):
+        _refuse_bare_indices(preds, gt)
+    # HQGA's eval_oe.py asserts that the result file has one entry per csv row: extras refused
+    correct, missing = score(items, preds, bool(allow_missing), bool(strict) or hqga_csv)
+    if unk is not None:
+        correct &= ~unk  # eval_oe.py: a prediction of 0 ('<unk>') is skipped, an OOV answer never matches
     if ds == "nextqa":
         out = nextqa_breakdown(correct, [it.qtype or "" for it in items])
     else:
         out = {"Acc": accuracy(correct)}
+        if hqga_csv:
+            out.update(question_word_breakdown(correct, [it.qtype or "" for it in items]))
     if allow_missing:
         out["n_missing"] = float(missing)
         if missing:
