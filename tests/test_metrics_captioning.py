@@ -141,3 +141,48 @@ def test_msrvtt_layout_round_trip_any_sentence_order(refs, rnd):
         f.write_text(json.dumps({"videos": videos, "sentences": sents}))
         got = load_caption_json(f, "test")
     assert got == refs
+
+
+def test_coco_caption_layout_is_read_as_is(tmp_path):
+    """``{"images": [...], "annotations": [{image_id, caption}]}`` (captions_val2014.json's layout)."""
+    from i2vbench.datasets.msrvtt import load_caption_json
+
+    refs = json.loads((DATA / "refs.json").read_text())
+    ids = {k: i for i, k in enumerate(refs)}
+    coco = {"info": {}, "images": [{"id": ids[k], "file_name": f"{k}.mp4"} for k in refs],
+            "annotations": [{"image_id": ids[k], "id": n, "caption": c}
+                            for n, (k, caps) in enumerate((k, c) for k, c in refs.items()) for c in caps]}
+    (tmp_path / "coco.json").write_text(json.dumps(coco))
+    got = load_caption_json(tmp_path / "coco.json")
+    assert got == {str(ids[k]): v for k, v in refs.items()}
+    coco["images"].append({"id": 999})
+    (tmp_path / "gap.json").write_text(json.dumps(coco))
+    with pytest.raises(BenchError, match=r"gap.json \[images\[id=999\]\]: no caption"):
+        load_caption_json(tmp_path / "gap.json")
+
+
+def test_nlgeval_line_files_score_its_published_numbers(bench):
+    """nlg-eval's examples (hyp.txt vs ref1.txt + ref2.txt), read as it reads them: the numbers its
+    own test expects (5 places; there in fractions, here percent)."""
+    d = DATA / "nlgeval"
+    code, out, err = bench("eval", "--task", "captioning", "--gt", str(d / "ref1.txt"), "--gt", str(d / "ref2.txt"),
+                           "--pred", str(d / "hyp.txt"), "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    published = {"BLEU1": 0.55, "BLEU2": 0.428174, "BLEU3": 0.284043, "BLEU4": 0.201143, "METEOR": 0.295797,
+                 "ROUGE-L": 0.522104, "CIDEr": 1.242192}
+    for k, v in published.items():
+        assert got[k] / 100 == pytest.approx(v, abs=5e-6), k
+
+
+def test_line_files_need_one_hypothesis_per_reference_line(tmp_path):
+    d = DATA / "nlgeval"
+    (tmp_path / "h.txt").write_text("only one line\n")
+    with pytest.raises(BenchError, match=r"h.txt: 1 hypothesis lines but 2 reference lines"):
+        evaluate("captioning", d / "ref1.txt", tmp_path / "h.txt", references=[d / "ref2.txt"])
+
+
+def test_a_guessed_caption_format_is_named(tmp_path):
+    (tmp_path / "refs.dat").write_text("a sentence\n")
+    with pytest.raises(BenchError, match=r"guessed as json.*--format lines"):
+        evaluate("captioning", tmp_path / "refs.dat", DATA / "cands.json")

@@ -5,7 +5,9 @@
 * ``msrvtt_mc_test.jsonl`` (JSFusion multiple choice, all-in-one layout): ``{qid, clip_name,
   answer: "0".."4" (a string), options: [5 sentences]}`` per line.
 * caption json (``MSRVTT_data.json`` / the original ``train_val_videodatainfo.json``):
-  ``{"videos": [{video_id, split, ...}], "sentences": [{video_id, caption, ...}]}``.
+  ``{"videos": [{video_id, split, ...}], "sentences": [{video_id, caption, ...}]}``; or the COCO
+  caption layout that MSR-VTT test files are also released in (``{"images": [{id}],
+  "annotations": [{image_id, caption}]}``, as ``captions_val2014.json``).
 """
 
 from __future__ import annotations
@@ -60,14 +62,50 @@ def load_mc_jsonl(path: str | Path) -> list:
     return items
 
 
+def _coco_captions(p: Path, data: dict) -> dict[str, list[str]]:
+    """COCO caption layout: every entry of ``images`` is scored (pycocoevalcap's ``coco.getImgIds()``),
+    with the captions of ``annotations`` whose ``image_id`` is its ``id``."""
+    import warnings
+
+    images, anns = data["images"], data["annotations"]
+    if not isinstance(images, list) or not isinstance(anns, list):
+        raise BenchError(f"{where(p, key='images')}: expected lists 'images' [{{id}}] and "
+                         "'annotations' [{image_id, caption}] (COCO caption layout)")
+    refs: dict[str, list[str]] = {}
+    for i, img in enumerate(images):
+        if not isinstance(img, dict) or "id" not in img:
+            raise BenchError(f"{where(p, key=f'images[{i}]')}: expected {{id, ...}}")
+        refs.setdefault(str(img["id"]), [])
+    stray = 0
+    for i, a in enumerate(anns):
+        if not isinstance(a, dict) or "image_id" not in a or not isinstance(a.get("caption"), str):
+            raise BenchError(f"{where(p, key=f'annotations[{i}]')}: expected {{image_id, caption: str}}")
+        key = str(a["image_id"])
+        if key in refs:
+            refs[key].append(a["caption"])
+        else:
+            stray += 1
+    empty = next((k for k, v in refs.items() if not v), None)
+    if empty is not None:
+        raise BenchError(f"{where(p, key=f'images[id={empty}]')}: no caption in 'annotations' for this image "
+                         "(pycocoevalcap needs at least one reference per image)")
+    if stray:
+        warnings.warn(f"{p}: {stray} annotation(s) for image ids not in 'images' ignored, as "
+                      "pycocoevalcap ignores them", stacklevel=3)
+    return refs
+
+
 def load_caption_json(path: str | Path, split: str | None = None) -> dict[str, list[str]]:
-    """``{video_id: [captions]}`` from either ``{video_id: [sentences]}`` or MSR-VTT's caption json.
+    """``{video_id: [captions]}`` from ``{video_id: [sentences]}``, MSR-VTT's caption json or the
+    COCO caption layout (``{"images": [{id}], "annotations": [{image_id, caption}]}``).
 
     For MSR-VTT's layout, ``split`` (e.g. ``"test"``) keeps the videos of that split; without it
     every video that has captions is kept.
     """
     p = Path(path)
     data = read_json(p, "caption references json")
+    if isinstance(data, dict) and "annotations" in data and "images" in data:
+        return _coco_captions(p, data)
     if isinstance(data, dict) and "sentences" in data:
         sents = data["sentences"]
         if not isinstance(sents, list):
@@ -97,7 +135,8 @@ def load_caption_json(path: str | Path, split: str | None = None) -> dict[str, l
                 raise BenchError(f"{where(p, key=str(vid))}: expected a non-empty list of reference sentences")
             refs[str(vid)] = list(caps)
         return refs
-    raise BenchError(f"{p}: expected {{video_id: [sentences]}} or MSR-VTT's {{videos, sentences}} json")
+    raise BenchError(f"{p}: expected {{video_id: [sentences]}}, MSR-VTT's {{videos, sentences}} json or "
+                     "the COCO caption layout {images, annotations}")
 
 
 register_dataset("msrvtt", ("vtr", "captioning"),

@@ -103,13 +103,71 @@ def load_candidates(path: Path) -> dict[str, str]:
     raise BenchError(f"{path}: expected {{video_id: caption}} or a list of {{video_id, caption}}")
 
 
+def read_lines(path: Path, what: str) -> list[str]:
+    """Lines as nlg-eval reads them (``open(f).readlines()``, each stripped)."""
+    from i2vbench.io import require_file
+
+    p = require_file(path, what)
+    try:
+        with p.open(encoding="utf-8") as f:
+            return [line.strip() for line in f.readlines()]
+    except UnicodeDecodeError as e:
+        raise BenchError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+
+
+def lines_metrics(hypothesis: Path, references: list[Path]) -> dict[str, float]:
+    """nlg-eval's ``compute_metrics(hypothesis, references)``: line i of the hypothesis file against
+    line i of each reference file, scored by the coco-caption scorers on the stripped lines *without*
+    PTB tokenisation (nlg-eval does not tokenise). As there, the references are cut to the shortest
+    reference file (``zip``), and then the hypothesis file must have exactly that many lines."""
+    import warnings
+
+    hyps = read_lines(hypothesis, "hypothesis file")
+    refs = [read_lines(r, "reference file") for r in references]
+    n = min(len(r) for r in refs)
+    if any(len(r) != n for r in refs):
+        warnings.warn(f"reference files have {', '.join(str(len(r)) for r in refs)} lines; as nlg-eval "
+                      f"(zip), only the first {n} lines of each are used", stacklevel=3)
+    if len(hyps) != n:
+        raise BenchError(f"{hypothesis}: {len(hyps)} hypothesis lines but {n} reference lines in "
+                         f"{', '.join(map(str, references))} (line i is scored against line i; nlg-eval "
+                         "asserts the counts match)")
+    if n == 0:
+        raise BenchError(f"{hypothesis}: no lines to score")
+    gts = {i: [r[i] for r in refs] for i in range(n)}
+    res = {i: [h] for i, h in enumerate(hyps)}
+    return {k: v * 100 for k, v in score_tokenized(gts, res).items()}
+
+
+FORMATS = ("json", "lines")
+
+
 @register_evaluator("captioning")
-def evaluate_files(gt: Path, pred: Path, split: str | None = None,
-                   **options: object) -> dict[str, float]:
-    """Score candidates against references (``split`` selects MSR-VTT json videos, e.g. ``test``)."""
+def evaluate_files(gt: Path, pred: Path, split: str | None = None, references: list | tuple = (),
+                   format: str | None = None, **options: object) -> dict[str, float]:
+    """Score candidates against references (``split`` selects MSR-VTT json videos, e.g. ``test``).
+
+    GT formats: ``{video_id: [sentences]}``, MSR-VTT's ``{videos, sentences}``, the COCO caption layout
+    ``{images, annotations}`` (all ``json``), or line-aligned text files as nlg-eval takes them
+    (``lines``: one hypothesis file, one or more reference files: ``--gt ref1.txt --gt ref2.txt``).
+    """
     from i2vbench.datasets.msrvtt import load_caption_json
 
-    refs = load_caption_json(gt, split)
+    fmt = format or ("lines" if Path(gt).suffix.lower() == ".txt" else "json")
+    if fmt not in FORMATS:
+        raise BenchError(f"unknown captioning format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "lines":
+        return lines_metrics(Path(pred), [Path(gt), *map(Path, references)])
+    if references:
+        raise BenchError("several --gt files are line-aligned reference files (format lines, .txt); "
+                         f"{gt} is read as json (pass --format lines if it is one sentence per line)")
+    try:
+        refs = load_caption_json(gt, split)
+    except BenchError as e:
+        if format is not None:
+            raise
+        raise BenchError(f"{e} [the format was guessed as json from the suffix {Path(gt).suffix!r}; "
+                         "for one sentence per line pass --format lines]") from None
     cands = load_candidates(pred)
     unknown = next((k for k in cands if k not in refs), None)
     if unknown is not None:

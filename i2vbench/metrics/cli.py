@@ -40,7 +40,10 @@ def format_value(v: object) -> str:
 def eval_command(
     task: str = typer.Option(..., "--task", "-t", help="task id (bench list tasks)"),
     pred: Path = typer.Option(..., "--pred", "-p", help="prediction file in the task's official format"),
-    gt: Path = typer.Option(None, "--gt", "-g", help="ground-truth file (not needed for vtr)"),
+    gt: list[Path] = typer.Option(None, "--gt", "-g", help="ground-truth file (not needed for vtr); "
+                                  "captioning: repeat for several line-aligned reference files"),
+    fmt: str = typer.Option(None, "--format", help="the GT format when the guessed one is wrong "
+                            "(captioning: json|lines)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object metric → value"),
     durations: Path = typer.Option(None, "--durations", help="tvg: Charades csv (id,...,length) or VSLNet json"),
     allow_missing: bool = typer.Option(False, "--allow-missing",
@@ -63,12 +66,19 @@ def eval_command(
         options["strict"] = True
     if dataset is not None:
         options["dataset"] = dataset
+    if fmt is not None:
+        options["format"] = fmt
+    gts = list(gt or [])
+    if len(gts) > 1:
+        if task != "captioning":
+            raise BenchError(f"--gt given {len(gts)} times; only captioning takes several (reference files)")
+        options["references"] = gts[1:]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        if gt is None:
+        if not gts:
             metrics = get_evaluator(task)(None, pred, **options)
         else:
-            metrics = evaluate(task, gt, pred, **options)
+            metrics = evaluate(task, gts[0], pred, **options)
     for w in caught:  # what an evaluator tells the user; library noise (ResourceWarning, ...) stays out
         if issubclass(w.category, UserWarning):
             typer.echo(f"warning: {w.message}", err=True)
