@@ -3,16 +3,21 @@
 Paradigms only talk to this interface: frozen-feature methods read ``pooled``/``tokens``/
 ``hidden_states``; adapted-feature methods wrap or replace entries of :attr:`ILFM.visual_blocks`
 (a ``ModuleList`` of the vision transformer's residual blocks, each mapping ``(B, N, W)`` tokens
-to ``(B, N, W)`` tokens, batch first) and train through :meth:`ILFM.encode_frames`.
+to ``(B, N, W)`` tokens, batch first) and train through :meth:`ILFM.encode_frames`. Methods that
+re-wire a block's inside (AIM reuses a block's own attention along time, and puts adapters between
+its attention and MLP) take the block apart with :meth:`ILFM.block_parts`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from i2vbench.errors import BenchError
 
 
 @dataclass
@@ -33,6 +38,35 @@ class TextOutput:
     embeddings: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class BlockParts:
+    """The parts of one pre-LN residual block, as callables over ``(B, N, W)`` tokens, such that
+    the block computes ``y = x + attn(ln1(x))`` then ``y + mlp(ln2(y))``.
+
+    ``attn`` is the block's own self-attention over the N tokens it is given, output projection
+    (and layer scale, where the model has one) included; ``mlp`` likewise. They are views of the
+    (frozen) block's modules, not copies: calling them runs the block's weights.
+    """
+
+    ln1: Callable[[torch.Tensor], torch.Tensor]
+    attn: Callable[[torch.Tensor], torch.Tensor]
+    ln2: Callable[[torch.Tensor], torch.Tensor]
+    mlp: Callable[[torch.Tensor], torch.Tensor]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The block recomposed from its parts (equal to the block's own forward)."""
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+def unwrap_block(block: nn.Module, cls: type | tuple[type, ...]) -> nn.Module:
+    """The model's own block of class ``cls`` under paradigm wrappers that keep it as ``.block``
+    (e.g. an adapter inserted after it), so its parts stay reachable after wrapping."""
+    while not isinstance(block, cls) and isinstance(getattr(block, "block", None), nn.Module):
+        block = block.block
+    return block
+
+
 class ILFM(nn.Module, ABC):
     """An image-language model seen as frame and text encoders with reachable blocks."""
 
@@ -49,6 +83,12 @@ class ILFM(nn.Module, ABC):
     @abstractmethod
     def visual_blocks(self) -> nn.ModuleList:
         """The vision tower's residual blocks, in order; paradigms may wrap or replace entries."""
+
+    def block_parts(self, i: int) -> BlockParts:
+        """The parts of visual block ``i`` (see :class:`BlockParts`); implementations whose
+        blocks are not pre-LN attention + MLP blocks refuse."""
+        raise BenchError(f"{type(self).__name__} ({self.spec or 'this backbone'}) does not expose the parts "
+                         "of its blocks (needed by methods that re-wire a block, e.g. AIM)")
 
     @abstractmethod
     def encode_frames(self, frames: torch.Tensor, output_hidden_states: bool = False) -> VisualOutput:

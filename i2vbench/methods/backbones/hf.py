@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from i2vbench.errors import BenchError
-from i2vbench.methods.backbones.base import ILFM, TextOutput, VisualOutput
+from i2vbench.methods.backbones.base import ILFM, BlockParts, TextOutput, VisualOutput, unwrap_block
 from i2vbench.methods.backbones.openclip import offline
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -52,6 +52,11 @@ class HFBackbone(ILFM):
     @property
     def visual_blocks(self) -> nn.ModuleList:
         return self._blocks
+
+    def block_parts(self, i: int) -> BlockParts:
+        layer = unwrap_block(self._blocks[i], TokensToTokens).layer  # CLIPEncoderLayer / SiglipEncoderLayer
+        return BlockParts(ln1=layer.layer_norm1, attn=lambda h: layer.self_attn(h)[0], ln2=layer.layer_norm2,
+                          mlp=layer.mlp)
 
     def encode_frames(self, frames: torch.Tensor, output_hidden_states: bool = False) -> VisualOutput:
         vm = self.model.vision_model

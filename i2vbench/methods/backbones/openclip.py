@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from i2vbench.errors import BenchError
-from i2vbench.methods.backbones.base import ILFM, TextOutput, VisualOutput
+from i2vbench.methods.backbones.base import ILFM, BlockParts, TextOutput, VisualOutput, unwrap_block
 
 
 @contextlib.contextmanager
@@ -62,6 +62,16 @@ class OpenCLIPBackbone(ILFM):
     @property
     def visual_blocks(self) -> nn.ModuleList:
         return self.model.visual.transformer.resblocks
+
+    def block_parts(self, i: int) -> BlockParts:
+        from open_clip.transformer import ResidualAttentionBlock
+
+        blk = unwrap_block(self.visual_blocks[i], ResidualAttentionBlock)
+        if not isinstance(blk, ResidualAttentionBlock) or hasattr(blk, "ln_1_kv"):
+            raise BenchError(f"open_clip:{self.arch}: block {i} is a {type(blk).__name__}, not a plain "
+                             "ResidualAttentionBlock; its parts are not exposed")
+        return BlockParts(ln1=blk.ln_1, attn=lambda h: blk.ls_1(blk.attention(h)), ln2=blk.ln_2,
+                          mlp=lambda h: blk.ls_2(blk.mlp(h)))
 
     def encode_frames(self, frames: torch.Tensor, output_hidden_states: bool = False) -> VisualOutput:
         v = self.model.visual

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from i2vbench.datasets.synthvid.text import tokenize
-from i2vbench.methods.backbones.base import ILFM, TextOutput, VisualOutput
+from i2vbench.methods.backbones.base import ILFM, BlockParts, TextOutput, VisualOutput, unwrap_block
 
 PAD, UNK, EOS = "<pad>", "<unk>", "<eos>"
 SPECIALS = (PAD, UNK, EOS)
@@ -175,6 +175,10 @@ class TinyCLIP(ILFM):
     @property
     def visual_blocks(self) -> nn.ModuleList:
         return self._visual_blocks
+
+    def block_parts(self, i: int) -> BlockParts:
+        blk = unwrap_block(self._visual_blocks[i], Block)
+        return BlockParts(ln1=blk.ln_1, attn=blk.attn, ln2=blk.ln_2, mlp=blk.mlp)
 
     def encode_frames(self, frames: torch.Tensor, output_hidden_states: bool = False) -> VisualOutput:
         x = self.patch_embed(frames).flatten(2).transpose(1, 2)  # (B, N, W)
