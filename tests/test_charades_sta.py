@@ -21,8 +21,8 @@ from i2vbench.errors import BenchError
 
 
 @pytest.fixture(scope="module")
-def sta(annotations):
-    return annotations / "charades_sta"
+def sta(full_annotations):
+    return full_annotations / "charades_sta"
 
 
 def _load(*args, **kw):

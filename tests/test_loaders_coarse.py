@@ -32,8 +32,8 @@ def test_registered_datasets(bench):
     assert code == 0 and "how2qa" in out and "kinetics400" in out
 
 
-def test_kinetics_val(annotations):
-    k = annotations / "kinetics400"
+def test_kinetics_val(full_annotations):
+    k = full_annotations / "kinetics400"
     gt = load_kinetics_csv(k / "kinetics-400_val.csv")
     assert len(gt.ids) == 19906 and len(set(gt.ids)) == 19906
     assert len(gt.classes) == 400 and gt.labels.dtype == np.int64
@@ -64,8 +64,8 @@ def test_kinetics_errors(tmp_path):
         load_kinetics_csv(tmp_path / "k2.csv", tmp_path / "d.txt")
 
 
-def test_ssv2_validation(annotations):
-    s = annotations / "ssv2"
+def test_ssv2_validation(full_annotations):
+    s = full_annotations / "ssv2"
     gt = load_ssv2_json(s / "something-something-v2-validation.json")
     assert len(gt.ids) == 24777 and len(set(gt.ids)) == 24777
     assert len(gt.classes) == 174 and set(np.unique(gt.labels)) == set(range(174))
@@ -86,13 +86,13 @@ def test_ssv2_errors(tmp_path):
         load_ssv2_json(v)
 
 
-def test_nextqa(annotations):
+def test_nextqa(full_annotations):
     for split, n, n_videos in (("val", 4996, 570), ("test", 8564, 1000)):
-        items = load_nextqa_csv(annotations / "nextqa" / f"{split}.csv")
+        items = load_nextqa_csv(full_annotations / "nextqa" / f"{split}.csv")
         assert len(items) == n and len({it.video for it in items}) == n_videos
         assert len({it.key for it in items}) == n  # "<video>_<qid>" is unique, qid alone is not
         assert all(len(it.options) == 5 and 0 <= it.answer <= 4 for it in items)
-    types = Counter(it.qtype for it in load_nextqa_csv(annotations / "nextqa" / "val.csv"))
+    types = Counter(it.qtype for it in load_nextqa_csv(full_annotations / "nextqa" / "val.csv"))
     assert types == {"CW": 1924, "TN": 895, "CH": 683, "TC": 663, "DO": 305, "DL": 295, "DC": 177, "TP": 54}
 
 
@@ -110,8 +110,8 @@ def test_nextqa_errors(tmp_path):
         load_nextqa_csv(f)
 
 
-def test_msrvtt_files(annotations):
-    m = annotations / "msrvtt"
+def test_msrvtt_files(full_annotations):
+    m = full_annotations / "msrvtt"
     pairs = load_retrieval_csv(m / "MSRVTT_JSFUSION_test.csv")
     assert len(pairs) == 1000 and len({v for v, _ in pairs}) == 1000
     assert pairs[0] == ("video9770", "a person is connecting something to system")
@@ -143,9 +143,9 @@ def test_caption_json_errors(tmp_path):
         load_caption_json(f)
 
 
-def test_how2qa(annotations):
-    val = load_how2qa_csv(annotations / "how2qa" / "how2QA_val_release.csv")
-    test = load_how2qa_csv(annotations / "how2qa" / "how2QA_test_public_release.csv")  # CRLF, UTF-8
+def test_how2qa(full_annotations):
+    val = load_how2qa_csv(full_annotations / "how2qa" / "how2QA_val_release.csv")
+    test = load_how2qa_csv(full_annotations / "how2qa" / "how2QA_test_public_release.csv")  # CRLF, UTF-8
     assert (len(val), len(test)) == (2852, 2937)
     assert len({it.video for it in val}) == 1166 and len({it.video for it in test}) == 1100
     assert val[0].options[val[0].answer] == "1" and val[0].question == "how many knife is there?"
@@ -164,8 +164,8 @@ def test_how2qa_errors(tmp_path):
         load_how2qa_csv(f)
 
 
-def test_msvd_qa(annotations, tmp_path):
-    items = load_msvd_qa_json(annotations / "msvd_qa" / "msvd_test_qa_encode.json")
+def test_msvd_qa(full_annotations, tmp_path):
+    items = load_msvd_qa_json(full_annotations / "msvd_qa" / "msvd_test_qa_encode.json")
     assert len(items) == 13157 and len({it.video for it in items}) == 504
     assert items[0].key == "37348" and items[0].answer == "someone" and items[0].video == "vid1451"
     f = tmp_path / "m.json"

@@ -170,10 +170,10 @@ def test_random_multi_window_case_matches_univtg():
     _check(tvg_metrics(gt, _preds(sub)), RANDOM400)
 
 
-def test_real_charades_test_queries_match_univtg(annotations):
+def test_real_charades_test_queries_match_univtg(full_annotations):
     from i2vbench.datasets.charades_sta import load_charades_sta
 
-    d = annotations / "charades_sta"
+    d = full_annotations / "charades_sta"
     moments = load_charades_sta(d / "charades_sta_test.txt", d / "Charades_v1_test.csv")
     gt, sub = charades_case(moments, 1)
     _check(tvg_metrics(moments, _preds(sub)), CHARADES3720)  # Moment objects as GT
@@ -329,13 +329,17 @@ def test_duplicate_prediction_qid_is_an_error(tmp_path):
         load_predictions_jsonl(p)
 
 
-def test_vectorised_is_fast_at_charades_scale():
-    import time
-
+def test_charades_scale_equals_the_per_query_path():
+    """At Charades-STA scale (3,720 queries x 10 windows) the vectorised scores equal those of one
+    query at a time. Speed is measured by `python -m i2vbench.perf tvg`, not asserted here: a
+    wall-clock bound flakes on a shared machine."""
     from i2vbench.perf.tvg import synthetic_charades
 
     gt, sub = synthetic_charades(3720, 10)
     preds = {d["qid"]: np.asarray(d["pred_relevant_windows"]) for d in sub}
-    t0 = time.perf_counter()
-    tvg_metrics(gt, preds)
-    assert time.perf_counter() - t0 < 1.0  # ~35-80 ms here; UniVTG's own code ~1.1 s
+    iou1, _ = query_ious(gt, preds)
+    for k in (0, 1, 1000, 3719):
+        one, _ = query_ious([gt[k]], {gt[k]["qid"]: preds[gt[k]["qid"]]})
+        assert float(one[0]) == float(iou1[k])
+    m = tvg_metrics(gt, preds)
+    assert m["R1@0.5"] == pytest.approx(100.0 * float(np.mean(iou1 >= 0.5)), abs=1e-9)

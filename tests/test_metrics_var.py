@@ -128,8 +128,8 @@ def test_evaluator_errors(tmp_path, bench):
     assert code == 2 and "NaN score in row 1" in err
 
 
-def test_real_kinetics_csv_as_gt(tmp_path, annotations):
-    k400 = annotations / "kinetics400"
+def test_real_kinetics_csv_as_gt(tmp_path, full_annotations):
+    k400 = full_annotations / "kinetics400"
     from i2vbench.datasets.kinetics import load_kinetics_csv
 
     gt = load_kinetics_csv(k400 / "kinetics-400_val.csv", k400 / "label_map_k400.txt")
@@ -161,8 +161,8 @@ def test_real_kinetics_csv_as_gt(tmp_path, annotations):
         evaluate("var", small, tmp_path / "s.json", label_map=k400 / "label_map_k400.txt")
 
 
-def test_real_ssv2_json_as_gt(tmp_path, annotations):
-    v = annotations / "ssv2" / "something-something-v2-validation.json"
+def test_real_ssv2_json_as_gt(tmp_path, full_annotations):
+    v = full_annotations / "ssv2" / "something-something-v2-validation.json"
     from i2vbench.datasets.ssv2 import load_ssv2_json
 
     gt = load_ssv2_json(v)
@@ -171,7 +171,7 @@ def test_real_ssv2_json_as_gt(tmp_path, annotations):
     np.save(tmp_path / "s.npy", scores)
     m = evaluate("var", v, tmp_path / "s.npy")
     assert m == pytest.approx(var_metrics(scores, gt.labels))
-    assert evaluate("var", v, tmp_path / "s.npy", label_map=annotations / "ssv2" / "label_map.txt") == m
+    assert evaluate("var", v, tmp_path / "s.npy", label_map=full_annotations / "ssv2" / "label_map.txt") == m
 
 
 def test_perf_cases_run_quick_and_agree_with_their_references():
@@ -185,8 +185,8 @@ def test_perf_cases_run_quick_and_agree_with_their_references():
         assert c.ours() is not None and c.reference() is not None
 
 
-def test_cli_real_ssv2_with_label_map_option(tmp_path, annotations, bench):
-    s = annotations / "ssv2"
+def test_cli_real_ssv2_with_label_map_option(tmp_path, full_annotations, bench):
+    s = full_annotations / "ssv2"
     from i2vbench.datasets.ssv2 import load_ssv2_json
 
     gt = load_ssv2_json(s / "something-something-v2-validation.json")

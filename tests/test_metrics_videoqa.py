@@ -57,10 +57,10 @@ def _seeded_predictions(items, seed, p_correct):
         "TN": 43.36461126005362, "TC": 40.94420600858369, "DC": 43.7888198757764,
         "DL": 43.2712215320911, "DO": 44.333333333333336}),
 ])
-def test_nextqa_real_csv_parity(tmp_path, annotations, split, seed, p, expected):
+def test_nextqa_real_csv_parity(tmp_path, full_annotations, split, seed, p, expected):
     from i2vbench.datasets.nextqa import load_nextqa_csv
 
-    csv = annotations / "nextqa" / f"{split}.csv"
+    csv = full_annotations / "nextqa" / f"{split}.csv"
     items = load_nextqa_csv(csv)
     assert len(items) == {"val": 4996, "test": 8564}[split]
     f = tmp_path / "result.json"
@@ -118,8 +118,8 @@ def test_nextqa_prediction_forms_and_errors(tmp_path, bench):
     assert code == 2 and "1002_2" in err
 
 
-def test_msrvtt_mc_real_jsonl(tmp_path, annotations):
-    gt = annotations / "msrvtt" / "msrvtt_mc_test.jsonl"
+def test_msrvtt_mc_real_jsonl(tmp_path, full_annotations):
+    gt = full_annotations / "msrvtt" / "msrvtt_mc_test.jsonl"
     lines = [json.loads(x) for x in gt.read_text().splitlines() if x.strip()]
     assert len(lines) == 2990
     # the answer is a *string* index in the file; predictions may be ints or digit strings
@@ -133,7 +133,7 @@ def test_msrvtt_mc_real_jsonl(tmp_path, annotations):
     assert evaluate("videoqa", gt, tmp_path / "t.json", dataset="msrvtt-mc") == {"Acc": 100.0}
 
 
-def test_how2qa_crlf_quoted_and_label_noise(tmp_path, annotations):
+def test_how2qa_crlf_quoted_and_label_noise(tmp_path):
     gt = DATA / "how2qa_small.csv"
     from i2vbench.datasets.how2qa import load_how2qa_csv
 
@@ -144,19 +144,27 @@ def test_how2qa_crlf_quoted_and_label_noise(tmp_path, annotations):
     assert evaluate("videoqa", gt, tmp_path / "p.json") == {"Acc": 100.0}
     (tmp_path / "p.json").write_text(json.dumps({"0": " 1 ", "1": "black, gold", "2": 1}))
     assert evaluate("videoqa", gt, tmp_path / "p.json")["Acc"] == pytest.approx(200 / 3)
+
+
+def test_how2qa_real_files_score_their_own_answers(tmp_path, full_annotations):
+    from i2vbench.datasets.how2qa import load_how2qa_csv
+
     for name, n in (("how2QA_val_release.csv", 2852), ("how2QA_test_public_release.csv", 2937)):
-        real = load_how2qa_csv(annotations / "how2qa" / name)
+        real = load_how2qa_csv(full_annotations / "how2qa" / name)
         assert len(real) == n  # no header row is swallowed
         (tmp_path / "r.json").write_text(json.dumps({it.key: it.options[it.answer] for it in real}))
-        assert evaluate("videoqa", annotations / "how2qa" / name, tmp_path / "r.json") == {"Acc": 100.0}
+        assert evaluate("videoqa", full_annotations / "how2qa" / name, tmp_path / "r.json") == {"Acc": 100.0}
 
 
-def test_msvd_qa_open_ended(tmp_path, annotations):
+def test_msvd_qa_open_ended(tmp_path):
     gt = DATA / "msvd_small.json"
     (tmp_path / "p.json").write_text(json.dumps({"10": "Man ", "11": "guitars", "12": "dance", "13": 2}))
     # exact match after lower-casing and whitespace trimming: "Man " ok, "guitars" wrong, 2 (not a string) wrong
     assert evaluate("videoqa", gt, tmp_path / "p.json") == {"Acc": 50.0}
-    real = annotations / "msvd_qa" / "msvd_test_qa_encode.json"
+
+
+def test_msvd_qa_real_test_file(tmp_path, full_annotations):
+    real = full_annotations / "msvd_qa" / "msvd_test_qa_encode.json"
     recs = json.loads(real.read_text())
     assert len(recs) == 13157
     preds = {str(r["id"]): (r["answer"] if r["id"] % 2 else "zzz") for r in recs}

@@ -129,16 +129,16 @@ def test_evaluator_errors(tmp_path, annotations):
     with pytest.raises(BenchError, match="refused"):
         get_evaluator("vtr")(None, f)
     np.save(f, np.eye(3))
-    with pytest.raises(BenchError, match="3×3 but .* 1000 text-video pairs"):
-        evaluate("vtr", annotations / "msrvtt" / "MSRVTT_JSFUSION_test.csv", f)
+    with pytest.raises(BenchError, match="3×3 but .* 50 text-video pairs"):
+        evaluate("vtr", annotations / "msrvtt" / "MSRVTT_JSFUSION_test.csv", f)  # the excerpt
     (tmp_path / "bad.json").write_text("[[1, 2], [3]]")
     with pytest.raises(BenchError, match="equal-length"):
         get_evaluator("vtr")(None, tmp_path / "bad.json")
 
 
-def test_real_1k_a_csv_as_gt(tmp_path, annotations):
+def test_real_1k_a_csv_as_gt(tmp_path, full_annotations):
     sim = np.eye(1000, dtype=np.float32)
     f = tmp_path / "sim.npy"
     np.save(f, sim)
-    m = evaluate("vtr", annotations / "msrvtt" / "MSRVTT_JSFUSION_test.csv", f)
+    m = evaluate("vtr", full_annotations / "msrvtt" / "MSRVTT_JSFUSION_test.csv", f)
     assert m["t2v/R@1"] == 100.0 and m["v2t/MnR"] == 1.0

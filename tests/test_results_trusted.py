@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,6 @@ from i2vbench.results.trusted import (
     synthvid_hashes,
     trusted_hashes,
 )
-
-SHARED = Path(os.environ.get("I2VBENCH_ANNOTATIONS", Path(__file__).resolve().parents[2] / "shared" / "data"
-                             / "annotations"))
 
 
 @pytest.fixture
@@ -37,12 +33,10 @@ def test_official_hashes_are_well_formed():
             assert len(digest) == 64 and int(digest, 16) >= 0 and what
 
 
-def test_official_hashes_match_the_annotation_files():
-    """Every registered file of data/annotations hashes to its registered sha256 (needs the folder)."""
-    if not SHARED.is_dir():
-        pytest.skip(f"no annotation folder at {SHARED} (set I2VBENCH_ANNOTATIONS)")
+def test_official_hashes_match_the_annotation_files(full_annotations):
+    """Every registered file of the full annotation folder hashes to its registered sha256."""
     registered = {d for files in OFFICIAL.values() for d in files}
-    found = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in SHARED.rglob("*") if p.is_file()}
+    found = {hashlib.sha256(p.read_bytes()).hexdigest(): p for p in full_annotations.rglob("*") if p.is_file()}
     names = {what.split(" — ")[0] for files in OFFICIAL.values() for what in files.values()}
     on_disk = {p.name for p in found.values()}
     # every registered file that is in the folder (HQGA's MSVD csv/vocab are not) has its hash there

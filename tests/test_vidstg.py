@@ -54,8 +54,8 @@ def test_sample_frames_by_hand() -> None:
 
 # ---------------------------------------------------------------- the real VidSTG files
 
-def test_real_original_files(annotations: Path) -> None:
-    d = annotations / "vidstg"
+def test_real_original_files(full_annotations: Path) -> None:
+    d = full_annotations / "vidstg"
     test = load_vidstg(d / "test_annotations.json")
     # published split sizes (SOURCE.md): 4610 declarative + 5693 interrogative = 10303 test queries
     assert len(test) == 10303 and (test.qtypes == "declarative").sum() == 4610
@@ -71,8 +71,8 @@ def test_real_original_files(annotations: Path) -> None:
     assert len(val) == 8956 and (val.qtypes == "interrogative").sum() == 4960
 
 
-def test_real_file_as_gt_scores_tiou(annotations: Path, tmp_path: Path, bench) -> None:
-    gt = annotations / "vidstg" / "test_annotations.json"
+def test_real_file_as_gt_scores_tiou(full_annotations: Path, tmp_path: Path, bench) -> None:
+    gt = full_annotations / "vidstg" / "test_annotations.json"
     ann = load_vidstg(gt)
     videos = [{"video_id": int(v), "sted": [int(s), int(e)], "qtype": q}
               for v, s, e, q in zip(ann.video_ids, ann.tube_start, ann.tube_end, ann.qtypes, strict=True)]
