@@ -33,3 +33,20 @@ def test_block_parts_recompose_each_block(open_clip_arch, hf_clip_dir, hf_siglip
     # still the model's own block after a paradigm wrapped it
     insert_adapters(tiny, lambda w: TemporalAdapter(w), layers=[1])
     assert tiny.block_parts(1).ln1 is tiny.visual_blocks[1].block.ln_1
+
+
+def test_encode_clips_is_per_frame_encoding_with_the_clip_length_set():
+    from i2vbench.methods.backbones.tinyclip import TinyCLIP, TinyCLIPConfig
+    from i2vbench.methods.paradigms.common import FRAMES_PER_CLIP, encode_clips
+
+    m = TinyCLIP(TinyCLIPConfig(depth=2)).eval()
+    seen = []
+    m.visual_blocks[0].register_forward_hook(lambda *_: seen.append(FRAMES_PER_CLIP.value))
+    frames = torch.randint(0, 256, (2, 3, 64, 64, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        out = encode_clips(m, frames, output_hidden_states=True)
+        ref = m.encode_frames(m.preprocess(frames.flatten(0, 1)), output_hidden_states=True)
+    assert seen == [3, None]  # set inside encode_clips only
+    assert out.pooled.shape == (2, 3, 128) and out.tokens.shape == (2, 3, 65, 128)
+    torch.testing.assert_close(out.pooled.flatten(0, 1), ref.pooled)
+    torch.testing.assert_close(out.hidden_states[0].flatten(0, 1), ref.hidden_states[0])

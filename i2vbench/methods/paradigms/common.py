@@ -1,12 +1,18 @@
-"""Pieces every paradigm uses: freezing, parameter counts, the clip length seen by blocks, motion channels."""
+"""Pieces every paradigm uses: freezing, parameter counts, the clip length seen by blocks, motion
+channels, and :func:`encode_clips` (a batch of videos' frames through an ILFM, clip by clip)."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from i2vbench.methods.backbones.base import ILFM, VisualOutput
 
 
 def freeze(module: nn.Module) -> nn.Module:
@@ -63,3 +69,29 @@ def temporal_differences(x: torch.Tensor, pad: torch.Tensor | None = None,
     rows = torch.arange(b)[:, None]
     diffs = [x[rows, torch.minimum(steps + s, last)] - x[rows, (steps - s).clamp(min=0)] for s in spans]
     return torch.cat([x, *diffs], dim=-1)
+
+
+def encode_clips(backbone: ILFM, frames: torch.Tensor | np.ndarray, output_hidden_states: bool = False
+                 ) -> VisualOutput:
+    """Encode ``frames`` (B, T, H, W, 3) uint8 — B videos of T frames each — with ``backbone``.
+
+    The frames go through the ILFM as one batch of B*T images inside ``num_frames_context(T)``,
+    so temporal modules inserted into its blocks (adapters, AIM's attention along time) fold the
+    batch back into clips. Returns a :class:`VisualOutput` whose tensors carry the clip axes:
+    ``pooled`` (B, T, D), ``tokens`` (B, T, N, W), each of ``hidden_states`` (B, T, N, W).
+    Gradients flow (wrap in ``torch.no_grad()`` for frozen features); autocast is the caller's.
+    """
+    from i2vbench.methods.backbones.base import VisualOutput
+
+    x = torch.as_tensor(frames)
+    if x.ndim != 5 or x.shape[-1] != 3:
+        raise ValueError(f"encode_clips expects (B, T, H, W, 3) frames, got {tuple(x.shape)}")
+    b, t = x.shape[:2]
+    with num_frames_context(t):
+        out = backbone.encode_frames(backbone.preprocess(x.flatten(0, 1)), output_hidden_states=output_hidden_states)
+
+    def clips(y: torch.Tensor) -> torch.Tensor:
+        return y.view(b, t, *y.shape[1:])
+
+    hidden = None if out.hidden_states is None else [clips(h) for h in out.hidden_states]
+    return VisualOutput(pooled=clips(out.pooled), tokens=clips(out.tokens), hidden_states=hidden)
