@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from i2vbench.datasets.tao import load_tao_gt, load_tao_results
 from i2vbench.errors import BenchError
 from i2vbench.metrics.evaluate import evaluate
-from i2vbench.metrics.teta import ALPHAS, EPS, FIELDS, compute_teta, pair_iou, teta
+from i2vbench.metrics.tao_matching import EPS, pair_iou
+from i2vbench.metrics.teta import ALPHAS, FIELDS, compute_teta, teta
 
 DATA = Path(__file__).parent / "data" / "ovmot"
 

@@ -23,17 +23,17 @@ from pathlib import Path
 import numpy as np
 
 from i2vbench.datasets.tao import TaoGT, TaoResults, load_tao_gt, load_tao_results
-from i2vbench.metrics.teta import (
+from i2vbench.metrics.tao_matching import (
     EPS,
-    _block_pairs,
-    _class_index,
-    _cluster_match,
-    _dense_ids,
-    _frame_pairs,
-    _Frames,
-    _runs,
+    Frames,
     association,
+    block_pairs,
+    class_index,
+    cluster_match,
     cumulative_at_alpha,
+    dense_ids,
+    frame_pairs,
+    runs,
 )
 
 HOTA_ALPHAS = np.arange(0.05, 0.99, 0.05)
@@ -51,7 +51,7 @@ def _id_matrix(gt: TaoGT, lists: dict[int, list[int]], classes: np.ndarray) -> n
     return out
 
 
-def compute_hota(gt: TaoGT, res: TaoResults, frames: _Frames | None = None) -> dict[str, float]:
+def compute_hota(gt: TaoGT, res: TaoResults, frames: Frames | None = None) -> dict[str, float]:
     """HOTA, DetA, AssA in percent (``res`` already limited to 300 results per image)."""
     from scipy.optimize import linear_sum_assignment
 
@@ -59,10 +59,10 @@ def compute_hota(gt: TaoGT, res: TaoResults, frames: _Frames | None = None) -> d
     n_cls, n_vid, n_frames = len(classes), len(gt.video_ids), len(gt.image_ids)
     g_frame, p_frame = gt.box_frame, res.box_frame
     if frames is None:
-        frames = _frame_pairs(n_frames, g_frame, gt.boxes, p_frame, res.boxes)
+        frames = frame_pairs(n_frames, g_frame, gt.boxes, p_frame, res.boxes)
     g_vid, p_vid = gt.frame_video[g_frame], gt.frame_video[p_frame]
-    g_cls = _class_index(classes, gt.box_category)
-    p_cls = _class_index(classes, res.box_category)
+    g_cls = class_index(classes, gt.box_category)
+    p_cls = class_index(classes, res.box_category)
     g_inst = np.where(g_cls >= 0, g_vid * n_cls + g_cls, -1)
     p_inst = np.where(p_cls >= 0, p_vid * n_cls + p_cls, -1)
 
@@ -82,11 +82,11 @@ def compute_hota(gt: TaoGT, res: TaoResults, frames: _Frames | None = None) -> d
     # not exhaustively labelled: drop predictions the IoU >= 0.5 Hungarian leaves unmatched
     check = has_gt & nexh[p_inst[cols]]
     if check.any():
-        rs, rn, rkey = _runs(r_grp)
+        rs, rn, rkey = runs(r_grp)
         sub = np.flatnonzero(check)
-        cs, cn, ckey = _runs(c_grp[sub])
+        cs, cn, ckey = runs(c_grp[sub])
         _, ri, ci = np.intersect1d(rkey, ckey, assume_unique=True, return_indices=True)
-        r, c, off = _block_pairs(rs[ri], rn[ri], cs[ci], cn[ci])
+        r, c, off = block_pairs(rs[ri], rn[ri], cs[ci], cn[ci])
         iou = frames.lookup(rows[r], cols[sub[c]], ckey[ci][np.repeat(np.arange(len(ci)),
                                                                         rn[ri] * cn[ci])] % n_frames)
         score = np.where(iou < 0.5 - EPS, 0.0, iou)
@@ -101,14 +101,14 @@ def compute_hota(gt: TaoGT, res: TaoResults, frames: _Frames | None = None) -> d
     cols, c_grp = cols[keep], c_grp[keep]
 
     c_inst = c_grp // n_frames
-    p_trk_all, _ = _dense_ids(p_vid, res.box_track)
-    c_trk, n_ctrk = _dense_ids(c_inst, p_trk_all[cols])
-    g_trk_all, _ = _dense_ids(g_vid, gt.box_track)
-    r_trk, _ = _dense_ids(g_inst[rows], g_trk_all[rows])
+    p_trk_all, _ = dense_ids(p_vid, res.box_track)
+    c_trk, n_ctrk = dense_ids(c_inst, p_trk_all[cols])
+    g_trk_all, _ = dense_ids(g_vid, gt.box_track)
+    r_trk, _ = dense_ids(g_inst[rows], g_trk_all[rows])
     n_alpha = len(HOTA_ALPHAS)
     n_inst = n_vid * n_cls
     if len(cols) and len(rows):
-        m = _cluster_match(rows, r_trk, r_grp, cols, c_trk, c_grp, n_ctrk,
+        m = cluster_match(rows, r_trk, r_grp, cols, c_trk, c_grp, n_ctrk,
                            lambda grp: grp % n_frames, frames)
         n_pass = np.searchsorted(_THRESH, m.iou, side="right")
         m_inst = r_grp[m.row] // n_frames
