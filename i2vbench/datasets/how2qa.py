@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
 from i2vbench.io import require_file
@@ -27,7 +28,6 @@ def parse_span(text: str) -> tuple[float, float]:
 
 
 def load_how2qa_csv(path: str | Path) -> list:
-    from i2vbench.metrics.videoqa import QAItem
 
     p = require_file(path, "How2QA csv")
     items = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
 from i2vbench.io import iter_jsonl, read_json, require_file
@@ -39,8 +40,7 @@ def load_retrieval_csv(path: str | Path) -> list[tuple[str, str]]:
 
 
 def load_mc_jsonl(path: str | Path) -> list:
-    """MSRVTT-MC questions as :class:`~i2vbench.metrics.videoqa.QAItem` (key = ``qid``, answer = int)."""
-    from i2vbench.metrics.videoqa import QAItem
+    """MSRVTT-MC questions as :class:`~i2vbench.datasets.qa.QAItem` (key = ``qid``, answer = int)."""
 
     items = []
     seen: set[str] = set()

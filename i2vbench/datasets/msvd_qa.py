@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
 from i2vbench.io import read_json, require_file
@@ -25,7 +26,6 @@ CSV_COLUMNS = ("video", "question", "answer", "qid")
 
 
 def load_msvd_qa_json(path: str | Path) -> list:
-    from i2vbench.metrics.videoqa import QAItem
 
     p = Path(path)
     data = read_json(p, "MSVD-QA json")
@@ -47,7 +47,6 @@ def load_msvd_qa_csv(path: str | Path) -> list:
     """One QAItem per csv row (key = qid, qtype = the question's first word, as ``eval_oe.py`` types it)."""
     import csv
 
-    from i2vbench.metrics.videoqa import QAItem
 
     p = require_file(path, "MSVD-QA csv")
     items, seen = [], set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
 from i2vbench.io import require_file
@@ -19,8 +20,7 @@ COLUMNS = ("video", "question", "answer", "qid", "type", "a0", "a1", "a2", "a3",
 
 
 def load_nextqa_csv(path: str | Path) -> list:
-    """One :class:`~i2vbench.metrics.videoqa.QAItem` per row, in file order."""
-    from i2vbench.metrics.videoqa import QAItem
+    """One :class:`~i2vbench.datasets.qa.QAItem` per row, in file order."""
 
     p = require_file(path, "NExT-QA csv")
     with p.open(encoding="utf-8", newline="") as f:

@@ -27,26 +27,15 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
+from i2vbench.datasets.qa import QAItem
 from i2vbench.errors import BenchError, where
 from i2vbench.metrics.evaluate import register_evaluator
 
 NEXTQA_TYPES = ("CW", "CH", "TN", "TC", "DC", "DL", "DO")
 DATASETS = ("nextqa", "msrvtt-mc", "how2qa", "msvd-qa")
-
-
-class QAItem(NamedTuple):
-    """One GT question: ``answer`` is an option index (multiple choice) or a string (open-ended)."""
-
-    key: str
-    answer: int | str
-    qtype: str | None
-    video: str
-    question: str
-    options: tuple[str, ...] | None
 
 
 def normalize_answer(text: str) -> str:
