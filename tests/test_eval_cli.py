@@ -170,3 +170,32 @@ def test_eval_modules_do_not_import_torch():
     code = ("import sys, i2vbench.metrics.cli, i2vbench.metrics.tvg, i2vbench.datasets.charades_sta;"
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# ---------------------------------------------------------------- one entry point, declared keys
+
+def test_every_evaluator_declares_keys_and_options():
+    from i2vbench.metrics.evaluate import EVALUATOR_MODULES, get_evaluator
+
+    for task in EVALUATOR_MODULES:
+        spec = get_evaluator(task)
+        assert spec.task == task and spec.keys and all(isinstance(k, str) for k in spec.keys)
+        assert "gt" not in spec.options and "pred" not in spec.options
+
+
+def test_unknown_option_is_refused_with_the_valid_ones(bench):
+    from i2vbench.errors import BenchError
+    from i2vbench.metrics.evaluate import evaluate
+
+    gt, pred = D / "gt_moments.jsonl", D / "pred_moments.jsonl"
+    with pytest.raises(BenchError, match=r"tvg evaluator: unknown option\(s\) 'mr_mapp'; valid: durations, "
+                                         r"allow_missing, mr_map"):
+        evaluate("tvg", gt, pred, mr_mapp=False)
+    code, _, err = bench("eval", "--task", "tvg", "--gt", str(gt), "--pred", str(pred), "--option", "mr_mapp=false")
+    assert code == 2 and "unknown option(s) 'mr_mapp'" in err and "valid: durations" in err
+    code, _, err = bench("eval", "--task", "tvg", "--gt", str(gt), "--pred", str(pred), "--dataset", "x")
+    assert code == 2 and "unknown option(s) 'dataset'" in err
+    # --strict where extras are refused anyway is accepted, and changes nothing
+    a = bench("eval", "--task", "tvg", "--gt", str(gt), "--pred", str(pred), "--json")
+    b = bench("eval", "--task", "tvg", "--gt", str(gt), "--pred", str(pred), "--json", "--strict")
+    assert a[0] == b[0] == 0 and a[1] == b[1]

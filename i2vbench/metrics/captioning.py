@@ -142,9 +142,9 @@ def lines_metrics(hypothesis: Path, references: list[Path]) -> dict[str, float]:
 FORMATS = ("json", "lines")
 
 
-@register_evaluator("captioning")
+@register_evaluator("captioning", keys=METRICS)
 def evaluate_files(gt: Path, pred: Path, split: str | None = None, references: list | tuple = (),
-                   format: str | None = None, **options: object) -> dict[str, float]:
+                   format: str | None = None) -> dict[str, float]:
     """Score candidates against references (``split`` selects MSR-VTT json videos, e.g. ``test``).
 
     GT formats: ``{video_id: [sentences]}``, MSR-VTT's ``{videos, sentences}``, the COCO caption layout

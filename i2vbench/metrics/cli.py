@@ -62,7 +62,9 @@ def eval_command(
         options["durations"] = durations
     if allow_missing:
         options["allow_missing"] = True
-    if strict:
+    if strict and "strict" in get_evaluator(task).options:
+        # tasks without the option already refuse extras by default (README: missing and extra
+        # predictions), so --strict asks for nothing more there
         options["strict"] = True
     if dataset is not None:
         options["dataset"] = dataset

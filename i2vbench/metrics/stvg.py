@@ -288,10 +288,10 @@ def evaluate_stvg(gt: VidSTGAnnotations, pred: STVGPredictions, *, allow_missing
     return scores
 
 
-@register_evaluator("stvg")
+@register_evaluator("stvg", keys=tuple(f"{p}{k}" for p in ("", "declarative/", "interrogative/")
+                                      for k in ("m_vIoU", "vIoU@0.3", "vIoU@0.5", "m_tIoU")) + ("n_missing",))
 def evaluate_files(gt: Path, pred: Path, *, allow_missing: bool = False, trajectories: str | Path | None = None,
-                   sample_fps: float = DEFAULT_FPS, video_max_len: int = DEFAULT_MAX_LEN,
-                   **_: object) -> dict[str, float]:
+                   sample_fps: float = DEFAULT_FPS, video_max_len: int = DEFAULT_MAX_LEN) -> dict[str, float]:
     """``bench eval --task stvg``: TubeDETR-parity metrics in percent (see the module docstring).
 
     ``trajectories`` (``--option trajectories=PATH``: a VidOR annotation folder or TubeDETR's

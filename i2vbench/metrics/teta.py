@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -193,9 +192,9 @@ def teta(gt: TaoGT, res: TaoResults) -> dict[str, float]:
     return compute_teta(gt, res).summary
 
 
-@register_evaluator("ovmot")
+@register_evaluator("ovmot", keys=(*FIELDS, "HOTA", "DetA", "AssA"))
 def evaluate_files(gt: Path | None, pred: Path, max_dets: int = 0, hota: bool = True,
-                   hota_max_dets: int = 300, strict: bool = False, **_: Any) -> dict[str, float]:
+                   hota_max_dets: int = 300, strict: bool = False) -> dict[str, float]:
     """``bench eval --task ovmot``: TETA and its parts, then HOTA/DetA/AssA, in percent.
 
     ``max_dets`` is TETA's ``MAX_DETECTIONS`` (official default 0: all results);

@@ -357,9 +357,10 @@ def _has_scores(preds: Mapping[str, np.ndarray]) -> bool:
                for p in preds.values())
 
 
-@register_evaluator("tvg")
+@register_evaluator("tvg", keys=("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU", "MR-*",
+                                 "n_missing"))
 def evaluate_files(gt: Path, pred: Path, durations: str | Path | None = None,
-                   allow_missing: bool = False, mr_map: bool = True, **_: object) -> dict[str, float]:
+                   allow_missing: bool = False, mr_map: bool = True) -> dict[str, float]:
     """``bench eval --task tvg``: GT = Charades-STA txt (+ ``durations`` csv/json) or moment jsonl.
 
     R1/R5/mIoU, then moment_detr's MR-mAP and its length breakdown (``--option mr_map=false``

@@ -153,9 +153,8 @@ def load_scores(pred: Path, ids: list[str] | None) -> np.ndarray:
     return read_score_matrix(pred, "scores")
 
 
-@register_evaluator("var")
-def evaluate_files(gt: Path, pred: Path, label_map: str | Path | None = None,
-                   **options: object) -> dict[str, float]:
+@register_evaluator("var", keys=("Top-1", "Top-5", "mean_class_accuracy"))
+def evaluate_files(gt: Path, pred: Path, label_map: str | Path | None = None) -> dict[str, float]:
     """Score N × C class scores against labels (row i of the scores is GT item i)."""
     ids, labels = load_labels(gt, label_map)
     scores = load_scores(pred, ids)

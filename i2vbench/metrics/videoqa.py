@@ -284,10 +284,11 @@ def _refuse_bare_indices(preds: Predictions, gt: Path) -> None:
         break
 
 
-@register_evaluator("videoqa")
+@register_evaluator("videoqa", keys=("Acc", "Acc_C", "Acc_T", "Acc_D", *NEXTQA_TYPES,
+                                     *(f"Acc_{w}" for w in QUESTION_WORDS), "n_missing"))
 def evaluate_files(gt: Path, pred: Path, dataset: str | None = None, allow_missing: bool = False,
                    strict: bool = False, vocab: str | Path | None = None, unk_first: bool = True,
-                   **options: object) -> dict[str, float]:
+                   ) -> dict[str, float]:
     """Accuracy (and NExT-QA's breakdown); with ``allow_missing``, ``n_missing`` counts the gaps.
 
     Predictions for questions not in ``gt`` are ignored with a counted warning (``strict``: refused).

@@ -108,8 +108,9 @@ def _check_gt(gt: Path | None, n: int, pred: Path) -> None:
         raise BenchError(f"{pred}: similarity matrix is {n}×{n} but {gt} lists {len(pairs)} text-video pairs")
 
 
-@register_evaluator("vtr")
-def evaluate_files(gt: Path | None, pred: Path, **options: object) -> dict[str, float]:
+@register_evaluator("vtr", keys=tuple(f"{d}/{k}" for d in ("t2v", "v2t")
+                                      for k in ("R@1", "R@5", "R@10", "R@sum", "MdR", "MnR")))
+def evaluate_files(gt: Path | None, pred: Path) -> dict[str, float]:
     """Score a texts × videos similarity matrix; ``gt`` (optional) is the pair list it was built from."""
     sim = read_score_matrix(pred, "similarity matrix")
     n, m = sim.shape
