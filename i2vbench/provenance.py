@@ -12,7 +12,7 @@ from pathlib import Path
 import i2vbench
 
 PACKAGES = ("i2vbench", "torch", "torchvision", "numpy", "scipy", "open_clip_torch", "transformers",
-            "av", "pandas", "pycocoevalcap", "trackeval", "pydantic")
+            "av", "pycocoevalcap", "pydantic", "safetensors")
 
 
 def code_version() -> str:

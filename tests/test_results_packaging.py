@@ -63,3 +63,43 @@ def test_each_reported_file_validates_and_names_problems(tmp_path, monkeypatch):
             reported.reported_table("tvg")
     finally:
         reported.reported_table.cache_clear()
+
+
+# a distribution's import name, where it differs from the distribution's
+IMPORT_NAME = {"open_clip_torch": "open_clip", "pyyaml": "yaml", "av": "av"}
+
+
+def test_declared_dependencies_are_the_imported_ones():
+    """pyproject declares what the package imports, no more (a declared package nobody imports
+    costs every user an install; an imported one that is not declared breaks a clean install)."""
+    import re
+    import sys
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {IMPORT_NAME.get(n, n) for n in (re.match(r"[A-Za-z0-9_.-]+", d).group(0).lower() for d in deps)}
+    import ast
+
+    imported: set[str] = set()
+    for f in PKG.rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - {"i2vbench"}
+    # optional, each imported inside try/except or only by a perf script given a checkout
+    optional = {"orjson", "teta", "mmaction"}
+    assert declared - imported == set(), "declared, never imported"
+    assert third_party - declared - optional == set(), "imported, not declared"
+
+
+def test_records_as_a_dataframe():
+    from i2vbench.results.store import records_frame
+
+    df = records_frame(task="tvg")
+    assert list(df.columns[:9]) == ["task", "dataset", "split", "method", "paradigm", "ilfm", "venue", "year",
+                                    "kind"]
+    row = df[df["method"] == "Moment-DETR"].iloc[0]
+    assert (row["R1@0.5"], row["kind"]) == (52.1, "reported")
+    assert df[df["method"] == "VDI"]["mIoU"].isna().all()  # "-" in the survey

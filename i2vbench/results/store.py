@@ -60,3 +60,25 @@ def load_records(task: str | None = None, *, reported: bool = True, runs: bool =
     if submissions:
         out += [r for _, r in load_submissions(root) if task in (None, r.task)]
     return out
+
+
+def records_frame(records: list[ResultRecord] | None = None, **load: object):
+    """The records as a pandas DataFrame: one row per record, one column per metric.
+
+    Identity columns first (task, dataset, split, method, paradigm, ilfm, venue, year, kind), then
+    ``metric`` columns as the records name them (a metric a record lacks is NaN), then
+    ``std:<metric>`` for reproduced records over seeds. ``records`` defaults to
+    ``load_records(**load)``; e.g. ``records_frame(task="tvg", runs=True)``.
+    """
+    import pandas as pd
+
+    recs = load_records(**load) if records is None else records  # type: ignore[arg-type]
+    ident = ("task", "dataset", "split", "method", "paradigm", "ilfm", "venue", "year", "kind")
+    rows = []
+    for r in recs:
+        row: dict[str, object] = {k: getattr(r, k) for k in ident}
+        row["kind"] = str(getattr(r.kind, "value", r.kind))
+        row.update({k: (float("nan") if v is None else float(v)) for k, v in r.metrics.items()})
+        row.update({f"std:{k}": float(v) for k, v in (r.metrics_std or {}).items()})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else list(ident))
