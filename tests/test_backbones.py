@@ -374,3 +374,19 @@ def test_zero_shot_accuracy_is_argmax_over_prompts(tiny):
     labels = pred.copy()
     labels[:2] = (labels[:2] + 1) % 3  # two wrong on purpose
     assert zero_shot_accuracy(tiny, imgs, labels, prompts) == pytest.approx(4 / 6)
+
+
+def test_hf_refuses_pickled_weights(hf_clip_dir, tmp_path):
+    """Only safetensors are loaded: a folder with pytorch_model.bin alone is refused, with the fix."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    d = tmp_path / "pickled"
+    shutil.copytree(hf_clip_dir, d)
+    st = next(d.glob("*.safetensors"))
+    torch.save(load_file(str(st)), d / "pytorch_model.bin")
+    st.unlink()
+    with pytest.raises(BenchError, match="only safetensors weights are loaded"):
+        load_backbone(f"hf:{d}")

@@ -116,10 +116,13 @@ def load_hf(arg: str | None, pretrained: str | None, device: str = "cpu") -> HFB
         raise BenchError(f"{d / 'config.json'} [model_type]: {model_type!r}; expected one of {sorted(classes)}")
     with offline():
         try:
-            model = classes[model_type].from_pretrained(str(d), local_files_only=True, use_safetensors=None)
+            # safetensors only: a pickled pytorch_model.bin can run code when it is loaded
+            model = classes[model_type].from_pretrained(str(d), local_files_only=True, use_safetensors=True)
             tokenizer = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
         except (OSError, ValueError) as e:
-            raise BenchError(f"hf:{d}: could not load model/tokenizer ({e})") from None
+            hint = ("; only safetensors weights are loaded (convert pytorch_model.bin with save_pretrained("
+                    "..., safe_serialization=True))" if not any(d.glob("*.safetensors")) else "")
+            raise BenchError(f"hf:{d}: could not load model/tokenizer ({e}){hint}") from None
     mean = std = None
     pp = d / "preprocessor_config.json"
     if pp.is_file():
