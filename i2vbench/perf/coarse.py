@@ -4,7 +4,7 @@
   equal entries; CLIP4Clip's ``compute_metrics`` sorts every row (re-stated here: CLIP4Clip is
   not a package, and its ``metrics.py`` imports torch).
 * VAR, Kinetics-400-val scale (20,000 × 400 scores): mmaction2's ``top_k_accuracy`` (k = 1, 5)
-  and ``mean_class_accuracy`` when ``mmaction`` is importable (e.g. ``/tmp/refenv``; it is never a
+  and ``mean_class_accuracy`` when ``mmaction`` is installed in the environment (it is never a
   dependency of the package), else a re-statement of their argsort / confusion-matrix logic.
 * VideoQA, NExT-QA-test scale (8,564 questions, csv + result.json on disk, end to end): ours
   (``bench eval``'s evaluator) vs NExT-QA's ``eval_mc.accuracy_metric`` logic re-stated (pandas

@@ -7,7 +7,8 @@ switches, wrong labels, duplicate boxes, tracklets of clutter), deterministicall
 and writes them as the real TAO json files the evaluators read.
 
 The official evaluator (SysCV/tet ``teta/``) is timed on the same files when a checkout of it
-is found (``$TETA_REF`` or ``/tmp/ref/tet/teta``); it is never shipped with the suite.
+is named by ``$TETA_REF`` (no default path: code runs only from where the user points); it is
+never shipped with the suite.
 
 Measured (2-core CPU shared with other jobs, so CPU seconds are the figures to compare; both
 sides include reading the json files). TAO-val scale, seed 0: 988 videos, 38,416 annotated
@@ -179,7 +180,9 @@ def write_synthetic(out: Path, seed: int = 0, **shape: float) -> tuple[Path, Pat
 
 
 def _reference_dir() -> Path | None:
-    d = Path(os.environ.get("TETA_REF", "/tmp/ref/tet/teta"))
+    if not os.environ.get("TETA_REF"):
+        return None
+    d = Path(os.environ["TETA_REF"])
     return d if (d / "teta" / "metrics" / "teta.py").is_file() else None
 
 

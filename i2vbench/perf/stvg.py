@@ -7,7 +7,8 @@ file. GT boxes are stored on the sampled frames only (the only ones either evalu
 keeps the GT file small; the timing is file → metrics for both sides.
 
 The reference is TubeDETR's own ``datasets/vidstg_eval.py``, imported from a checkout named by
-``$I2VBENCH_TUBEDETR`` (default ``/tmp/ref/tubedetr``); it needs ``torch`` and ``python-hostlist``
+``$I2VBENCH_TUBEDETR`` (no default: code is run only from a path the user names, never from a
+world-writable place such as ``/tmp`` that another user could fill); it needs ``torch`` and ``python-hostlist``
 (imported by its ``util/dist.py``). Where it cannot be imported the case runs without it.
 """
 
@@ -79,7 +80,9 @@ def make_inputs(n: int, folder: Path, seed: int = 0) -> tuple[Path, Path, int]:
 
 def _tubedetr_evaluator() -> Any | None:
     """TubeDETR's ``vidstg_eval`` module from a local checkout, or None (with the reason on stderr)."""
-    root = Path(os.environ.get("I2VBENCH_TUBEDETR", "/tmp/ref/tubedetr"))
+    if not os.environ.get("I2VBENCH_TUBEDETR"):
+        return None
+    root = Path(os.environ["I2VBENCH_TUBEDETR"])
     src = root / "datasets" / "vidstg_eval.py"
     if not src.is_file():
         return None
