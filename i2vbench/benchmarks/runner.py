@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -82,6 +82,7 @@ class Runner:
 RUNNERS: Registry[Runner] = Registry("runnable task")
 RUNNER_MODULES = (
     "i2vbench.benchmarks.tvg",
+    "i2vbench.benchmarks.var",
 )
 _loaded = False
 
@@ -179,6 +180,11 @@ class DatasetResult:
     stats: dict[str, Any]  # data sizes and feature time, for the run record
     methods: list[MethodResult]
     skipped: dict[str, str]  # method → why it could not run on this input
+    prediction_format: str = "jsonl"
+
+    def predictions_path(self, split: str, method: str, seed: int) -> str:
+        """Where a seed's predictions go, relative to the run folder."""
+        return f"predictions/{self.dataset}/{split}/{method}-seed{seed}.{self.prediction_format}"
 
 
 @dataclass
@@ -242,9 +248,12 @@ class TaskData:
     inputs: set[str]  # what the features offer (see i2vbench.datasets.features.INPUTS)
     missing_why: str  # why an input not offered is missing, for the skip reason
     provided: dict[str, Any]  # constructor arguments (values, or methods.registry.Lazy)
-    # (method, split name, split) → (metrics, prediction rows as written to disk)
-    score: Callable[[Any, str, Any], tuple[dict[str, float], list[dict]]]
+    # (method, split name, split) → (metrics, the predictions as written to disk: JSON-able rows
+    # for "jsonl", any JSON-able value for "json", an array for "npy")
+    score: Callable[[Any, str, Any], tuple[dict[str, float], Any]]
     stats: dict[str, Any] = field(default_factory=dict)
+    # the official prediction format of the task, which `bench eval` reads back
+    prediction_format: Literal["jsonl", "json", "npy"] = "jsonl"
 
 
 def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) -> DatasetResult:
@@ -290,15 +299,10 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
         trainable, total = built[cfg.seeds[0], spec.name].parameter_counts()
         results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, trainable, total,
                                     [by_key[seed, spec.name] for seed in cfg.seeds]))
-    return DatasetResult(data.dataset, data.stats, results, skipped)
+    return DatasetResult(data.dataset, data.stats, results, skipped, data.prediction_format)
 
 
 # --- records and the run folder --------------------------------------------------------------
-
-def predictions_path(dataset: str, split: str, method: str, seed: int) -> str:
-    """Where a seed's predictions go, relative to the run folder."""
-    return f"predictions/{dataset}/{split}/{method}-seed{seed}.jsonl"
-
 
 def results_json(result: RunResult, detail: bool = False) -> list[dict[str, Any]]:
     """One entry per (dataset, method, split): mean, sample std and every seed's metrics;
@@ -315,7 +319,7 @@ def results_json(result: RunResult, detail: bool = False) -> list[dict[str, Any]
                                  total_params=m.total_params)
                     for row, s in zip(entry["per_seed"], m.seeds, strict=True):
                         row.update(train_s=round(s.train_s, 2), eval_s=round(s.eval_s, 2),
-                                   predictions=predictions_path(ds.dataset, split, m.method, s.seed))
+                                   predictions=ds.predictions_path(split, m.method, s.seed))
                 out.append(entry)
     return out
 
@@ -336,7 +340,7 @@ def method_records(result: RunResult, provenance: dict[str, Any]) -> list[dict]:
                     paradigm_description=None if m.paradigm else f"baseline without a transfer paradigm: {spec.summary}",
                     citation={"ref": spec.ref, "title": spec.paper or f"i2vbench {m.display}"},
                     metrics=m.metrics(split), metrics_std=m.metrics_std(split),
-                    per_seed=[{**row, "predictions": predictions_path(ds.dataset, split, m.method, row["seed"])}
+                    per_seed=[{**row, "predictions": ds.predictions_path(split, m.method, row["seed"])}
                               for row in m.per_seed(split)],
                     kind="reproduced", provenance=provenance,
                 )
@@ -344,9 +348,21 @@ def method_records(result: RunResult, provenance: dict[str, Any]) -> list[dict]:
     return records
 
 
+def write_predictions(path: Path, predictions: Any, fmt: str) -> None:
+    from i2vbench.io import dump_json, dumps_jsonl
+
+    if fmt == "jsonl":
+        path.write_text(dumps_jsonl(predictions), encoding="utf-8")
+    elif fmt == "json":
+        path.write_text(dump_json(predictions), encoding="utf-8")
+    else:
+        with path.open("wb") as f:
+            np.save(f, np.asarray(predictions), allow_pickle=False)
+
+
 def write_run(result: RunResult, run_json: dict[str, Any], out_root: Path, table_md: str) -> Path:
     """Write the run folder atomically: either all of it appears, or nothing does."""
-    from i2vbench.io import atomic_dir, dump_json, dumps_jsonl
+    from i2vbench.io import atomic_dir, dump_json
 
     stamp = run_json["provenance"]["created"].replace("-", "").replace(":", "").replace("T", "-").rstrip("Z")
     seeds = run_json["config"]["seeds"]
@@ -363,9 +379,9 @@ def write_run(result: RunResult, run_json: dict[str, Any], out_root: Path, table
             for m in ds.methods:
                 for s in m.seeds:
                     for split, rows in s.predictions.items():
-                        path = tmp / predictions_path(ds.dataset, split, m.method, s.seed)
+                        path = tmp / ds.predictions_path(split, m.method, s.seed)
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        path.write_text(dumps_jsonl(rows), encoding="utf-8")
+                        write_predictions(path, rows, ds.prediction_format)
         (tmp / "table.md").write_text(table_md, encoding="utf-8")
         (tmp / "run.json").write_text(dump_json(run_json), encoding="utf-8")
     result.run_dir = final
