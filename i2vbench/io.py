@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import shutil
@@ -23,43 +25,129 @@ def require_file(path: str | Path, what: str = "file") -> Path:
     return p
 
 
+# Budgets checked before work: YAML nesting deeper than this is refused before PyYAML's composer
+# recurses, and a file larger than MAX_INPUT_BYTES before it is read (TAO val's 107 MB GT is the
+# largest real input).
+MAX_NESTING = 200
+MAX_INPUT_BYTES = 2 << 30
+
+
+def read_text(path: str | Path, what: str = "text file") -> str:
+    """The file as UTF-8 text (a BOM is dropped); bytes that are not UTF-8 are refused with the line."""
+    p = require_file(path, what)
+    size = p.stat().st_size
+    if size > MAX_INPUT_BYTES:
+        raise BenchError(f"{p}: {size} bytes; inputs may have at most {MAX_INPUT_BYTES} bytes")
+    data = p.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise BenchError(f"{where(p, line)}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                         f"expected a {what}") from None
+
+
+def open_text(path: str | Path, what: str = "text file") -> io.StringIO:
+    """:func:`read_text` as a file object (newlines kept as they are, for the csv module)."""
+    return io.StringIO(read_text(path, what), newline="")
+
+
+def csv_rows(reader: Any, path: str | Path) -> Iterator[Any]:
+    """Rows of a ``csv.reader``/``DictReader``; a csv error (a field over the csv module's limit, a
+    NUL byte) becomes a BenchError naming the file and line."""
+    inner = getattr(reader, "reader", reader)
+    try:
+        yield from reader
+    except csv.Error as e:
+        raise BenchError(f"{where(path, inner.line_num)}: malformed CSV ({e})") from None
+
+
+def check_nesting(text: str, path: str | Path, limit: int = MAX_NESTING) -> None:
+    """Refuse JSON/YAML-flow nesting deeper than ``limit`` (brackets outside strings), before parsing."""
+    if text.count("[") + text.count("{") <= limit:
+        return
+    depth, in_str, esc, line = 0, False, False, 1
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                raise BenchError(f"{where(path, line)}: nested more than {limit} deep")
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "\n":
+            line += 1
+
+
+def loads_json(text: str, path: str | Path, line: int | None = None) -> Any:
+    """``json.loads`` whose every failure is a BenchError naming ``path`` (and ``line``).
+
+    Deep nesting is caught as the C parser's RecursionError (raised at the interpreter's limit,
+    cheaply), not pre-scanned: a Python pass over a 100 MB TAO file would cost seconds."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise BenchError(f"{where(path, line or e.lineno)}: malformed JSON ({e.msg}, column {e.colno})") from None
+    except ValueError as e:  # an integer longer than the int-string limit
+        raise BenchError(f"{where(path, line)}: unreadable JSON number ({e})") from None
+    except RecursionError:
+        raise BenchError(f"{where(path, line)}: JSON nested too deeply") from None
+
+
 def read_json(path: str | Path, what: str = "JSON file") -> Any:
     p = require_file(path, what)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise BenchError(f"{where(p, e.lineno)}: malformed JSON ({e.msg}, column {e.colno})") from None
-    except UnicodeDecodeError:
-        raise BenchError(f"{p}: not UTF-8 text; expected a {what}") from None
+    return loads_json(read_text(p, what), p)
 
 
 def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
     p = require_file(path, what)
+    return loads_yaml(read_text(p, what), p)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without anchors/aliases: an alias cycle, or a ~500-byte anchor bomb
+    that expands to megabytes when stored, is refused where it starts. Result files need neither."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def loads_yaml(text: str, path: str | Path) -> Any:
+    """Safe YAML (no aliases, nesting within MAX_NESTING) whose every failure is a located BenchError."""
+    check_nesting(text, path)
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e)
-        raise BenchError(f"{where(p, line)}: malformed YAML ({problem})") from None
-    except UnicodeDecodeError:
-        raise BenchError(f"{p}: not UTF-8 text; expected a {what}") from None
+        raise BenchError(f"{where(path, line)}: malformed YAML ({problem})") from None
+    except (RecursionError, ValueError) as e:
+        raise BenchError(f"{where(path)}: unreadable YAML ({type(e).__name__})") from None
 
 
 def iter_jsonl(path: str | Path, what: str = "JSON-lines file") -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each non-blank line; each line must be a JSON object."""
     p = require_file(path, what)
-    with p.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise BenchError(f"{where(p, n)}: malformed JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise BenchError(f"{where(p, n)}: expected a JSON object, got {type(obj).__name__}")
-            yield n, obj
+    for n, line in enumerate(read_text(p, what).splitlines(), start=1):
+        if not line.strip():
+            continue
+        obj = loads_json(line, p, n)
+        if not isinstance(obj, dict):
+            raise BenchError(f"{where(p, n)}: expected a JSON object, got {type(obj).__name__}")
+        yield n, obj
 
 
 def _tmp_sibling(path: Path) -> Path:
@@ -118,3 +206,43 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def load_npy(path: str | Path, what: str = ".npy array", max_bytes: int = MAX_INPUT_BYTES) -> Any:
+    """A plain (never unpickled) ``.npy`` array, its header checked before anything is allocated:
+    an ``.npz`` archive, an object dtype, or a shape whose size disagrees with the file's bytes
+    (a header claiming terabytes) is refused naming the file."""
+    import numpy as np
+
+    p = require_file(path, what)
+    size = p.stat().st_size
+    with p.open("rb") as f:
+        head = f.read(6)
+        if head[:2] == b"PK":
+            raise BenchError(f"{p}: an .npz archive where a .npy array is expected (np.save, not np.savez)")
+        f.seek(0)
+        try:
+            major, _ = np.lib.format.read_magic(f)
+            if major == 1:
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif major in (2, 3):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f"unknown .npy format version {major}")
+        except (ValueError, OSError, SyntaxError, EOFError) as e:
+            raise BenchError(f"{p}: not a .npy file ({e})") from None
+        offset = f.tell()
+    if dtype.hasobject:
+        raise BenchError(f"{p}: object arrays are refused (they would be unpickled)")
+    n_items = 1
+    for d in shape:
+        n_items *= int(d)
+    need = n_items * dtype.itemsize
+    if need != size - offset or need > max_bytes:
+        raise BenchError(f"{p}: header claims shape {tuple(shape)} of {dtype} ({need} bytes), but the "
+                         f"file holds {size - offset} bytes of data" + (
+                             f" (budget {max_bytes} bytes)" if need > max_bytes else ""))
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise BenchError(f"{p}: cannot read .npy ({e})") from None

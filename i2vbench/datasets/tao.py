@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from itertools import chain
@@ -121,10 +122,39 @@ def _list(data: dict, key: str, path: Path) -> list:
     return v
 
 
+MAX_ID = 2**62  # ids are stored as int64
+MAX_COORD = 1e7  # pixels: far beyond any video frame, far below float overflow in x + w
+
+
+def _int(obj: Any, key: str, path: Path, item: str) -> int:
+    """An integer field (ids, frame indices): a JSON integer within int64, nothing else."""
+    v = _req(obj, key, path, item)
+    if isinstance(v, bool) or not isinstance(v, int) or not -MAX_ID < v < MAX_ID:
+        raise BenchError(f"{where(path, key=f'{item}.{key}')}: expected an integer id, got {_short(v)}")
+    return v
+
+
+def _int_list(v: Any, path: Path, item: str) -> list[int]:
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, int) and not isinstance(x, bool) and -MAX_ID < x < MAX_ID
+                                          for x in v):
+        raise BenchError(f"{where(path, key=item)}: expected a list of integer ids, got {_short(v)}")
+    return list(v)
+
+
+def _short(v: Any) -> str:
+    r = repr(v) if not isinstance(v, int) or v.bit_length() < 64 else f"an integer of {v.bit_length()} bits"
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 def _bbox(b: Any, path: Path, item: str) -> list[float]:
     if (not isinstance(b, (list, tuple)) or len(b) != 4
             or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in b)):
-        raise BenchError(f"{where(path, key=item)}: bbox must be [x, y, w, h] numbers, got {b!r}")
+        raise BenchError(f"{where(path, key=item)}: bbox must be [x, y, w, h] numbers, got {_short(b)}")
+    if not all(math.isfinite(x) and abs(x) <= MAX_COORD for x in b) or b[2] < 0 or b[3] < 0:
+        raise BenchError(f"{where(path, key=item)}: bbox must be finite [x, y, w, h] with w, h >= 0 and "
+                         f"|values| <= {MAX_COORD:g}, got {_short(b)}")
     return b
 
 
@@ -143,38 +173,46 @@ def load_tao_gt(path: str | Path) -> TaoGT:
     seen_ids: set = set()
     seen_names: set = set()
     for i, c in enumerate(cats):
-        cid = _req(c, "id", p, f"categories[{i}]")
+        cid = _int(c, "id", p, f"categories[{i}]")
         name = c.get("name", cid)
+        if not isinstance(name, (str, int)) or isinstance(name, bool):
+            raise BenchError(f"{where(p, key=f'categories[{i}].name')}: expected a string, got {_short(name)}")
         if cid in seen_ids or name in seen_names:
             # the official readers key classes by name; a repeated id or name is ambiguous
             raise BenchError(f"{where(p, key=f'categories[{i}]')}: duplicate category "
                              f"{'id ' + str(cid) if cid in seen_ids else 'name ' + repr(name)}")
         seen_ids.add(cid)
         seen_names.add(name)
-    merge_map = {int(m["id"]): int(c["id"]) for c in cats for m in c.get("merged", []) or []}
+    merge_map = {}
+    for i, c in enumerate(cats):
+        merged = c.get("merged") or []
+        if not isinstance(merged, list):
+            raise BenchError(f"{where(p, key=f'categories[{i}].merged')}: expected a list, got {_short(merged)}")
+        for k, m in enumerate(merged):
+            merge_map[_int(m, "id", p, f"categories[{i}].merged[{k}]")] = c["id"]
 
     vid_row: dict[int, int] = {}
     names, neg, nexh = [], {}, {}
     for i, v in enumerate(videos):
-        vid = _req(v, "id", p, f"videos[{i}]")
+        vid = _int(v, "id", p, f"videos[{i}]")
         if vid in vid_row:
             raise BenchError(f"{where(p, key=f'videos[{i}]')}: duplicate video id {vid}")
         vid_row[vid] = i
         names.append(str(v.get("name", vid)))
         # as in the file: the official readers do not fold merged ids in these lists
-        neg[vid] = list(v.get("neg_category_ids", []) or [])
-        nexh[vid] = list(v.get("not_exhaustive_category_ids", []) or [])
+        neg[vid] = _int_list(v.get("neg_category_ids"), p, f"videos[{i}].neg_category_ids")
+        nexh[vid] = _int_list(v.get("not_exhaustive_category_ids"), p, f"videos[{i}].not_exhaustive_category_ids")
 
     img_info: dict[int, tuple[int, int]] = {}  # image id -> (video id, frame_index)
     for i, im in enumerate(images):
         item = f"images[{i}]"
-        iid = _req(im, "id", p, item)
-        vid = _req(im, "video_id", p, item)
+        iid = _int(im, "id", p, item)
+        vid = _int(im, "video_id", p, item)
         if vid not in vid_row:
             raise BenchError(f"{where(p, key=item)}: unknown video_id {vid}")
         if iid in img_info:
             raise BenchError(f"{where(p, key=item)}: duplicate image id {iid}")
-        img_info[iid] = (vid, int(_req(im, "frame_index", p, item)))
+        img_info[iid] = (vid, _int(im, "frame_index", p, item))
 
     n = len(anns)
     a_img = np.empty(n, np.int64)
@@ -183,7 +221,7 @@ def load_tao_gt(path: str | Path) -> TaoGT:
     a_box = np.empty((n, 4), np.float64)
     for i, a in enumerate(anns):
         item = f"annotations[{i}]"
-        iid = _req(a, "image_id", p, item)
+        iid = _int(a, "image_id", p, item)
         if iid not in img_info:
             raise BenchError(f"{where(p, key=item)}: unknown image_id {iid}")
         vid = a.get("video_id", img_info[iid][0])
@@ -191,8 +229,9 @@ def load_tao_gt(path: str | Path) -> TaoGT:
             raise BenchError(f"{where(p, key=item)}: video_id {vid} but image {iid} belongs to "
                              f"video {img_info[iid][0]}")
         a_img[i] = iid
-        a_track[i] = _req(a, "track_id", p, item)
-        a_cat[i] = merge_map.get(_req(a, "category_id", p, item), a["category_id"])
+        a_track[i] = _int(a, "track_id", p, item)
+        cat = _int(a, "category_id", p, item)
+        a_cat[i] = merge_map.get(cat, cat)
         a_box[i] = _bbox(_req(a, "bbox", p, item), p, item)
 
     # frames = images with GT boxes, ordered by (video row, frame_index, first appearance)
@@ -346,6 +385,11 @@ def _read_columns(pieces, p: Path) -> dict[str, list[np.ndarray]]:
         if not np.isfinite(box).all() or not np.isfinite(score).all():
             k = int(np.flatnonzero(~np.isfinite(box).all(1) | ~np.isfinite(score))[0])
             raise BenchError(f"{where(p, key=f'item {start + k}')}: bbox and score must be finite")
+        odd = (np.abs(box) > MAX_COORD).any(1) | (box[:, 2] < 0) | (box[:, 3] < 0)
+        if odd.any():
+            k = int(np.flatnonzero(odd)[0])
+            raise BenchError(f"{where(p, key=f'item {start + k}')}: bbox must be [x, y, w, h] with w, h >= 0 "
+                             f"and |values| <= {MAX_COORD:g}, got {box[k].tolist()}")
         for k, v in (("img", img), ("vid", vid), ("trk", trk), ("cat", cat), ("score", score),
                      ("box", box)):
             cols[k].append(v)

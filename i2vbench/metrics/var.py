@@ -89,10 +89,12 @@ def var_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------- files
 
+MAX_CLASSES = 1 << 20  # a label beyond this is an error in the file, not a class (K400: 400, SSv2: 174)
+
 
 def load_labels(gt: Path, label_map: str | Path | None = None) -> tuple[list[str] | None, np.ndarray]:
     """``(clip ids or None, labels)`` from a labels .npy/.json, a Kinetics csv or an SSv2 json."""
-    from i2vbench.io import read_json, require_file
+    from i2vbench.io import load_npy, read_json, require_file
 
     p = require_file(gt, "labels file")
     if p.suffix == ".csv":
@@ -101,10 +103,7 @@ def load_labels(gt: Path, label_map: str | Path | None = None) -> tuple[list[str
         k = load_kinetics_csv(p, label_map)
         return k.ids, k.labels
     if p.suffix == ".npy":
-        try:
-            y = np.load(p, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise BenchError(f"{p}: not a plain numeric .npy array ({e})") from None
+        y = load_npy(p, "labels")
         ids = None
     elif p.suffix == ".json":
         data = read_json(p, "labels json")
@@ -115,12 +114,17 @@ def load_labels(gt: Path, label_map: str | Path | None = None) -> tuple[list[str
             return v.ids, v.labels
         if isinstance(data, dict):
             ids, data = [str(k) for k in data], list(data.values())
-        else:
+        elif isinstance(data, list):
             ids = None
-        bad = next((i for i, v in enumerate(data) if isinstance(v, bool) or not isinstance(v, int)), None)
+        else:
+            raise BenchError(f"{p}: expected a JSON list of labels or {{clip_id: label}}, got {type(data).__name__}")
+        bad = next((i for i, v in enumerate(data)
+                    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < MAX_CLASSES), None)
         if bad is not None:
             key = ids[bad] if ids else f"[{bad}]"
-            raise BenchError(f"{p} [{key}]: label {data[bad]!r} is not an integer class index")
+            shown = repr(data[bad]) if len(repr(data[bad])) < 40 else repr(data[bad])[:37] + "..."
+            raise BenchError(f"{p} [{key}]: label {shown} is not an integer class index "
+                             f"(0 <= label < {MAX_CLASSES})")
         y = np.asarray(data, dtype=np.int64)
     else:
         raise BenchError(f"{p}: expected labels as .npy, .json, a Kinetics .csv or an SSv2 .json")
@@ -148,7 +152,7 @@ def load_scores(pred: Path, ids: list[str] | None) -> np.ndarray:
                 raise BenchError(f"{pred}: no scores for {len(missing)} GT clips, e.g. {missing[0]!r}")
             try:
                 return np.asarray([data[i] for i in ids], dtype=np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise BenchError(f"{pred}: every clip needs a list of C numbers") from None
     return read_score_matrix(pred, "scores")
 

@@ -74,21 +74,20 @@ def retrieval_metrics(sim: np.ndarray) -> dict[str, float]:
 
 def read_score_matrix(path: Path, what: str) -> np.ndarray:
     """A 2-D numeric array from ``.npy`` (never unpickled) or ``.json`` (list of rows)."""
-    from i2vbench.io import read_json, require_file
+    from i2vbench.io import load_npy, read_json, require_file
 
     p = require_file(path, what)
     if p.suffix == ".npy":
-        try:
-            a = np.load(p, allow_pickle=False)
-        except ValueError as e:
-            raise BenchError(f"{p}: not a plain numeric .npy array ({e}); object arrays are refused") from None
-        except OSError as e:
-            raise BenchError(f"{p}: cannot read .npy ({e})") from None
+        a = load_npy(p, what)
     elif p.suffix == ".json":
         data = read_json(p, what)
+        if not isinstance(data, list) or not all(
+                isinstance(r, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in r)
+                for r in data):
+            raise BenchError(f"{p}: expected a JSON list of equal-length lists of numbers")
         try:
             a = np.asarray(data, dtype=np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise BenchError(f"{p}: expected a JSON list of equal-length lists of numbers") from None
     else:
         raise BenchError(f"{p}: expected a .npy or .json {what}, got suffix {p.suffix!r}")
