@@ -246,3 +246,28 @@ def load_npy(path: str | Path, what: str = ".npy array", max_bytes: int = MAX_IN
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
         raise BenchError(f"{p}: cannot read .npy ({e})") from None
+
+
+class LocatedCsv:
+    """A ``csv.reader``/``DictReader`` whose csv errors are BenchErrors naming the file and line."""
+
+    def __init__(self, reader: Any, path: str | Path) -> None:
+        self._reader, self._path = reader, path
+        self._rows = csv_rows(reader, path)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._rows
+
+    def __next__(self) -> Any:
+        return next(self._rows)
+
+    @property
+    def line_num(self) -> int:
+        return getattr(self._reader, "line_num", None) or self._reader.reader.line_num
+
+    @property
+    def fieldnames(self) -> Any:
+        try:
+            return self._reader.fieldnames
+        except csv.Error as e:
+            raise BenchError(f"{where(self._path, 1)}: malformed CSV header ({e})") from None

@@ -186,7 +186,7 @@ def test_detection_and_bad_files(tmp_path):
         evaluate("videoqa", bad, DATA / "nextqa_small_result.json", dataset="foo")
     t = tmp_path / "types.csv"
     t.write_text((DATA / "nextqa_small.csv").read_text().replace(",DC,", ",XX,"))
-    with pytest.raises(BenchError, match=r"unknown NExT-QA question type\(s\) \['XX'\]"):
+    with pytest.raises(BenchError, match=r"types.csv:7: question type 'XX' is not one of"):
         evaluate("videoqa", t, DATA / "nextqa_small_result.json")
 
 

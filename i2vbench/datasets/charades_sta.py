@@ -32,7 +32,7 @@ from pathlib import Path
 
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import iter_jsonl, read_json, require_file
+from i2vbench.io import LocatedCsv, iter_jsonl, open_text, read_json, read_text, require_file
 
 Window = tuple[float, float]
 
@@ -82,8 +82,8 @@ def load_durations(path: str | Path) -> dict[str, float]:
         return out
     out = {}
     try:
-        with p.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
+        with open_text(p) as f:
+            reader = LocatedCsv(csv.DictReader(f), p)
             cols = reader.fieldnames or []
             if "id" not in cols or "length" not in cols:
                 raise BenchError(f"{p}: expected a Charades csv with columns 'id' and 'length', "
@@ -128,7 +128,7 @@ def load_charades_sta(path: str | Path, durations: Mapping[str, float] | str | P
     emptied: list[int] = []  # lines whose window is empty as written or after clipping
     clipped = negative = 0
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_text(p)
     except UnicodeDecodeError:
         raise BenchError(f"{p}: not UTF-8 text; expected 'VID start end##sentence' lines") from None
     for idx, raw in enumerate(text.splitlines()):

@@ -15,7 +15,7 @@ from pathlib import Path
 from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import require_file
+from i2vbench.io import LocatedCsv, open_text, require_file
 
 
 def parse_span(text: str) -> tuple[float, float]:
@@ -31,8 +31,8 @@ def load_how2qa_csv(path: str | Path) -> list:
 
     p = require_file(path, "How2QA csv")
     items = []
-    with p.open(encoding="utf-8", newline="") as f:
-        for n, row in enumerate(csv.reader(f), start=1):
+    with open_text(p) as f:
+        for n, row in enumerate(LocatedCsv(csv.reader(f), p), start=1):
             if not row:
                 continue
             if len(row) != 7:

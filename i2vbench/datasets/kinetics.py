@@ -17,7 +17,7 @@ import numpy as np
 
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import require_file
+from i2vbench.io import LocatedCsv, open_text, read_text, require_file
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ class Labelled:
 def read_label_map(path: str | Path) -> list[str]:
     """Class names by index from a one-name-per-line txt or an ``id,name`` csv."""
     p = require_file(path, "label map")
-    text = p.read_text(encoding="utf-8")
+    text = read_text(p)
     if p.suffix == ".csv":
-        rows = list(csv.DictReader(text.splitlines()))
+        rows = list(LocatedCsv(csv.DictReader(text.splitlines()), p))
         if not rows or "id" not in rows[0] or "name" not in rows[0]:
             raise BenchError(f"{where(p, 1)}: expected an id,name header")
         names: dict[int, str] = {}
@@ -63,8 +63,8 @@ def index_of(classes: list[str], path: Path) -> dict[str, int]:
 
 def load_kinetics_csv(path: str | Path, label_map: str | Path | None = None) -> Labelled:
     p = require_file(path, "Kinetics csv")
-    with p.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    with open_text(p) as f:
+        reader = LocatedCsv(csv.DictReader(f), p)
         if not reader.fieldnames or "label" not in reader.fieldnames or "youtube_id" not in reader.fieldnames:
             raise BenchError(f"{where(p, 1)}: expected a header with label and youtube_id "
                              f"(label,youtube_id,time_start,time_end,split), got {reader.fieldnames}")

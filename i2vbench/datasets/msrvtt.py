@@ -18,14 +18,14 @@ from pathlib import Path
 from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import iter_jsonl, read_json, require_file
+from i2vbench.io import LocatedCsv, iter_jsonl, open_text, read_json, require_file
 
 
 def load_retrieval_csv(path: str | Path) -> list[tuple[str, str]]:
     """``(video_id, sentence)`` per row, in file order (the row order of the similarity matrix)."""
     p = require_file(path, "MSR-VTT retrieval csv")
-    with p.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    with open_text(p) as f:
+        reader = LocatedCsv(csv.DictReader(f), p)
         cols = reader.fieldnames or []
         if "video_id" not in cols or "sentence" not in cols:
             raise BenchError(f"{where(p, 1)}: expected a header with video_id and sentence "
@@ -148,8 +148,8 @@ def load_video_list_csv(path: str | Path) -> list[str]:
     """Video ids of a one-column id list (CLIP4Clip's ``MSRVTT_train.9k.csv``: header ``video_id``),
     in file order; their captions are in ``MSRVTT_data.json`` (:func:`load_caption_json`)."""
     p = require_file(path, "MSR-VTT video list csv")
-    with p.open(encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    with open_text(p) as f:
+        reader = LocatedCsv(csv.DictReader(f), p)
         if "video_id" not in (reader.fieldnames or []):
             raise BenchError(f"{where(p, 1)}: expected a header with video_id "
                              f"(CLIP4Clip's MSRVTT_train.9k.csv), got {reader.fieldnames}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import read_json, require_file
+from i2vbench.io import LocatedCsv, open_text, read_json, require_file
 
 CSV_COLUMNS = ("video", "question", "answer", "qid")
 
@@ -50,8 +50,8 @@ def load_msvd_qa_csv(path: str | Path) -> list:
 
     p = require_file(path, "MSVD-QA csv")
     items, seen = [], set()
-    with p.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
+    with open_text(p) as f:
+        reader = LocatedCsv(csv.reader(f), p)
         header = next(reader, [])
         missing = [c for c in CSV_COLUMNS if c not in header]
         if missing:

@@ -14,17 +14,20 @@ from pathlib import Path
 from i2vbench.datasets.qa import QAItem
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import require_file
+from i2vbench.io import LocatedCsv, open_text, require_file
 
 COLUMNS = ("video", "question", "answer", "qid", "type", "a0", "a1", "a2", "a3", "a4")
+
+# eval_mc.py's types (TP is scored with TN)
+QTYPES = ("CW", "CH", "TN", "TC", "TP", "DC", "DL", "DO")
 
 
 def load_nextqa_csv(path: str | Path) -> list:
     """One :class:`~i2vbench.datasets.qa.QAItem` per row, in file order."""
 
     p = require_file(path, "NExT-QA csv")
-    with p.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
+    with open_text(p) as f:
+        reader = LocatedCsv(csv.reader(f), p)
         header = next(reader, [])
         missing = [c for c in COLUMNS if c not in header]
         if missing:
@@ -46,6 +49,8 @@ def load_nextqa_csv(path: str | Path) -> list:
                 raise BenchError(f"{where(p, n)}: video, qid and answer must be integers") from None
             if not 0 <= answer <= 4:
                 raise BenchError(f"{where(p, n)}: answer {answer} is not an index into a0..a4")
+            if r[it].strip() not in QTYPES:
+                raise BenchError(f"{where(p, n)}: question type {r[it]!r} is not one of {', '.join(QTYPES)}")
             if key in seen:
                 raise BenchError(f"{where(p, n)}: duplicate question {key}")
             seen.add(key)

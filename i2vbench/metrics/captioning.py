@@ -105,14 +105,10 @@ def load_candidates(path: Path) -> dict[str, str]:
 
 def read_lines(path: Path, what: str) -> list[str]:
     """Lines as nlg-eval reads them (``open(f).readlines()``, each stripped)."""
-    from i2vbench.io import require_file
+    from i2vbench.io import read_text
 
-    p = require_file(path, what)
-    try:
-        with p.open(encoding="utf-8") as f:
-            return [line.strip() for line in f.readlines()]
-    except UnicodeDecodeError as e:
-        raise BenchError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    text = read_text(path, what)
+    return [line.strip() for line in io.StringIO(text).readlines()]
 
 
 def lines_metrics(hypothesis: Path, references: list[Path]) -> dict[str, float]:

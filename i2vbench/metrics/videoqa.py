@@ -95,11 +95,9 @@ def detect_dataset(gt: Path) -> tuple[str, str]:
     if suffix == ".json":
         return "msvd-qa", "a .json file"
     if suffix == ".csv":
-        try:
-            with gt.open(encoding="utf-8", newline="") as f:
-                first = f.readline()
-        except UnicodeDecodeError as e:
-            raise BenchError(f"{where(gt, 1)}: not UTF-8 text ({e.reason})") from None
+        from i2vbench.io import read_text
+
+        first = read_text(gt, "VideoQA csv").partition("\n")[0]
         cols = [c.strip() for c in first.split(",")]
         if "qid" in cols and "question" in cols and "answer" in cols:
             if "a0" in cols:

@@ -1,0 +1,258 @@
+"""Property-based tests of every input format: malformed files end in one BenchError naming the file.
+
+Each case starts from a valid (ground truth, prediction) pair of a task, mutates one of the two
+files and runs the task's evaluator (``bench eval``'s code path). Mutations are the classes an
+outside check found to end in tracebacks, hangs or broken stores: a JSON value replaced by a
+hostile one (an integer longer than Python's int-string limit, 10**30, NaN, 1e308, negative
+sizes, numbers as strings, nesting 100,000 deep, a top level that is a number or null, ids that
+look like paths), bytes that are not UTF-8, a CSV field over the csv module's limit, truncation,
+an ``.npz`` where an ``.npy`` is expected, an ``.npy`` header claiming a huge shape. The only
+allowed outcomes: metrics (a dict of floats) or one BenchError whose message names the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from i2vbench.errors import BenchError
+from i2vbench.metrics.evaluate import evaluate
+
+DATA = Path(__file__).parent / "data"
+EXAMPLES = 120  # per format; 9 formats here + submit's -> > 1,000 generated cases per run
+
+DEEP = "[" * 100_000 + "]" * 100_000
+HOSTILE_JSON = [  # raw JSON text spliced in place of one value
+    "1" * 5000, str(10**30), "-" + str(10**30), "NaN", "Infinity", "-1", "1e308", "-1e308", "0",
+    "null", "true", '""', '"1"', '"../../x"', '"\\u202eevil"', "[]", "{}", DEEP, '"' + "a" * 300_000 + '"',
+    "[1e308, 1e308, -5, -5]", "[NaN, 0, 1, 1]",
+]
+HOSTILE_BYTES = [b"\xff\xfe\xfa", b"\x00", b"\n", b"\r", b'"', b",", b"," + b"x" * 200_000, b"\xc3", DEEP.encode()]
+
+
+def _scalar_paths(obj, path=()):
+    """Every path to a scalar or container inside a JSON value (the root too)."""
+    yield path
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _scalar_paths(v, (*path, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _scalar_paths(v, (*path, i))
+
+
+_MARK = "\u0000HOSTILE\u0000"
+
+
+def _replace_json(text: str, data, which: int, raw: str) -> str:
+    """``text``'s JSON with the ``which``-th value (mod the count) replaced by raw JSON ``raw``."""
+    paths = list(_scalar_paths(data))
+    path = paths[which % len(paths)]
+    if not path:
+        return raw
+    obj = json.loads(text)
+    parent = obj
+    for k in path[:-1]:
+        parent = parent[k]
+    parent[path[-1]] = _MARK
+    return json.dumps(obj).replace(json.dumps(_MARK), raw)
+
+
+@st.composite
+def mutated_text(draw, original: bytes, is_json: bool, is_jsonl: bool = False):
+    kind = draw(st.sampled_from(["value", "bytes", "truncate", "whole"] if is_json or is_jsonl
+                                else ["bytes", "truncate", "whole"]))
+    if kind == "whole":
+        return draw(st.sampled_from([b"5", b"null", b"", b"\xff", DEEP.encode(), b"1" * 5000, b"[]", b"{}"]))
+    if kind == "truncate":
+        return original[:draw(st.integers(0, max(0, len(original) - 1)))]
+    if kind == "bytes":
+        at = draw(st.integers(0, len(original)))
+        return original[:at] + draw(st.sampled_from(HOSTILE_BYTES)) + original[at:]
+    raw = draw(st.sampled_from(HOSTILE_JSON))
+    which = draw(st.integers(0, 10_000))
+    text = original.decode("utf-8")
+    if is_jsonl:
+        lines = text.splitlines()
+        i = which % len(lines)
+        lines[i] = _replace_json(lines[i], json.loads(lines[i]), which // len(lines), raw)
+        return ("\n".join(lines) + "\n").encode("utf-8")
+    return _replace_json(text, json.loads(text), which, raw).encode("utf-8")
+
+
+def _check(task: str, gt: Path | None, pred: Path, bad: Path, **options) -> None:
+    """Metrics or one BenchError naming an input file (the mutated one, or the other where the
+    mutation shows as a mismatch); nothing else, and nothing written next to the inputs."""
+    before = sorted(p.name for p in bad.parent.iterdir())
+    try:
+        out = evaluate(task, gt, pred, **options)
+    except BenchError as e:
+        names = [f.name for f in (gt, pred) if f is not None]
+        assert any(n in str(e) for n in names), f"error names no input file: {e}"
+    else:
+        assert isinstance(out, dict) and all(isinstance(v, float) for v in out.values())
+    assert sorted(p.name for p in bad.parent.iterdir()) == before  # no partial write next to inputs
+
+
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large])
+
+
+def _case(tmp_path_factory, files: dict[str, bytes]) -> Path:
+    d = tmp_path_factory.mktemp("fuzz")
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+    return d
+
+
+# ---------------------------------------------------------------- JSON / JSON-lines formats
+
+JSON_CASES = {
+    # task: (gt name, gt bytes, pred name, pred bytes, options)
+    "tvg": ("gt.jsonl", (DATA / "tvg" / "gt_moments.jsonl").read_bytes(),
+            "pred.jsonl", (DATA / "tvg" / "pred_moments.jsonl").read_bytes(), {}),
+    "videoqa": ("gt.csv", (DATA / "videoqa" / "nextqa_small.csv").read_bytes(),
+                "result.json", (DATA / "videoqa" / "nextqa_small_result.json").read_bytes(), {}),
+    "videoqa-msvd": ("gt.json", (DATA / "videoqa" / "msvd_small.json").read_bytes(),
+                     "pred.json", json.dumps({"10": "man", "11": "guitar", "12": "dance", "13": "x"}).encode(), {}),
+    "ovmot": ("gt.json", (DATA / "ovmot" / "edge_gt.json").read_bytes(),
+              "pred.json", (DATA / "ovmot" / "edge_pred.json").read_bytes(), {"hota": False}),
+}
+
+
+def _stvg_pair() -> tuple[bytes, bytes]:
+    gt = (DATA / "annotations" / "vidstg" / "test_annotations.json").read_bytes()
+    from i2vbench.datasets.vidstg import load_vidstg
+
+    p = DATA / "annotations" / "vidstg" / "test_annotations.json"
+    ann = load_vidstg(p)
+    videos = [{"video_id": int(v), "sted": [int(s), int(e)], "qtype": q}
+              for v, s, e, q in zip(ann.video_ids, ann.tube_start, ann.tube_end, ann.qtypes, strict=True)]
+    return gt, json.dumps({"videos": videos, "boxes": []}).encode()
+
+
+@pytest.mark.parametrize("name", sorted(JSON_CASES) + ["stvg"])
+@pytest.mark.parametrize("side", ["gt", "pred"])
+def test_json_formats_fail_cleanly(name, side, tmp_path_factory):
+    if name == "stvg":
+        g, p = _stvg_pair()
+        gname, pname, options, task = "gt.json", "pred.json", {}, "stvg"
+    else:
+        gname, g, pname, p, options = JSON_CASES[name]
+        task = name.split("-")[0]
+    base = {"gt": g, "pred": p}[side]
+    fname = {"gt": gname, "pred": pname}[side]
+    is_jsonl = fname.endswith(".jsonl")
+    is_json = fname.endswith(".json")
+
+    @FUZZ
+    @given(mutated_text(base, is_json, is_jsonl))
+    def run(data: bytes) -> None:
+        d = _case(tmp_path_factory, {gname: g, pname: p})
+        (d / fname).write_bytes(data)
+        _check(task, d / gname, d / pname, d / fname, **options)
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+# ---------------------------------------------------------------- CSV formats (GT)
+
+@pytest.mark.parametrize("name,pred", [
+    ("nextqa_small.csv", (DATA / "videoqa" / "nextqa_small_result.json").read_bytes()),
+    ("how2qa_small.csv", json.dumps({"0": "1", "1": 3, "2": "dog"}).encode()),
+])
+def test_csv_gt_fails_cleanly(name, pred, tmp_path_factory):
+    base = (DATA / "videoqa" / name).read_bytes()
+
+    @FUZZ
+    @given(mutated_text(base, False))
+    def run(data: bytes) -> None:
+        d = _case(tmp_path_factory, {name: data, "pred.json": pred})
+        _check("videoqa", d / name, d / "pred.json", d / name)
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+# ---------------------------------------------------------------- arrays (VAR scores, VTR matrices)
+
+def _npy_bytes(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _huge_header(shape: tuple[int, ...]) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buf.getvalue() + b"\x00" * 64
+
+
+@st.composite
+def score_files(draw):
+    kind = draw(st.sampled_from(["npy", "huge", "npz", "json", "bytes"]))
+    n = draw(st.integers(0, 6))
+    c = draw(st.integers(0, 6))
+    if kind == "npy":
+        vals = draw(st.lists(st.floats(allow_nan=True, allow_infinity=True, width=32), min_size=n * c,
+                             max_size=n * c))
+        dtype = draw(st.sampled_from(["<f4", "<f8", "<i8", "|b1", "<U3"]))
+        arr = np.array(vals, dtype=np.float32).reshape(n, c) if dtype != "<U3" else np.full((n, c), "a")
+        return _npy_bytes(arr.astype(dtype) if dtype != "<U3" else arr)
+    if kind == "huge":
+        return _huge_header(draw(st.sampled_from([(10**6, 10**6), (2**40,), (10**9, 400), (3, 10**12)])))
+    if kind == "npz":
+        buf = io.BytesIO()
+        np.savez(buf, scores=np.zeros((3, 3)))
+        return buf.getvalue()
+    if kind == "json":
+        return draw(st.sampled_from([b"[[1, 2], [3]]", b"[[NaN, 1], [1, 0]]", b"5", b"null", b"{}",
+                                     b"[[1e999, 0], [0, 1]]", ("[" * 100_000).encode(), b"[[\"1\", 2], [3, 4]]",
+                                     b"[[" + b"1" * 5000 + b", 0], [0, 1]]"]))
+    return draw(st.binary(max_size=200))
+
+
+def test_var_scores_fail_cleanly(tmp_path_factory):
+    labels = json.dumps([0, 1, 2]).encode()
+
+    @FUZZ
+    @given(score_files(), st.sampled_from(["s.npy", "s.json"]))
+    def run(data: bytes, name: str) -> None:
+        d = _case(tmp_path_factory, {"labels.json": labels, name: data})
+        _check("var", d / "labels.json", d / name, d / name)
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+def test_var_labels_fail_cleanly(tmp_path_factory):
+    scores = _npy_bytes(np.eye(3, dtype=np.float32))
+
+    @FUZZ
+    @given(mutated_text(json.dumps([0, 1, 2]).encode(), True))
+    def run(data: bytes) -> None:
+        d = _case(tmp_path_factory, {"labels.json": data, "s.npy": scores})
+        _check("var", d / "labels.json", d / "s.npy", d / "labels.json")
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+def test_vtr_matrices_fail_cleanly(tmp_path_factory):
+    @FUZZ
+    @given(score_files(), st.sampled_from(["sim.npy", "sim.json"]))
+    def run(data: bytes, name: str) -> None:
+        d = _case(tmp_path_factory, {name: data})
+        _check("vtr", None, d / name, d / name)
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
