@@ -95,3 +95,29 @@ def encode_clips(backbone: ILFM, frames: torch.Tensor | np.ndarray, output_hidde
 
     hidden = None if out.hidden_states is None else [clips(h) for h in out.hidden_states]
     return VisualOutput(pooled=clips(out.pooled), tokens=clips(out.tokens), hidden_states=hidden)
+
+
+class _Reached(Exception):
+    """Raised by the hook of :func:`block_inputs` to stop the forward pass where it has what it needs."""
+
+
+def block_inputs(backbone: ILFM, frames: torch.Tensor, i: int) -> torch.Tensor:
+    """What visual block ``i`` receives for preprocessed ``frames`` (B, 3, S, S): the frozen
+    prefix of an ILFM whose blocks from ``i`` on are adapted, computed without gradients and
+    without running the blocks after it. Methods that train adapters only in the last blocks
+    compute this once per frame instead of at every step."""
+    seen: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, args: tuple) -> None:
+        seen.append(args[0])
+        raise _Reached
+
+    handle = backbone.visual_blocks[i].register_forward_pre_hook(hook)
+    try:
+        with torch.no_grad():
+            backbone.encode_frames(frames)
+    except _Reached:
+        pass
+    finally:
+        handle.remove()
+    return seen[0]
