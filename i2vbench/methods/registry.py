@@ -142,6 +142,7 @@ _BY_TASK: dict[str, Registry[MethodSpec]] = {}
 
 METHOD_MODULES = (
     "i2vbench.methods.tvg",
+    "i2vbench.methods.var",
 )
 _loaded = False
 

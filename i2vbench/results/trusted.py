@@ -120,12 +120,21 @@ class SynthVidGT:
     writer: str  # its name in that module
     config: str  # its WriterConfig subclass (default fields: the default benchmark's)
     seed: int = 0  # the runners' default data seed
+    # files that are GT inputs of every split (label maps), by name
+    every_split: tuple[str, ...] = ()
+    # (split, the word the real dataset's file names use for it): SSv2 calls val "validation"
+    split_words: tuple[tuple[str, str], ...] = ()
 
 
 # dataset id -> writer; both names a TVG record can carry ("synthvid" in bench submit, "synthvid-tvg" in runs)
 SYNTHVID: dict[str, SynthVidGT] = {
     "synthvid": SynthVidGT("i2vbench.datasets.synthvid.tvg", "TVG", "TVGConfig"),
     "synthvid-tvg": SynthVidGT("i2vbench.datasets.synthvid.tvg", "TVG", "TVGConfig"),
+    "synthvid-kinetics400": SynthVidGT("i2vbench.datasets.synthvid.kinetics", "KINETICS", "KineticsConfig",
+                                       every_split=("label_map_k400.txt",)),
+    "synthvid-ssv2": SynthVidGT("i2vbench.datasets.synthvid.ssv2", "SSV2", "SSv2Config",
+                                every_split=("something-something-v2-labels.json",),
+                                split_words=(("val", "validation"),)),
 }
 
 
@@ -159,10 +168,11 @@ def synthvid_hashes(dataset: str) -> dict[str, dict[str, str]]:
     mod = importlib.import_module(spec.module)
     writer = getattr(mod, spec.writer)
     out: dict[str, dict[str, str]] = {}
+    words = dict(spec.split_words)
     for name, data in generated_files(dataset).items():
         digest = hashlib.sha256(data).hexdigest()
         for split in w.SPLITS:
-            if _split_of(name, split):
+            if name in spec.every_split or _split_of(name, words.get(split, split)):
                 out.setdefault(split, {})[digest] = (
                     f"{name} — SynthVid {writer.task} (generator {w.GENERATOR_VERSION}, task writer "
                     f"{writer.version}, seed {spec.seed}, default config)")

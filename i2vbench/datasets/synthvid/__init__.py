@@ -61,3 +61,22 @@ register_dataset(
     "Charades-STA format (mp4 + charades_sta_*.txt + Charades_v1_*.csv)",
     load=build_tvg,
 )
+
+
+from i2vbench.datasets.synthvid.kinetics import build_kinetics  # noqa: E402
+from i2vbench.datasets.synthvid.ssv2 import build_ssv2  # noqa: E402
+
+__all__ += ["build_kinetics", "build_ssv2"]
+
+register_dataset(
+    "synthvid-kinetics400", ("var",),
+    "SynthVid Kinetics-400-like: 16 appearance classes (main object's colour x shape; one frame "
+    "suffices), in Kinetics-400 format (mp4 + kinetics-400_*.csv + label_map_k400.txt)",
+    load=build_kinetics,
+)
+register_dataset(
+    "synthvid-ssv2", ("var",),
+    "SynthVid SSv2-like: 18 motion templates closed under time reversal (a bag of frames is at "
+    "chance between a class and its reverse), in SSv2 format (mp4 + something-something-v2-*.json)",
+    load=build_ssv2,
+)

@@ -1,0 +1,92 @@
+"""Side-tuning for VAR (survey III-A.3): EVL and DiST, side networks over the frozen ILFM.
+
+Both read the frozen ILFM's cached per-layer tokens (last ``layers`` blocks: class token and the
+pooled patch grid, standardised with training statistics) and never back-propagate into it, so
+a training step costs only the side network: the paradigm's point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from i2vbench.methods.paradigms.side import DiSTSide, EVLDecoder
+from i2vbench.methods.registry import register_method
+from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.var.base import VARBatch, VARMethod
+
+
+@dataclass
+class EVLConfig:
+    dim: int = 64  # the side decoder's width (EVL: the ViT's width)
+    heads: int = 4
+    mlp_ratio: float = 2.0
+    mlp_dropout: float = 0.5  # EVL's decoder MLP dropout
+    cls_dropout: float = 0.5  # EVL's head dropout
+    temporal_conv: bool = True  # EVL's three local temporal modules, each switchable (its ablation)
+    temporal_pos: bool = True
+    cross_frame: bool = True
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, lr=2e-3, batch_size=32,
+                                                                   weight_decay=0.05, grad_clip=1.0))
+
+
+@register_method("evl", task="var", paradigm="side_tuning", display="EVL", survey_row="EVL", ref=72,
+                 paper="Frozen CLIP Models are Efficient Video Learners")
+class EVL(VARMethod):
+    """EVL: a side transformer decoder (one learnable video token, one decoder layer per frozen
+    ILFM layer) over the last layers' tokens, with EVL's local temporal modules (temporal conv,
+    temporal position embedding, cross-frame attention features); head LN → dropout → linear."""
+
+    config_class = EVLConfig
+    needs = frozenset({"layers"})
+
+    def __init__(self, layer_width: int, num_layers: int, num_tokens: int, num_frames: int, num_classes: int,
+                 config: EVLConfig | None = None) -> None:
+        super().__init__()
+        c = self.config = config or EVLConfig()
+        self.train_config = c.train
+        grid = round((num_tokens - 1) ** 0.5)
+        self.decoder = EVLDecoder(layer_width, c.dim, num_layers, num_frames, grid, c.heads, c.mlp_ratio,
+                                  c.mlp_dropout, c.temporal_conv, c.temporal_pos, c.cross_frame)
+        self.head = nn.Sequential(nn.LayerNorm(c.dim), nn.Dropout(c.cls_dropout), nn.Linear(c.dim, num_classes))
+
+    def forward(self, b: VARBatch) -> torch.Tensor:
+        return self.head(self.decoder(b.layers))
+
+
+@dataclass
+class DiSTConfig:
+    dim: int = 64  # integration branch width
+    temporal_dim: int = 16  # temporal encoder width (DiST: much narrower than the integration branch)
+    alpha: int = 2  # the temporal encoder sees alpha x the frames the spatial encoder (ILFM) is read at
+    kernel: int = 3
+    heads: int = 4
+    dropout: float = 0.5
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, lr=2e-3, batch_size=32,
+                                                                   weight_decay=0.05, grad_clip=1.0))
+
+
+@register_method("dist", task="var", paradigm="side_tuning", display="DiST", survey_row="DiST", ref=73,
+                 paper="Disentangling Spatial and Temporal Learning for Efficient Image-to-Video Transfer Learning")
+class DiST(VARMethod):
+    """DiST: a light temporal encoder on the raw (dense) frames beside the frozen spatial encoder
+    (the ILFM, read sparsely), integrated layer by layer by DiST's integration branch, pooled by
+    spatial-then-temporal attention and joined with the ILFM's class token; linear head."""
+
+    config_class = DiSTConfig
+    needs = frozenset({"layers", "frames"})
+
+    def __init__(self, layer_width: int, num_layers: int, num_tokens: int, num_frames: int, num_classes: int,
+                 image_size: int = 64, config: DiSTConfig | None = None) -> None:
+        super().__init__()
+        c = self.config = config or DiSTConfig()
+        self.train_config = c.train
+        grid = round((num_tokens - 1) ** 0.5)
+        self.side = DiSTSide(layer_width, num_layers, num_frames, grid, image_size, c.dim, c.temporal_dim,
+                             c.alpha, c.kernel, c.heads)
+        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.dim, num_classes))
+
+    def forward(self, b: VARBatch) -> torch.Tensor:
+        return self.head(self.side(b.frames, b.layers))
