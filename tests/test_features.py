@@ -63,3 +63,30 @@ def test_feature_cache_is_keyed_by_weights_hash_or_init_seed():
     assert cache_id("open_clip_ViT-B-32-random", init_seed=5) == "open_clip_ViT-B-32-random-seed5"
     with pytest.raises(BenchError, match="seed"):
         cache_id("open_clip_ViT-B-32-random")
+
+
+def test_hostile_video_ids_stay_inside_the_feature_cache(videos, tmp_path, monkeypatch):
+    """An id from an annotation file (``../../x``, an absolute path) names a cache file, never a path."""
+    from i2vbench.datasets.features import Sampling, extract_video_features
+    from i2vbench.methods.backbones import load_backbone
+
+    backbone = load_backbone("tinyclip")
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    first = next(iter(videos.values()))
+    hostile = {"../../escaped": first, "/abs/escaped": first, "ok-id": first}
+    got = extract_video_features(backbone, backbone.backbone_id, hostile, Sampling(), progress=False)
+    assert list(got) == list(hostile)
+    written = list(tmp_path.rglob("*.npz"))
+    assert len(written) == 3 and all(cache in p.parents for p in written)
+    assert not list(tmp_path.rglob("escaped*"))
+
+
+def test_released_feature_layouts_refuse_path_ids(tmp_path):
+    from i2vbench.datasets.features import load_univtg_features, load_univtg_text
+    from i2vbench.errors import BenchError
+
+    with pytest.raises(BenchError, match=r"video id '\.\./x' is not a plain file name"):
+        load_univtg_features(tmp_path, ["../x"], {"../x": 1.0})
+    with pytest.raises(BenchError, match="query id '/etc/passwd' is not a plain file name"):
+        load_univtg_text(tmp_path, ["/etc/passwd"])

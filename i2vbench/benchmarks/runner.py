@@ -83,6 +83,7 @@ RUNNERS: Registry[Runner] = Registry("runnable task")
 RUNNER_MODULES = (
     "i2vbench.benchmarks.tvg",
     "i2vbench.benchmarks.var",
+    "i2vbench.benchmarks.vtr",
 )
 _loaded = False
 
@@ -184,7 +185,10 @@ class DatasetResult:
 
     def predictions_path(self, split: str, method: str, seed: int) -> str:
         """Where a seed's predictions go, relative to the run folder."""
-        return f"predictions/{self.dataset}/{split}/{method}-seed{seed}.{self.prediction_format}"
+        from i2vbench.paths import safe_name
+
+        return (f"predictions/{safe_name(self.dataset)}/{safe_name(split)}/{safe_name(method)}-seed{seed}"
+                f".{self.prediction_format}")
 
 
 @dataclass

@@ -22,7 +22,7 @@ import numpy as np
 
 from i2vbench.errors import BenchError
 from i2vbench.io import atomic_write_bytes
-from i2vbench.paths import cache_dir
+from i2vbench.paths import cache_dir, require_safe_name, safe_name
 
 # What a method can read from the feature layer; a method declares the ones it needs (it is
 # skipped, with the reason, when the input lacks one) and the ones it uses when present.
@@ -159,13 +159,13 @@ def extract_video_features(
     """
     from i2vbench.parallel import map_in_workers
 
-    root = cache_dir() / "features" / cache_id(backbone_id, init_seed) / sampling.key()
+    root = cache_dir() / "features" / safe_name(cache_id(backbone_id, init_seed)) / sampling.key()
     out: dict[str, VideoFeatures] = {}
     todo = []
     for vid, path in videos.items():
         if not Path(path).is_file():
             raise BenchError(f"video not found for {vid!r}: {path}")
-        cached = root / f"{vid}-{_video_key(Path(path))}.npz"
+        cached = root / f"{safe_name(vid)}-{_video_key(Path(path))}.npz"  # ids never become paths as they are
         if cached.is_file():
             feats = _load(cached)
             if not sampling.keep_frames or feats.frames is not None:
@@ -227,7 +227,7 @@ def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, fl
     """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG."""
     out = {}
     for vid in vids:
-        path = Path(root) / "vid_clip" / f"{vid}.npz"
+        path = Path(root) / "vid_clip" / f"{require_safe_name(vid, 'video id', root)}.npz"
         if not path.is_file():
             raise BenchError(f"pre-extracted features missing for video {vid!r}: {path}")
         with np.load(path, allow_pickle=False) as z:
@@ -241,7 +241,7 @@ def load_univtg_text(root: Path, qids: list[str]) -> TextFeatures:
     """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state``, ``pooler_output``)."""
     toks, pooled = [], []
     for qid in qids:
-        path = Path(root) / "txt_clip" / f"{qid}.npz"
+        path = Path(root) / "txt_clip" / f"{require_safe_name(str(qid), 'query id', root)}.npz"
         if not path.is_file():
             raise BenchError(f"pre-extracted text features missing for query {qid!r}: {path}")
         with np.load(path, allow_pickle=False) as z:
