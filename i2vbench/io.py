@@ -112,23 +112,38 @@ def read_yaml(path: str | Path, what: str = "YAML file") -> Any:
     return loads_yaml(read_text(p, what), p)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without anchors/aliases: an alias cycle, or a ~500-byte anchor bomb
-    that expands to megabytes when stored, is refused where it starts. Result files need neither."""
+MAX_YAML_NODES = 100_000  # after aliases are expanded: a real result file has a few hundred
 
-    def compose_node(self, parent, index):  # noqa: ANN001, ANN201 (PyYAML's signature)
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not accepted",
-                                              event.start_mark)
-        return super().compose_node(parent, index)
+
+def _expanded_nodes(obj: Any, path: str | Path, budget: int = MAX_YAML_NODES) -> None:
+    """Walk ``obj`` as a reader would see it, aliases expanded: refuse a cycle (``&a [*a]``) or
+    more than ``budget`` nodes (a ~500-byte anchor bomb expands to millions)."""
+    count, ancestors = 0, set()
+
+    def walk(o: Any) -> None:
+        nonlocal count
+        count += 1
+        if count > budget:
+            raise BenchError(f"{path}: more than {budget} values once YAML aliases are expanded "
+                             "(an alias bomb?)")
+        if isinstance(o, (dict, list)):
+            if id(o) in ancestors:
+                raise BenchError(f"{path}: a YAML alias refers to itself (a cycle)")
+            ancestors.add(id(o))
+            for v in (o.values() if isinstance(o, dict) else o):
+                walk(v)
+            ancestors.discard(id(o))
+
+    walk(obj)
 
 
 def loads_yaml(text: str, path: str | Path) -> Any:
-    """Safe YAML (no aliases, nesting within MAX_NESTING) whose every failure is a located BenchError."""
+    """Safe YAML whose every failure is a located BenchError: nesting within MAX_NESTING before
+    parsing; aliases allowed (PyYAML itself writes them for shared objects) but expanded within
+    MAX_YAML_NODES and without cycles, so what is accepted can be stored and read back."""
     check_nesting(text, path)
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -136,6 +151,8 @@ def loads_yaml(text: str, path: str | Path) -> Any:
         raise BenchError(f"{where(path, line)}: malformed YAML ({problem})") from None
     except (RecursionError, ValueError) as e:
         raise BenchError(f"{where(path)}: unreadable YAML ({type(e).__name__})") from None
+    _expanded_nodes(data, path)
+    return data
 
 
 def iter_jsonl(path: str | Path, what: str = "JSON-lines file") -> Iterator[tuple[int, dict]]:

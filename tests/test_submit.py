@@ -264,3 +264,71 @@ def test_safe_name_is_one_plain_file_name(method):
     assert re.fullmatch(r"[a-z0-9+-]+\.yaml", name)
     assert ".." not in name.removesuffix(".yaml") and not name.startswith(".")
     assert len(name) < 255
+
+
+# ---------------------------------------------------------------- hostile YAML, partial writes
+
+_ANCHOR_BOMB = """task: tvg
+dataset: charades-sta
+method: Bomb
+paradigm: adapter
+ilfm: CLIP
+citation: {title: t, url: "https://example.org"}
+metrics: {R1@0.3: 1.0}
+provenance:
+  submitter: x
+  notes: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]
+  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+  f: [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+"""
+
+
+@pytest.mark.parametrize("text,message", [
+    (_ANCHOR_BOMB, "once YAML aliases are expanded"),
+    ("&a [*a]\n", "refers to itself"),  # an alias cycle
+    ("[" * 100_000, "nested more than"),
+    ("- " * 5000 + "x\n", "nested more than|unreadable YAML"),
+    ("task: tvg\nyear: " + "9" * 5000 + "\n", "result.yaml"),
+    (b"task: tvg\nmethod: \xff\xfe\n", "not UTF-8"),
+])
+def test_hostile_yaml_is_refused_and_changes_nothing(bench, results, tmp_path, text, message):
+    before = snapshot(results)
+    p = tmp_path / "result.yaml"
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    code, _, err = bench("submit", str(p))
+    assert code == 2 and re.search(message, err) and "result.yaml" in err, err
+    assert err.count("Traceback") == 0
+    assert snapshot(results) == before
+
+
+def test_right_to_left_override_in_a_method_name_is_refused(bench, results, tmp_path):
+    code, _, err = bench("submit", str(write(tmp_path, with_(method="Temp\u202eoNet"))))
+    assert code == 2 and "right-to-left override" in err and "\\u202e" in err
+
+
+def test_a_failure_while_storing_leaves_the_store_as_it_was(bench, results, tmp_path, monkeypatch):
+    """Records are written beside their targets and renamed together; a failed rename puts back
+    what was there (here: the second of three renames fails)."""
+    import os
+
+    from i2vbench.results import submit
+
+    assert bench("submit", str(write(tmp_path, with_(method="Old"), "old.yaml")))[0] == 0
+    before = snapshot(results)
+    calls = {"n": 0}
+    real = os.replace
+
+    def flaky(a, b):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real(a, b)
+
+    monkeypatch.setattr(submit.os, "replace", flaky)
+    three = [with_(method="Old", metrics={"R1@0.3": 1.0}), with_(method="New1"), with_(method="New2")]
+    with pytest.raises(OSError, match="disk full"):
+        submit.submit_file(write(tmp_path, three, "three.yaml"), replace=True)
+    assert snapshot(results) == before

@@ -6,14 +6,16 @@ every ground-truth input is registered for the dataset and split (:mod:`.trusted
 ``self-scored``.
 Every problem found is reported on its own line (field path + what was expected) and nothing is
 written unless all records pass. Nothing from a submission is executed or unpickled: YAML goes
-through ``yaml.safe_load`` and predictions through the task's evaluator; sizes are capped; the
+through a safe YAML loader without aliases and predictions through the task's evaluator; sizes are capped; the
 file name is derived from the record (never a path the submitter chose).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,11 @@ def _raw_problems(data: dict[str, Any], src: str) -> list[str]:
         if _PATH_CHARS.search(method) or method.strip().startswith(".") or ".." in method:
             problems.append(f"{where(src, key='method')}: {method!r} contains path characters "
                             "('/', '\\', '..', a leading '.', or control characters); expected a plain name")
+        elif any(unicodedata.category(ch) == "Cf" for ch in method):
+            # bidi overrides (U+202E ...) and other invisible format characters make a name print
+            # as another one in tables and on the site
+            problems.append(f"{where(src, key='method')}: {method.encode('unicode_escape').decode()!r} contains "
+                            "invisible format characters (e.g. a right-to-left override); expected a plain name")
     task = data.get("task")
     if isinstance(task, str) and task in TASKS:
         dataset = data.get("dataset")
@@ -160,19 +167,59 @@ def _store(records: list[ResultRecord], replace: bool, src: str) -> list[Path]:
     if problems:
         raise BenchError("\n".join(problems))
     out_dir = submissions_dir()
-    written = []
-    for rec in records:
+    # 1. every record as the text that will be stored, re-read as `bench leaderboard` reads it
+    staged: list[tuple[Path, str]] = []
+    for i, rec in enumerate(records):
         path = out_dir / safe_name(rec)
         if path.resolve().parent != out_dir.resolve():  # cannot happen with safe_name; belt and braces
             raise BenchError(f"{src}: refusing to write outside {out_dir}")
         text = yaml.safe_dump(rec.model_dump(mode="json", exclude_none=True), sort_keys=False,
                               allow_unicode=True)
-        atomic_write_text(path, text)
+        _check_rereads(text, rec, src if len(records) == 1 else f"{src} [{i}]")
+        staged.append((path, text))
+    # 2. all or nothing: write every file beside its target, then rename them all; a failure
+    # anywhere puts back what was there and removes what was added
+    out_dir.mkdir(parents=True, exist_ok=True)
+    temps: list[Path] = []
+    done: list[tuple[Path, bytes | None]] = []
+    try:
+        for path, text in staged:
+            tmp = out_dir / f".{path.name}.{os.getpid()}.tmp"
+            temps.append(tmp)
+            tmp.write_text(text, encoding="utf-8")
+        for (path, _), tmp in zip(staged, temps, strict=True):
+            before = path.read_bytes() if path.exists() else None
+            os.replace(tmp, path)
+            done.append((path, before))
+    except BaseException:
+        for path, before in reversed(done):
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write_text(path, before.decode("utf-8"))
+        raise
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    for rec, (path, _) in zip(records, staged, strict=True):
         old = existing.get(identity(rec))
         if old is not None and old.resolve() != path.resolve():
-            old.unlink()
-        written.append(path)
-    return written
+            old.unlink(missing_ok=True)
+    return [path for path, _ in staged]
+
+
+def _check_rereads(text: str, rec: ResultRecord, src: str) -> None:
+    """What is stored must read back, within the size cap, as the same record (a YAML anchor bomb
+    once passed validation and then made the whole store unreadable)."""
+    from i2vbench.io import loads_yaml
+    from i2vbench.results.schema import parse_record
+
+    size = len(text.encode("utf-8"))
+    if size > MAX_SUBMISSION_BYTES:
+        raise BenchError(f"{src}: the stored record would be {size} bytes; at most {MAX_SUBMISSION_BYTES}")
+    back = parse_record(loads_yaml(text, f"{src} (as stored)"), f"{src} (as stored)")
+    if back.model_dump(mode="json") != rec.model_dump(mode="json"):
+        raise BenchError(f"{src}: the record does not read back as stored; refusing to store it")
 
 
 def submit_file(path: Path, *, replace: bool = False, submitter: str | None = None) -> list[Path]:
