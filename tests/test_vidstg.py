@@ -242,3 +242,19 @@ def test_malformed_gt_bbox(both_forms, tmp_path: Path) -> None:
     p.write_text(json.dumps(data))
     with pytest.raises(BenchError, match=r"gt_bad_box.json \[trajectories\['222'\]\].*on frame 25, got \[1, 2, 'w', 4\]"):
         evaluate("stvg", p, pred)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda e: e["used_segment"].update(end_fid=10**9), r"used_segment.end_fid\]: expected a non-negative integer \(at most"),
+    (lambda e: e["temporal_gt"].update(begin_fid=300, end_fid=100), r"GT tube ends before it starts \(300 > 100\)"),
+    (lambda e: e.update(fps=1e308), "positive frame rate"),
+])
+def test_budgets_before_sampling(tmp_path, change, message):
+    """A 1e9-frame range once allocated gigabytes in frame sampling before any check."""
+    e = {"vid": "v", "fps": 30.0, "frame_count": 600, "used_segment": {"begin_fid": 0, "end_fid": 500},
+         "temporal_gt": {"begin_fid": 10, "end_fid": 200}, "captions": [{"description": "x", "target_id": 0}],
+         "questions": []}
+    change(e)
+    (tmp_path / "gt.json").write_text(json.dumps([e]))
+    with pytest.raises(BenchError, match=message):
+        load_vidstg(tmp_path / "gt.json")

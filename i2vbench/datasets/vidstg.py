@@ -132,16 +132,32 @@ def _require(cond: bool, path: Path, key: str, expected: str) -> None:
         raise BenchError(f"{where(path, key=key)}: expected {expected}")
 
 
+# Budgets checked while reading, before frames are sampled (sample_frames allocates per frame of
+# a segment: a 1e9-frame range once took gigabytes before any check). VidSTG's longest video is
+# under 3 minutes; these allow hours.
+MAX_FRAME = 10_000_000
+MAX_FPS = 1000.0
+
+
 def _int(v: Any, path: Path, key: str) -> int:
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise BenchError(f"{where(path, key=key)}: expected a non-negative integer, got {v!r}")
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_FRAME:
+        shown = repr(v) if len(repr(v)) < 40 else repr(v)[:37] + "..."
+        raise BenchError(f"{where(path, key=key)}: expected a non-negative integer (at most {MAX_FRAME}), got {shown}")
     return v
 
 
 def _fps(v: Any, path: Path, key: str) -> float:
-    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and v > 0):
-        raise BenchError(f"{where(path, key=key)}: expected a positive frame rate, got {v!r}")
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and 0 < v <= MAX_FPS):
+        raise BenchError(f"{where(path, key=key)}: expected a positive frame rate (at most {MAX_FPS:g}), got {v!r}")
     return float(v)
+
+
+def _check_ranges(path: Path, key: str, row: dict[str, Any]) -> None:
+    """A segment and a GT tube each run forwards (end >= start), as TubeDETR reads them."""
+    for a, b, what in (("start_frame", "end_frame", "used segment"),
+                       ("tube_start_frame", "tube_end_frame", "GT tube")):
+        if row[b] < row[a]:
+            raise BenchError(f"{where(path, key=key)}: {what} ends before it starts ({row[a]} > {row[b]})")
 
 
 def _columns(path: Path, rows: list[dict[str, Any]], trajectories: Trajectories | None,
@@ -191,6 +207,7 @@ def _processed(path: Path, data: dict[str, Any]) -> VidSTGAnnotations:
             **{k: _int(v[k], path, f"{key}.{k}")
                for k in ("start_frame", "end_frame", "tube_start_frame", "tube_end_frame")},
         })
+        _check_ranges(path, key, rows[-1])
     return _columns(path, rows, traj, "tubedetr")
 
 
@@ -212,6 +229,7 @@ def _original(path: Path, data: list[Any], trajectories: Trajectories | None) ->
             "tube_start_frame": _int(tgt.get("begin_fid"), path, f"{key}.temporal_gt.begin_fid"),
             "tube_end_frame": _int(tgt.get("end_fid"), path, f"{key}.temporal_gt.end_fid"),
         }
+        _check_ranges(path, key, base)
         # TubeDETR's preproc_vidstg.py order: questions (interrogative) first, then captions
         for field_name, qtype in (("questions", "interrogative"), ("captions", "declarative")):
             sentences = e.get(field_name, [])
