@@ -186,3 +186,44 @@ def test_a_guessed_caption_format_is_named(tmp_path):
     (tmp_path / "refs.dat").write_text("a sentence\n")
     with pytest.raises(BenchError, match=r"guessed as json.*--format lines"):
         evaluate("captioning", tmp_path / "refs.dat", DATA / "cands.json")
+
+
+def test_a_huge_candidate_is_refused_before_java_runs(tmp_path, bench):
+    """A 5 MB candidate once killed METEOR's Java child while the parent waited for ever."""
+    refs = {"v1": ["a man is cooking"], "v2": ["a dog runs"]}
+    (tmp_path / "refs.json").write_text(json.dumps(refs))
+    (tmp_path / "cands.json").write_text(json.dumps({"v1": "a " * 2_500_000, "v2": "a dog"}))
+    code, _, err = bench("eval", "--task", "captioning", "--gt", str(tmp_path / "refs.json"),
+                         "--pred", str(tmp_path / "cands.json"))
+    assert code == 2 and "cands.json [v1]: a caption of 5000000 characters" in err
+    (tmp_path / "hyp.txt").write_text("ok\n" + "b " * 6000 + "\n")
+    (tmp_path / "ref.txt").write_text("ok\nb\n")
+    code, _, err = bench("eval", "--task", "captioning", "--gt", str(tmp_path / "ref.txt"),
+                         "--pred", str(tmp_path / "hyp.txt"))
+    assert code == 2 and "hyp.txt [line 2]: a caption of 11999 characters" in err
+
+
+def test_meteor_that_never_answers_is_stopped(monkeypatch):
+    """The watchdog: a METEOR child that hangs is killed and the user told, not waited on."""
+    import threading
+
+    from i2vbench.errors import BenchError
+    from i2vbench.metrics import captioning
+
+    class Hanging:
+        def __init__(self):
+            self.killed = threading.Event()
+            self.meteor_p = self
+
+        def kill(self):
+            self.killed.set()
+
+        def compute_score(self, gts, res):
+            self.killed.wait(30)
+            raise OSError("pipe closed")
+
+    monkeypatch.setattr(captioning, "meteor_timeout", lambda n: 0.2)
+    m = Hanging()
+    with pytest.raises(BenchError, match="did not finish within 0 s; stopped it"):
+        captioning._meteor_with_timeout(m, {"a": ["x"]}, {"a": ["x"]})
+    assert m.killed.is_set()

@@ -47,7 +47,7 @@ def score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
 
         meteor = Meteor()
         try:
-            out["METEOR"] = float(meteor.compute_score(gts, res)[0])
+            out["METEOR"] = float(_meteor_with_timeout(meteor, gts, res))
         finally:
             del meteor  # its __del__ stops the Java process
     if "ROUGE-L" in metrics:
@@ -55,6 +55,51 @@ def score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
     if "CIDEr" in metrics:
         out["CIDEr"] = float(Cider().compute_score(gts, res)[0])
     return {m: out[m] for m in METRICS if m in out}
+
+
+# A caption is a sentence: MSR-VTT's longest reference has ~400 characters. A 5 MB candidate once
+# killed METEOR's Java child while the parent waited on its pipe for ever.
+MAX_CAPTION_CHARS = 10_000
+
+
+def meteor_timeout(n_videos: int) -> float:
+    """Seconds METEOR's Java child may take: ~2 ms a video measured here, given 60x headroom."""
+    return 60.0 + 0.1 * n_videos
+
+
+def _meteor_with_timeout(meteor, gts: dict, res: dict) -> float:  # noqa: ANN001 (pycocoevalcap's Meteor)
+    """``meteor.compute_score`` in a thread; past the timeout, or when the Java child dies, its
+    process is killed and the error says so (the parent would otherwise wait on the pipe)."""
+    import threading
+
+    box: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            box["score"] = meteor.compute_score(gts, res)[0]
+        except Exception as e:  # noqa: BLE001 - reported below as a BenchError
+            box["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(meteor_timeout(len(res)))
+    proc = getattr(meteor, "meteor_p", None)
+    if t.is_alive():
+        if proc is not None:
+            proc.kill()
+        raise BenchError(f"METEOR (Java) did not finish within {meteor_timeout(len(res)):.0f} s; stopped it")
+    if "error" in box:
+        raise BenchError(f"METEOR (Java) failed: {box['error']!r}")
+    return float(box["score"])  # type: ignore[arg-type]
+
+
+def check_caption_lengths(captions: dict[str, list[str]] | dict[str, str], path: object) -> None:
+    """Refuse a caption longer than MAX_CAPTION_CHARS, naming the file and video, before scoring."""
+    for k, v in captions.items():
+        for c in ([v] if isinstance(v, str) else v):
+            if len(c) > MAX_CAPTION_CHARS:
+                raise BenchError(f"{where(path, key=k)}: a caption of {len(c)} characters; at most "
+                                 f"{MAX_CAPTION_CHARS} (a sentence)")
 
 
 def caption_metrics(refs: dict[str, list[str]], cands: dict[str, str],
@@ -120,6 +165,8 @@ def lines_metrics(hypothesis: Path, references: list[Path]) -> dict[str, float]:
 
     hyps = read_lines(hypothesis, "hypothesis file")
     refs = [read_lines(r, "reference file") for r in references]
+    for path, lines in ((hypothesis, hyps), *zip(references, refs, strict=True)):
+        check_caption_lengths({f"line {i + 1}": x for i, x in enumerate(lines)}, path)
     n = min(len(r) for r in refs)
     if any(len(r) != n for r in refs):
         warnings.warn(f"reference files have {', '.join(str(len(r)) for r in refs)} lines; as nlg-eval "
@@ -165,6 +212,8 @@ def evaluate_files(gt: Path, pred: Path, split: str | None = None, references: l
         raise BenchError(f"{e} [the format was guessed as json from the suffix {Path(gt).suffix!r}; "
                          "for one sentence per line pass --format lines]") from None
     cands = load_candidates(pred)
+    check_caption_lengths(refs, gt)
+    check_caption_lengths(cands, pred)
     unknown = next((k for k in cands if k not in refs), None)
     if unknown is not None:
         raise BenchError(f"{where(pred, key=unknown)}: video not in the references {gt}"
