@@ -143,6 +143,7 @@ _BY_TASK: dict[str, Registry[MethodSpec]] = {}
 METHOD_MODULES = (
     "i2vbench.methods.tvg",
     "i2vbench.methods.var",
+    "i2vbench.methods.vtr",
 )
 _loaded = False
 

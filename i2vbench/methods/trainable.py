@@ -81,14 +81,21 @@ class TrainableMethod(nn.Module):
     def start_fit(self, train: Any) -> None:
         """Called once before the first step (e.g. to take feature statistics of ``train``)."""
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """AdamW parameter groups; a group's ``lr_scale`` multiplies the recipe's lr (e.g. a
+        fine-tuned ILFM learning slower than the new head on top of it, as CLIP4Clip does)."""
+        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+
     def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
         """The shared loop: AdamW, linear warm-up then cosine decay, grad clipping; returns the
         mean loss of each epoch."""
         cfg = self.train_config
         rng = np.random.default_rng(seed)
         self.start_fit(train)
-        params = [p for p in self.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in self.param_groups()]
+        params = [p for g in groups for p in g["params"]]
+        opt = torch.optim.AdamW([{"params": g["params"], "lr": cfg.lr * g.get("lr_scale", 1.0)} for g in groups],
+                                lr=cfg.lr, weight_decay=cfg.weight_decay)
         steps_per_epoch = self.steps_per_epoch(len(train))
         total = cfg.epochs * steps_per_epoch
         warmup = max(1, int(cfg.warmup_frac * total))

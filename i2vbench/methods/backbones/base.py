@@ -84,6 +84,12 @@ class ILFM(nn.Module, ABC):
     def visual_blocks(self) -> nn.ModuleList:
         """The vision tower's residual blocks, in order; paradigms may wrap or replace entries."""
 
+    @property
+    def text_blocks(self) -> nn.ModuleList:
+        """The text tower's residual blocks, in order (paradigms that adapt the text side, e.g.
+        MV-Adapter's text adapters or LoRA in both towers, wrap or re-parametrise them)."""
+        raise BenchError(f"{type(self).__name__} ({self.spec or 'this backbone'}) does not expose its text blocks")
+
     def block_parts(self, i: int) -> BlockParts:
         """The parts of visual block ``i`` (see :class:`BlockParts`); implementations whose
         blocks are not pre-LN attention + MLP blocks refuse."""

@@ -53,6 +53,10 @@ class HFBackbone(ILFM):
     def visual_blocks(self) -> nn.ModuleList:
         return self._blocks
 
+    @property
+    def text_blocks(self) -> nn.ModuleList:
+        return self.model.text_model.encoder.layers
+
     def block_parts(self, i: int) -> BlockParts:
         layer = unwrap_block(self._blocks[i], TokensToTokens).layer  # CLIPEncoderLayer / SiglipEncoderLayer
         return BlockParts(ln1=layer.layer_norm1, attn=lambda h: layer.self_attn(h)[0], ln2=layer.layer_norm2,

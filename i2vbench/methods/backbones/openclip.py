@@ -63,6 +63,11 @@ class OpenCLIPBackbone(ILFM):
     def visual_blocks(self) -> nn.ModuleList:
         return self.model.visual.transformer.resblocks
 
+    @property
+    def text_blocks(self) -> nn.ModuleList:
+        text = getattr(self.model, "text", self.model)  # CustomTextCLIP keeps the tower in .text
+        return text.transformer.resblocks
+
     def block_parts(self, i: int) -> BlockParts:
         from open_clip.transformer import ResidualAttentionBlock
 

@@ -176,6 +176,10 @@ class TinyCLIP(ILFM):
     def visual_blocks(self) -> nn.ModuleList:
         return self._visual_blocks
 
+    @property
+    def text_blocks(self) -> nn.ModuleList:  # registered as a submodule named text_blocks (checkpoint keys)
+        return self._modules["text_blocks"]
+
     def block_parts(self, i: int) -> BlockParts:
         blk = unwrap_block(self._visual_blocks[i], Block)
         return BlockParts(ln1=blk.ln_1, attn=blk.attn, ln2=blk.ln_2, mlp=blk.mlp)
