@@ -95,7 +95,9 @@ def loads_json(text: str, path: str | Path, line: int | None = None) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise BenchError(f"{where(path, line or e.lineno)}: malformed JSON ({e.msg}, column {e.colno})") from None
+        if line is not None:  # one line of a JSON-lines file
+            raise BenchError(f"{where(path, line)}: malformed JSON ({e.msg})") from None
+        raise BenchError(f"{where(path, e.lineno)}: malformed JSON ({e.msg}, column {e.colno})") from None
     except ValueError as e:  # an integer longer than the int-string limit
         raise BenchError(f"{where(path, line)}: unreadable JSON number ({e})") from None
     except RecursionError:

@@ -116,7 +116,8 @@ def test_moment_jsonl_keeps_all_windows_and_round_trips(tmp_path):
     rows = [{"qid": 3, "query": "q", "duration": 30, "vid": "V", "relevant_windows": [[0, 4], [10, 20.5]]},
             {"qid": "x", "query": "r", "vid": "W", "relevant_windows": [[6, 2]]}]
     p.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    ms = load_moment_jsonl(p)
+    with pytest.warns(UserWarning, match=r"1 GT window\(s\) with start > end, kept as written .* line 2"):
+        ms = load_moment_jsonl(p)
     assert ms[0] == Moment("3", "V", "q", 0.0, 4.0, 30.0, ((0.0, 4.0), (10.0, 20.5)))
     assert ms[1].windows == ((6.0, 2.0),) and ms[1].duration is None  # kept as written
     assert moments_to_jsonl_rows(ms)[0] == {"qid": "3", "query": "q", "duration": 30.0, "vid": "V",

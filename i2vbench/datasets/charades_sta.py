@@ -184,6 +184,9 @@ def _warn_policy(p: Path, inverted: list[int], emptied: list[int], clipped: int,
         warnings.warn(f"{p}: {'; '.join(parts)}", stacklevel=3)
 
 
+MAX_SECONDS = 1e6  # 11.6 days: no video of a grounding dataset comes near
+
+
 def _windows(value: object, p: Path, n: int) -> tuple[Window, ...]:
     if not isinstance(value, list) or not value:
         raise BenchError(f"{where(p, n)}: 'relevant_windows' must be a non-empty list of [start, end]")
@@ -193,6 +196,9 @@ def _windows(value: object, p: Path, n: int) -> tuple[Window, ...]:
                 or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in w)
                 or not all(math.isfinite(x) for x in w)):
             raise BenchError(f"{where(p, n)}: each relevant window must be [start, end] numbers, got {w!r}")
+        if not all(abs(x) <= MAX_SECONDS for x in w):
+            # a 1e308 window makes lengths and IoU unions inf; no video comes near this bound
+            raise BenchError(f"{where(p, n)}: relevant window {w!r} has a time beyond {MAX_SECONDS:g} s")
         out.append((float(w[0]), float(w[1])))
     return tuple(out)
 
@@ -206,6 +212,7 @@ def load_moment_jsonl(path: str | Path) -> list[Moment]:
     p = require_file(path, "moment jsonl file")
     out: list[Moment] = []
     seen: dict[str, int] = {}
+    reversed_at: list[int] = []
     for n, rec in iter_jsonl(p, "moment jsonl file"):
         for key in ("qid", "vid", "relevant_windows"):
             if key not in rec:
@@ -219,8 +226,14 @@ def load_moment_jsonl(path: str | Path) -> list[Moment]:
         dur = rec.get("duration")
         if dur is not None and (isinstance(dur, bool) or not isinstance(dur, int | float)):
             raise BenchError(f"{where(p, n)}: 'duration' must be a number, got {dur!r}")
+        if dur is not None and not 0 <= dur <= MAX_SECONDS:
+            raise BenchError(f"{where(p, n)}: 'duration' {dur!r} is outside 0..{MAX_SECONDS:g} s")
         out.append(Moment(qid, str(rec["vid"]), str(rec.get("query", "")), wins[0][0], wins[0][1],
                           None if dur is None else float(dur), wins))
+        reversed_at += [n] if any(a > b for a, b in wins) else []
+    if reversed_at:  # kept as written (the reference scores them so), but said
+        warnings.warn(f"{p}: {len(reversed_at)} GT window(s) with start > end, kept as written as "
+                      f"moment_detr's evaluator scores them (first on line {reversed_at[0]})", stacklevel=2)
     return out
 
 

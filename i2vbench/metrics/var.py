@@ -150,6 +150,10 @@ def load_scores(pred: Path, ids: list[str] | None) -> np.ndarray:
             missing = [i for i in ids if i not in data]
             if missing:
                 raise BenchError(f"{pred}: no scores for {len(missing)} GT clips, e.g. {missing[0]!r}")
+            bad = next((i for i in ids if not isinstance(data[i], list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in data[i])), None)
+            if bad is not None:  # numpy would read "1" as 1.0: numbers as strings are refused
+                raise BenchError(f"{pred} [{bad}]: expected a list of numbers (not strings)")
             try:
                 return np.asarray([data[i] for i in ids], dtype=np.float64)
             except (TypeError, ValueError, OverflowError):
