@@ -6,8 +6,10 @@ outside check found to end in tracebacks, hangs or broken stores: a JSON value r
 hostile one (an integer longer than Python's int-string limit, 10**30, NaN, 1e308, negative
 sizes, numbers as strings, nesting 100,000 deep, a top level that is a number or null, ids that
 look like paths), bytes that are not UTF-8, a CSV field over the csv module's limit, truncation,
-an ``.npz`` where an ``.npy`` is expected, an ``.npy`` header claiming a huge shape. The only
-allowed outcomes: metrics (a dict of floats) or one BenchError whose message names the file.
+an ``.npz`` where an ``.npy`` is expected, an ``.npy`` header claiming a huge shape; result YAML
+for ``bench submit`` with alias cycles, tags, deep nesting and bidi characters. The only allowed
+outcomes: metrics (a dict of floats) or one BenchError whose message names the file, and no
+file written (for submit: the whole submission stored and readable back, or nothing).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from i2vbench.errors import BenchError
 from i2vbench.metrics.evaluate import evaluate
 
 DATA = Path(__file__).parent / "data"
-EXAMPLES = 120  # per format; 9 formats here + submit's -> > 1,000 generated cases per run
+EXAMPLES = 120  # per test: 19 tests, 2,280 generated cases a run (~10 s here)
 
 DEEP = "[" * 100_000 + "]" * 100_000
 HOSTILE_JSON = [  # raw JSON text spliced in place of one value
@@ -253,6 +255,119 @@ def test_vtr_matrices_fail_cleanly(tmp_path_factory):
     def run(data: bytes, name: str) -> None:
         d = _case(tmp_path_factory, {name: data})
         _check("vtr", None, d / name, d / name)
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+# ---------------------------------------------------------------- captioning (scorers stubbed)
+
+@pytest.mark.parametrize("side", ["gt", "pred"])
+def test_captioning_files_fail_cleanly(side, tmp_path_factory, monkeypatch):
+    """The readers and checks of captioning files; the Java scorers are replaced by a constant (a
+    valid case would cost seconds of Java each, and the scorers are tested in their own module)."""
+    from i2vbench.metrics import captioning
+
+    monkeypatch.setattr(captioning, "caption_metrics", lambda refs, cands: {"BLEU4": 1.0})
+    monkeypatch.setattr(captioning, "score_tokenized", lambda gts, res: {"BLEU4": 0.01})
+    g = (DATA / "captioning" / "refs.json").read_bytes()
+    p = (DATA / "captioning" / "cands.json").read_bytes()
+    base, fname = (g, "refs.json") if side == "gt" else (p, "cands.json")
+
+    @FUZZ
+    @given(mutated_text(base, True))
+    def run(data: bytes) -> None:
+        d = _case(tmp_path_factory, {"refs.json": g, "cands.json": p})
+        (d / fname).write_bytes(data)
+        _check("captioning", d / "refs.json", d / "cands.json", d / fname)
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+def test_captioning_lines_fail_cleanly(tmp_path_factory, monkeypatch):
+    from i2vbench.metrics import captioning
+
+    monkeypatch.setattr(captioning, "score_tokenized", lambda gts, res: {"BLEU4": 0.01})
+    nlg = DATA / "captioning" / "nlgeval"
+    hyp, ref = (nlg / "hyp.txt").read_bytes(), (nlg / "ref1.txt").read_bytes()
+
+    @FUZZ
+    @given(mutated_text(hyp, False))
+    def run(data: bytes) -> None:
+        d = _case(tmp_path_factory, {"ref.txt": ref, "hyp.txt": data})
+        _check("captioning", d / "ref.txt", d / "hyp.txt", d / "hyp.txt")
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+# ---------------------------------------------------------------- bench submit (result YAML)
+
+_RESULT = b"""task: tvg
+dataset: charades-sta
+split: test
+method: FuzzNet
+paradigm: adapter
+ilfm: CLIP
+year: 2026
+citation: {title: FuzzNet, url: "https://example.org/fuzz"}
+metrics: {R1@0.3: 70.0, R1@0.5: 55.5, R1@0.7: 30.0, mIoU: 48.0}
+provenance: {submitter: tester}
+"""
+_YAML_HOSTILE = [b"&a [*a]", b"*x", b"!!python/object/apply:os.system [ls]", b"[" * 50_000, b"- " * 3000,
+                 b"9" * 5000, b"1e999", b".nan", b"-5", b"\xff\xfe", b"\t", b": :", b"'", b"{", b"\x00",
+                 "m\u202eethod".encode(), b"../../x", b"~", b"null", b"[]", b"{}"]
+
+
+@st.composite
+def mutated_yaml(draw):
+    kind = draw(st.sampled_from(["value", "bytes", "truncate", "whole"]))
+    if kind == "whole":
+        return draw(st.sampled_from(_YAML_HOSTILE + [b"", b"5", _RESULT * 2]))
+    if kind == "truncate":
+        return _RESULT[:draw(st.integers(0, len(_RESULT) - 1))]
+    if kind == "bytes":
+        at = draw(st.integers(0, len(_RESULT)))
+        return _RESULT[:at] + draw(st.sampled_from(_YAML_HOSTILE)) + _RESULT[at:]
+    lines = _RESULT.splitlines(keepends=True)
+    i = draw(st.integers(0, len(lines) - 1))
+    key = lines[i].split(b":")[0]
+    lines[i] = key + b": " + draw(st.sampled_from(_YAML_HOSTILE)) + b"\n"
+    return b"".join(lines)
+
+
+def test_submit_result_files_fail_cleanly_and_atomically(tmp_path_factory):
+    """``bench submit RESULT.yaml``: stored whole and readable back, or refused with one error naming
+    the file; the store is never left with part of a submission or a file it cannot read."""
+    import os
+
+    from i2vbench.results.store import load_submissions
+    from i2vbench.results.submit import submit_file
+
+    @FUZZ
+    @given(mutated_yaml(), st.booleans())
+    def run(data: bytes, as_list: bool) -> None:
+        d = _case(tmp_path_factory, {})
+        results = d / "results"
+        (results / "submissions").mkdir(parents=True)
+        p = d / "result.yaml"
+        p.write_bytes(b"- " + data.replace(b"\n", b"\n  ") if as_list else data)
+        old = os.environ.get("I2VBENCH_RESULTS")
+        os.environ["I2VBENCH_RESULTS"] = str(results)
+        try:
+            try:
+                written = submit_file(p, submitter="fuzz")
+            except BenchError as e:
+                assert "result.yaml" in str(e), e
+                assert list((results / "submissions").iterdir()) == []
+            else:
+                assert [q for q, _ in load_submissions(results)] == sorted(written)
+        finally:
+            if old is None:
+                del os.environ["I2VBENCH_RESULTS"]
+            else:
+                os.environ["I2VBENCH_RESULTS"] = old
         shutil.rmtree(d, ignore_errors=True)
 
     run()
