@@ -290,3 +290,39 @@ class LocatedCsv:
             return self._reader.fieldnames
         except csv.Error as e:
             raise BenchError(f"{where(self._path, 1)}: malformed CSV header ({e})") from None
+
+
+def check_npz(path: str | Path, what: str = ".npz archive", max_bytes: int = MAX_INPUT_BYTES) -> Path:
+    """Check an ``.npz`` before numpy reads it: a zip of plain ``.npy`` members whose headers agree
+    with their sizes, all within ``max_bytes`` uncompressed (a zip bomb, or a header claiming
+    terabytes, is refused before anything is allocated). Returns the path."""
+    import zipfile
+
+    import numpy as np
+
+    p = require_file(path, what)
+    try:
+        with zipfile.ZipFile(p) as z:
+            infos = z.infolist()
+            total = sum(i.file_size for i in infos)
+            if total > max_bytes:
+                raise BenchError(f"{p}: {total} bytes uncompressed; at most {max_bytes}")
+            for info in infos:
+                with z.open(info) as f:
+                    major, _ = np.lib.format.read_magic(f)
+                    read = (np.lib.format.read_array_header_1_0 if major == 1
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(f)
+                    offset = f.tell() if f.seekable() else None
+                if dtype.hasobject:
+                    raise BenchError(f"{p} [{info.filename}]: object arrays are refused (they would be unpickled)")
+                need = dtype.itemsize
+                for d in shape:
+                    need *= int(d)
+                header = offset if offset is not None else info.file_size - need
+                if need != info.file_size - header:
+                    raise BenchError(f"{p} [{info.filename}]: header claims shape {tuple(shape)} of {dtype} "
+                                     f"({need} bytes) but the member holds {info.file_size - header}")
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, SyntaxError) as e:
+        raise BenchError(f"{p}: not a readable .npz archive ({e})") from None
+    return p

@@ -90,3 +90,22 @@ def test_released_feature_layouts_refuse_path_ids(tmp_path):
         load_univtg_features(tmp_path, ["../x"], {"../x": 1.0})
     with pytest.raises(BenchError, match="query id '/etc/passwd' is not a plain file name"):
         load_univtg_text(tmp_path, ["/etc/passwd"])
+
+
+def test_npz_headers_are_checked_before_reading(tmp_path):
+    """A released-features .npz whose member claims terabytes is refused before numpy allocates."""
+    import io
+    import zipfile
+
+    from i2vbench.datasets.features import load_univtg_features
+    from i2vbench.errors import BenchError
+
+    (tmp_path / "vid_clip").mkdir()
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10**6, 10**6)})
+    with zipfile.ZipFile(tmp_path / "vid_clip" / "V1.npz", "w") as z:
+        z.writestr("features.npy", buf.getvalue() + b"\x00" * 64)
+    with pytest.raises(BenchError, match=r"V1.npz \[features.npy\]: header claims shape \(1000000, 1000000\)"):
+        load_univtg_features(tmp_path, ["V1"], {"V1": 10.0})
+    np.savez(tmp_path / "vid_clip" / "V1.npz", features=np.ones((4, 8), np.float32))
+    assert load_univtg_features(tmp_path, ["V1"], {"V1": 10.0})["V1"].pooled.shape == (4, 8)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from i2vbench.errors import BenchError
-from i2vbench.io import atomic_write_bytes
+from i2vbench.io import atomic_write_bytes, check_npz
 from i2vbench.paths import cache_dir, require_safe_name, safe_name
 
 # What a method can read from the feature layer; a method declares the ones it needs (it is
@@ -129,7 +129,7 @@ def _save(path: Path, feats: VideoFeatures) -> None:
 
 
 def _load(path: Path) -> VideoFeatures:
-    with np.load(path, allow_pickle=False) as z:
+    with np.load(check_npz(path, "cached features"), allow_pickle=False) as z:
         return VideoFeatures(
             pooled=z["pooled"], duration=float(z["duration"]),
             layers=z["layers"] if "layers" in z.files else None,
@@ -230,7 +230,7 @@ def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, fl
         path = Path(root) / "vid_clip" / f"{require_safe_name(vid, 'video id', root)}.npz"
         if not path.is_file():
             raise BenchError(f"pre-extracted features missing for video {vid!r}: {path}")
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(check_npz(path, "pre-extracted features"), allow_pickle=False) as z:
             if "features" not in z.files:
                 raise BenchError(f"{path}: expected key 'features', found {z.files}")
             out[vid] = VideoFeatures(z["features"].astype(np.float32), float(durations[vid]))
@@ -244,7 +244,7 @@ def load_univtg_text(root: Path, qids: list[str]) -> TextFeatures:
         path = Path(root) / "txt_clip" / f"{require_safe_name(str(qid), 'query id', root)}.npz"
         if not path.is_file():
             raise BenchError(f"pre-extracted text features missing for query {qid!r}: {path}")
-        with np.load(path, allow_pickle=False) as z:
+        with np.load(check_npz(path, "pre-extracted text features"), allow_pickle=False) as z:
             for key in ("last_hidden_state", "pooler_output"):
                 if key not in z.files:
                     raise BenchError(f"{path}: expected key {key!r}, found {z.files}")
