@@ -28,7 +28,7 @@ from i2vbench.errors import BenchError
 from i2vbench.metrics.evaluate import evaluate
 
 DATA = Path(__file__).parent / "data"
-EXAMPLES = 120  # per test: 19 tests, 2,280 generated cases a run (~10 s here)
+EXAMPLES = 120  # per test (60 for the real-format GT files): 24 tests, 2,580 generated cases a run (~15 s)
 
 DEEP = "[" * 100_000 + "]" * 100_000
 HOSTILE_JSON = [  # raw JSON text spliced in place of one value
@@ -368,6 +368,51 @@ def test_submit_result_files_fail_cleanly_and_atomically(tmp_path_factory):
                 del os.environ["I2VBENCH_RESULTS"]
             else:
                 os.environ["I2VBENCH_RESULTS"] = old
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+# ---------------------------------------------------------------- more real GT formats (the excerpts)
+
+def _more_gt_cases() -> dict[str, tuple]:
+    """(task, GT name, GT bytes, other files, prediction name, options): real-format GT files."""
+    ann = DATA / "annotations"
+    k = ann / "kinetics400" / "kinetics-400_val.csv"
+    from i2vbench.datasets.kinetics import load_kinetics_csv
+
+    k400 = load_kinetics_csv(k, ann / "kinetics400" / "label_map_k400.txt")
+    ssv2 = json.loads((ann / "ssv2" / "something-something-v2-validation.json").read_text())
+    mc = [json.loads(x) for x in (ann / "msrvtt" / "msrvtt_mc_test.jsonl").read_text().splitlines()]
+    return {
+        "tvg-txt": ("tvg", "charades_sta_test.txt", (DATA / "tvg" / "charades_sta_test.txt").read_bytes(),
+                    {"pred.jsonl": (DATA / "tvg" / "pred.jsonl").read_bytes(),
+                     "durations.csv": (DATA / "tvg" / "Charades_v1_test.csv").read_bytes()},
+                    "pred.jsonl", {"durations": "durations.csv"}),
+        "var-kinetics": ("var", "kinetics-400_val.csv", k.read_bytes(),
+                         {"s.npy": _npy_bytes(np.eye(400, dtype=np.float32)[k400.labels])}, "s.npy", {}),
+        "var-ssv2": ("var", "something-something-v2-validation.json",
+                     (ann / "ssv2" / "something-something-v2-validation.json").read_bytes(),
+                     {"something-something-v2-labels.json":
+                      (ann / "ssv2" / "something-something-v2-labels.json").read_bytes(),
+                      "s.npy": _npy_bytes(np.zeros((len(ssv2), 174), np.float32))}, "s.npy", {}),
+        "videoqa-mc": ("videoqa", "msrvtt_mc_test.jsonl", (ann / "msrvtt" / "msrvtt_mc_test.jsonl").read_bytes(),
+                       {"p.json": json.dumps({r["qid"]: int(r["answer"]) for r in mc}).encode()}, "p.json", {}),
+        "vtr-csv": ("vtr", "MSRVTT_JSFUSION_test.csv", (ann / "msrvtt" / "MSRVTT_JSFUSION_test.csv").read_bytes(),
+                    {"sim.npy": _npy_bytes(np.eye(50, dtype=np.float32))}, "sim.npy", {}),
+    }
+
+
+@pytest.mark.parametrize("name", ["tvg-txt", "var-kinetics", "var-ssv2", "videoqa-mc", "vtr-csv"])
+def test_real_gt_formats_fail_cleanly(name, tmp_path_factory):
+    task, gname, g, others, pname, options = _more_gt_cases()[name]
+
+    @settings(FUZZ, max_examples=60)
+    @given(mutated_text(g, gname.endswith(".json"), gname.endswith(".jsonl")))
+    def run(data: bytes) -> None:
+        d = _case(tmp_path_factory, {gname: data, **others})
+        opts = {k: d / v for k, v in options.items()}
+        _check(task, d / gname, d / pname, d / gname, **opts)
         shutil.rmtree(d, ignore_errors=True)
 
     run()
