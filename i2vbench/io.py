@@ -18,6 +18,20 @@ import yaml
 from i2vbench.errors import BenchError, where
 
 
+def short_repr(v: Any, limit: int = 60) -> str:
+    """``repr`` for error messages, bounded in length and nesting (``reprlib``: a 100,000-deep list
+    from a hostile file has no plain repr) and without giant integers' digits."""
+    import reprlib
+
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"an integer of {v.bit_length()} bits"
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 3, limit, limit, 6, 6
+    r.maxlong = 40
+    text = r.repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def require_file(path: str | Path, what: str = "file") -> Path:
     p = Path(path)
     if not p.is_file():

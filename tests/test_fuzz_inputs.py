@@ -31,10 +31,11 @@ DATA = Path(__file__).parent / "data"
 EXAMPLES = 120  # per test (60 for the real-format GT files): 24 tests, 2,580 generated cases a run (~15 s)
 
 DEEP = "[" * 100_000 + "]" * 100_000
+NEAR_LIMIT = "[" * 960 + "]" * 960  # parses (json's limit is the interpreter's ~1,000), then breaks any repr
 HOSTILE_JSON = [  # raw JSON text spliced in place of one value
     "1" * 5000, str(10**30), "-" + str(10**30), "NaN", "Infinity", "-1", "1e308", "-1e308", "0",
     "null", "true", '""', '"1"', '"../../x"', '"\\u202eevil"', "[]", "{}", DEEP, '"' + "a" * 300_000 + '"',
-    "[1e308, 1e308, -5, -5]", "[NaN, 0, 1, 1]",
+    "[1e308, 1e308, -5, -5]", "[NaN, 0, 1, 1]", NEAR_LIMIT,
 ]
 HOSTILE_BYTES = [b"\xff\xfe\xfa", b"\x00", b"\n", b"\r", b'"', b",", b"," + b"x" * 200_000, b"\xc3", DEEP.encode()]
 
@@ -413,6 +414,27 @@ def test_real_gt_formats_fail_cleanly(name, tmp_path_factory):
         d = _case(tmp_path_factory, {gname: data, **others})
         opts = {k: d / v for k, v in options.items()}
         _check(task, d / gname, d / pname, d / gname, **opts)
+        shutil.rmtree(d, ignore_errors=True)
+
+    run()
+
+
+@pytest.mark.parametrize("name,gname,pname,options", [
+    ("stvg-boxes", "cases_gt.json", "cases_pred.json", {}),  # TubeDETR's processed form, with boxes
+    ("ovmot-hota", "edge_gt.json", "edge_pred.json", {"hota": True}),  # TrackEval's HOTA path too
+])
+@pytest.mark.parametrize("side", ["gt", "pred"])
+def test_box_formats_fail_cleanly(name, gname, pname, options, side, tmp_path_factory):
+    folder = DATA / ("stvg" if name.startswith("stvg") else "ovmot")
+    g, p = (folder / gname).read_bytes(), (folder / pname).read_bytes()
+    base, fname = (g, gname) if side == "gt" else (p, pname)
+
+    @settings(FUZZ, max_examples=40)
+    @given(mutated_text(base, True))
+    def run(data: bytes) -> None:
+        d = _case(tmp_path_factory, {gname: g, pname: p})
+        (d / fname).write_bytes(data)
+        _check(name.split("-")[0], d / gname, d / pname, d / fname, **options)
         shutil.rmtree(d, ignore_errors=True)
 
     run()

@@ -30,7 +30,7 @@ import numpy as np
 
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import read_json, require_file
+from i2vbench.io import read_json, require_file, short_repr
 
 try:  # orjson parses TAO-val-size result files ~3x faster; plain json is the fallback
     import orjson as _orjson
@@ -144,8 +144,8 @@ def _int_list(v: Any, path: Path, item: str) -> list[int]:
 
 
 def _short(v: Any) -> str:
-    r = repr(v) if not isinstance(v, int) or v.bit_length() < 64 else f"an integer of {v.bit_length()} bits"
-    return r if len(r) <= 60 else r[:57] + "..."
+    """A value for an error message: bounded in length and depth (a 100,000-deep list has no repr)."""
+    return short_repr(v)
 
 
 def _bbox(b: Any, path: Path, item: str) -> list[float]:
@@ -478,12 +478,12 @@ def _locate_bad_result(objs: list, path: Path, start: int) -> None:
             if key == "bbox":
                 _bbox(v, path, item)
             elif isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise BenchError(f"{where(path, key=item)}: {key} must be a number, got {v!r}")
+                raise BenchError(f"{where(path, key=item)}: {key} must be a number, got {_short(v)}")
             elif key != "score" and not float(v).is_integer():
-                raise BenchError(f"{where(path, key=item)}: {key} must be an integer, got {v!r}")
+                raise BenchError(f"{where(path, key=item)}: {key} must be an integer, got {_short(v)}")
         if "video_id" in o and (isinstance(o["video_id"], bool) or not isinstance(o["video_id"], int)):
             raise BenchError(f"{where(path, key=item)}: video_id must be an integer, "
-                             f"got {o['video_id']!r}")
+                             f"got {_short(o['video_id'])}")
 
 
 def _load_for_registry(gt: str | Path, **_: Any) -> TaoGT:

@@ -26,7 +26,7 @@ import numpy as np
 
 from i2vbench.datasets.registry import register_dataset
 from i2vbench.errors import BenchError, where
-from i2vbench.io import read_json
+from i2vbench.io import read_json, short_repr
 
 QTYPES = ("declarative", "interrogative")
 DEFAULT_FPS = 5.0  # TubeDETR's default sampling rate for VidSTG
@@ -141,14 +141,15 @@ MAX_FPS = 1000.0
 
 def _int(v: Any, path: Path, key: str) -> int:
     if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_FRAME:
-        shown = repr(v) if len(repr(v)) < 40 else repr(v)[:37] + "..."
-        raise BenchError(f"{where(path, key=key)}: expected a non-negative integer (at most {MAX_FRAME}), got {shown}")
+        raise BenchError(f"{where(path, key=key)}: expected a non-negative integer (at most {MAX_FRAME}), got "
+                         f"{short_repr(v)}")
     return v
 
 
 def _fps(v: Any, path: Path, key: str) -> float:
-    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and 0 < v <= MAX_FPS):
-        raise BenchError(f"{where(path, key=key)}: expected a positive frame rate (at most {MAX_FPS:g}), got {v!r}")
+    if not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v <= MAX_FPS):  # NaN fails too
+        raise BenchError(f"{where(path, key=key)}: expected a positive frame rate (at most {MAX_FPS:g}), got "
+                         f"{short_repr(v)}")
     return float(v)
 
 
