@@ -28,7 +28,7 @@ from i2vbench.errors import BenchError
 from i2vbench.metrics.evaluate import evaluate
 
 DATA = Path(__file__).parent / "data"
-EXAMPLES = 120  # per test (60 for the real-format GT files): 24 tests, 2,580 generated cases a run (~15 s)
+EXAMPLES = 120  # per test (60 for real-format GT, 40 for box formats): 28 tests, 2,740 cases a run (~20 s)
 
 DEEP = "[" * 100_000 + "]" * 100_000
 NEAR_LIMIT = "[" * 960 + "]" * 960  # parses (json's limit is the interpreter's ~1,000), then breaks any repr
