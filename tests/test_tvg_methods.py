@@ -156,3 +156,20 @@ def test_moment_detr_decoder_reads_where_in_the_video():
     a = layer(x, query_pos, memory, pos, pad)
     b = layer(x, query_pos, memory, pos.flip(0), pad)
     assert (a - b).abs().max() > 1e-3
+
+
+def test_moment_detr_encoder_under_a_dense_head_learns_the_toy(toy):
+    """The experiment that locates Moment-DETR's failure swaps only the head: same inputs and
+    encoder, and it must learn what the other dense heads learn."""
+    from i2vbench.experiments.moment_detr_decoder import MomentDETREncoderDense
+    from i2vbench.methods.tvg.moment_detr import MomentDETRConfig
+
+    train, test, prior_miou = toy
+    torch.manual_seed(0)
+    config = MomentDETRConfig()
+    config.train.epochs, config.train.batch_size = 25, 16
+    method = MomentDETREncoderDense(**{k: PROVIDED[k] for k in ("video_dim", "text_dim", "layer_width", "num_tokens")},
+                                    config=config)
+    assert not hasattr(method, "decoder_layers")
+    method.fit(train, seed=0, progress=False)
+    assert tvg_metrics(test.queries, method.predict(test))["mIoU"] >= prior_miou + 15

@@ -48,8 +48,9 @@ class MomentDETRConfig:
     # carry it; "pooled": the pooled frame embeddings (as CLIP features are in the paper)
     clip_features: str = "tokens"
     # chosen on SynthVid's val split (seed 0, tinyclip v2 and its candidates): every variant stayed in
-    # 15-20 val mIoU (lr 1e-3 / 2e-4 / 1e-4, 8 / 16 / 24 epochs, batch 16 / 32, token or pooled
-    # clip features), so the shortest schedule keeps the shared CPU for the other methods
+    # 15-20 val mIoU (lr 1e-3 / 2e-4 / 1e-4, 8 to 24 epochs, batch 16 / 32, token or pooled clip
+    # features), so the shortest schedule keeps the shared CPU for the other methods; where the
+    # query is lost: python -m i2vbench.experiments.moment_detr_decoder (README)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=16))
 
 
@@ -145,8 +146,9 @@ class MomentDETR(TVGMethod):
         self.class_head = nn.Linear(h, 2)  # 0 = foreground moment, 1 = no moment
         self.saliency_head = nn.Linear(h, 1)
 
-    def forward(self, b: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-        """Per decoder layer span (B, Q, 2 centre/width) and class logits; clip saliency (B, T)."""
+    def encode(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """The encoder over the concatenated (clip, word) tokens: memory (B, T + L, h), its
+        positions (T + L, h), its padding mask (B, T + L) and the number of clips T."""
         if self.from_tokens:  # project each distinct video once, then hand it to its queries
             pad = torch.zeros(b.layers.shape[:2], dtype=torch.bool)
             pad[b.video_of] = b.video_pad
@@ -160,8 +162,13 @@ class MomentDETR(TVGMethod):
         pad = torch.cat([b.video_pad, b.text_pad], dim=1)
         for layer in self.encoder_layers:
             memory = layer(memory, pos, pad)
+        return memory, pos, pad, n_clips
+
+    def forward(self, b: Batch) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """Per decoder layer span (B, Q, 2 centre/width) and class logits; clip saliency (B, T)."""
+        memory, pos, pad, n_clips = self.encode(b)
         saliency = self.saliency_head(memory[:, :n_clips]).squeeze(-1)
-        query_pos = self.query_embed.weight.unsqueeze(0).expand(v.shape[0], -1, -1)
+        query_pos = self.query_embed.weight.unsqueeze(0).expand(len(memory), -1, -1)
         x = torch.zeros_like(query_pos)  # DETR: content starts empty, the query is its position
         spans, logits = [], []
         for layer in self.decoder_layers:
