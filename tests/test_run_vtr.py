@@ -165,3 +165,17 @@ def test_prompts_keep_the_token_count_and_reach_the_output():
     assert {n for n, p in bb.named_parameters() if p.requires_grad} == \
         {f"_visual_blocks.{i}.prompts.tokens" for i in range(len(prompts))} | \
         {f"text_blocks.{i}.prompts.tokens" for i in range(len(bb.text_blocks))}
+
+
+def test_video_ids_are_matched_by_listing_never_used_as_paths(tmp_path):
+    from i2vbench.datasets.video import find_videos
+    from i2vbench.errors import BenchError
+
+    (tmp_path / "videos" / "label").mkdir(parents=True)
+    (tmp_path / "videos" / "v1.mp4").write_bytes(b"x")
+    (tmp_path / "videos" / "label" / "v2_000001_000011.webm").write_bytes(b"x")
+    (tmp_path / "secret.mp4").write_bytes(b"x")
+    got = find_videos(tmp_path / "videos", ["v1", "v2"], stem_of=lambda s: s.split("_")[0])
+    assert got == {"v1": tmp_path / "videos" / "v1.mp4", "v2": tmp_path / "videos" / "label" / "v2_000001_000011.webm"}
+    with pytest.raises(BenchError, match=r"1 videos not found .* e.g. '../secret'"):
+        find_videos(tmp_path / "videos", ["v1", "../secret"])

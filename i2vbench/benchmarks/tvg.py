@@ -53,6 +53,7 @@ def _split_by_videos(moments: list, fraction: float) -> tuple[list, list]:
 def load_annotations(cfg: TVGRunConfig, progress: bool) -> tuple[dict[str, list], dict[str, Path] | None, str]:
     """(moments by split "train"/"val"/"test", video paths by id or None with features, dataset name)."""
     from i2vbench.datasets.charades_sta import load_charades_sta, load_durations
+    from i2vbench.datasets.video import find_videos
 
     if cfg.dataset == "synthvid":
         from i2vbench.datasets.synthvid import build_tvg
@@ -80,15 +81,7 @@ def load_annotations(cfg: TVGRunConfig, progress: bool) -> tuple[dict[str, list]
         raise BenchError(f"{name}: no training queries")
     if cfg.features is not None:
         return splits, None, name
-    paths = {}
-    for vid in sorted({m.vid for moments in splits.values() for m in moments}):
-        hits = [videos_dir / f"{vid}{ext}" for ext in (".mp4", ".webm", ".avi", ".mkv")]
-        found = next((p for p in hits if p.is_file()), None)
-        if found is None:
-            raise BenchError(f"video for {vid!r} not found in {videos_dir} (tried .mp4/.webm/.avi/.mkv); "
-                             "give --videos DIR, or --features DIR with pre-extracted features")
-        paths[vid] = found
-    return splits, paths, name
+    return splits, find_videos(videos_dir, sorted({m.vid for moments in splits.values() for m in moments})), name
 
 
 def _to_queries(moments: list) -> list:

@@ -90,6 +90,7 @@ def load_annotations(cfg: VTRRunConfig, progress: bool) -> tuple[dict[str, Pairs
                                                                  str]:
     """(pairs per split, twin pairs per eval split, video paths by id, dataset name)."""
     from i2vbench.datasets.msrvtt import load_caption_json, load_retrieval_csv, load_video_list_csv
+    from i2vbench.datasets.video import find_videos
 
     if cfg.dataset == "synthvid":
         from i2vbench.datasets.synthvid.msrvtt import build_msrvtt
@@ -116,14 +117,7 @@ def load_annotations(cfg: VTRRunConfig, progress: bool) -> tuple[dict[str, Pairs
     else:
         raise BenchError(f"dataset {cfg.dataset!r} is not a VTR dataset `bench run` can train on; "
                          "use synthvid or msrvtt")
-    paths = {}
-    for vid in sorted({v for videos, _, _ in pairs.values() for v in videos}):
-        found = next((p for p in (videos_dir / f"{vid}{ext}" for ext in (".mp4", ".webm", ".avi", ".mkv"))
-                      if p.is_file()), None)
-        if found is None:
-            raise BenchError(f"video for {vid!r} not found in {videos_dir} (tried .mp4/.webm/.avi/.mkv); "
-                             "give --videos DIR")
-        paths[vid] = found
+    paths = find_videos(videos_dir, sorted({v for videos, _, _ in pairs.values() for v in videos}))
     return pairs, twins, paths, name
 
 

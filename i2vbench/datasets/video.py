@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import av
@@ -44,3 +45,30 @@ def decode_frames(path: str | Path, fps: float, size: int | None = None) -> tupl
     times = sample_times(duration, fps)
     idx = (np.searchsorted(stamps_arr, times, side="right") - 1).clip(0, len(frames) - 1)
     return np.stack([frames[i].to_ndarray(format="rgb24") for i in idx]), duration
+
+
+VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mkv")
+
+
+def find_videos(videos_dir: Path, ids: Iterable[str], stem_of: Callable[[str], str] | None = None,
+                pattern: str = "<id>") -> dict[str, Path]:
+    """Video id → its file in ``videos_dir`` or one folder down (mmaction2's ``<label>/`` layout).
+
+    Files are matched by listing the folder (``stem_of`` maps a file stem to the id it holds,
+    e.g. Kinetics' ``<id>_<start>_<end>``), so an id read from an annotation file never becomes
+    a path: ``../../x`` simply matches nothing. Every id must be found; the error names how many
+    are missing, one of them, and the ``pattern`` looked for.
+    """
+    videos_dir = Path(videos_dir)
+    if not videos_dir.is_dir():
+        raise BenchError(f"videos folder not found: {videos_dir} (give --videos DIR)")
+    found: dict[str, Path] = {}
+    for p in sorted([*videos_dir.glob("*"), *videos_dir.glob("*/*")]):
+        if p.suffix.lower() in VIDEO_EXTS and p.is_file():
+            found.setdefault(stem_of(p.stem) if stem_of else p.stem, p)
+    ids = list(ids)
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise BenchError(f"{len(missing)} videos not found in {videos_dir} (looked for {pattern} with "
+                         f"{'/'.join(VIDEO_EXTS)}), e.g. {missing[0]!r}; give --videos DIR")
+    return {i: found[i] for i in ids}
