@@ -135,20 +135,26 @@ class TemporalCrossAttention(nn.Module):
         self.register_buffer("offset_index", rel[..., 0] * (2 * grid - 1) + rel[..., 1], persistent=False)
 
     def _half(self, q: torch.Tensor, k: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """q, k (B, T', P, H, d) → (B, T', P, C): attention maps mixed by offset weights."""
-        att = torch.einsum("btqhd,btkhd->btqkh", q * q.shape[-1] ** -0.5, k).softmax(dim=-2).mean(-1)
-        return torch.einsum("btqk,qkc->btqc", att, w[self.offset_index])
+        """q, k (B, T', H, P, d) → (B, T', P, C): attention maps (softmax over the other frame's
+        patches, averaged over heads) mixed by the weights of each query-key offset."""
+        b, t, _, p, _ = q.shape
+        att = (q * q.shape[-1] ** -0.5 @ k.transpose(-1, -2)).softmax(dim=-1).mean(2)  # (B, T', P, P)
+        # per query patch: its attention row times the weights of its offsets to every key patch
+        out = torch.bmm(att.reshape(b * t, p, p).transpose(0, 1), w[self.offset_index])  # (P, B*T', C)
+        return out.transpose(0, 1).reshape(b, t, p, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, T, 1 + P, C) tokens (class token first) → (B, T, 1 + P, C) motion features
         (zero at the class token, and at the first/last frame for the missing neighbour)."""
         b, t, n, c = x.shape
-        q, k = self.qk(x[:, :, 1:]).view(b, t, n - 1, 2, self.heads, c // self.heads).unbind(3)
-        out = x.new_zeros(b, t, n, c)
-        if t > 1:
-            out[:, 1:, 1:] = out[:, 1:, 1:] + self._half(q[:, 1:], k[:, :-1], self.w_prev)
-            out[:, :-1, 1:] = out[:, :-1, 1:] + self._half(q[:, :-1], k[:, 1:], self.w_next)
-        return out
+        qk = self.qk(x[:, :, 1:]).view(b, t, n - 1, 2, self.heads, c // self.heads).permute(3, 0, 1, 4, 2, 5)
+        q, k = qk[0], qk[1]  # (B, T, H, P, d)
+        zero = x.new_zeros(b, 1, n - 1, c)
+        if t == 1:
+            return x.new_zeros(b, t, n, c)
+        prev = torch.cat([zero, self._half(q[:, 1:], k[:, :-1], self.w_prev)], dim=1)  # frame t vs t-1
+        nxt = torch.cat([self._half(q[:, :-1], k[:, 1:], self.w_next), zero], dim=1)  # frame t vs t+1
+        return torch.cat([x.new_zeros(b, t, 1, c), prev + nxt], dim=2)
 
 
 class DecoderLayer(nn.Module):
