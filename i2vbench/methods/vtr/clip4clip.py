@@ -50,7 +50,9 @@ class CLIP4ClipConfig:
     temporal_layers: int = 1  # seqTransf depth (the paper: 4 at width 512)
     heads: int = 4
     backbone_lr_scale: float = 0.1
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3, batch_size=32))
+    # on SynthVid's val split (seed 0, 8 epochs): lr 2e-3 vs 1e-3 gave val R@1 32.7 vs 30.0 (meanP) and
+    # 34.7 vs 33.3 (seqTransf); 8 epochs keep the default run near its time budget
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=2e-3, batch_size=32))
 
 
 class CLIP4Clip(VTRMethod):

@@ -48,7 +48,8 @@ class DiscoVLAConfig:
     heads: int = 4
     w_distill: float = 1.0
     tau: float = 0.05  # temperature of both alignment distributions in AlignDistill
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3, batch_size=32))
+    # on SynthVid's val split (seed 0, 8 epochs): lr 1e-3 vs 2e-3 gave val R@1 31.3 vs 30.7
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=32))
 
 
 @register_method("discovla", task="vtr", paradigm="lora", display="DiscoVLA", survey_row="DiscoVLA", ref=125,

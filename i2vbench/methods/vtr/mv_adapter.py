@@ -59,7 +59,8 @@ class TextAdapter(nn.Module):
 class MVAdapterConfig:
     bottleneck: int = 32
     kernel_size: int = 3
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=2e-3, batch_size=32))
+    # on SynthVid's val split (seed 0, 8 epochs): lr 4e-3 vs 2e-3 gave val R@1 42.7 vs 42.7, R@5 82.0 vs 74.7
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=4e-3, batch_size=32))
 
 
 @register_method("mv_adapter", task="vtr", paradigm="adapter", display="MV-Adapter", survey_row="MV-Adapter",

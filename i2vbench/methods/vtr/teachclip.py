@@ -85,7 +85,8 @@ class TeachCLIPConfig:
     w_frame: float = 1.0  # frame-level distillation (AFA weights vs the teacher's frame relevance)
     tau: float = 0.05
     backbone_lr_scale: float = 0.1
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, lr=1e-3, batch_size=32))
+    # on SynthVid's val split (seed 0, 8 epochs): lr 2e-3 vs 1e-3 gave val R@1 36.0 vs 34.0
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=2e-3, batch_size=32))
 
 
 @register_method("teachclip", task="vtr", paradigm="knowledge_distillation", display="TeachCLIP",
