@@ -103,7 +103,7 @@ def test_missing_files_fail_cleanly(bench, tmp_path):
 @settings(deadline=None)
 @given(st.integers(1, 200), st.integers(1, 32))
 def test_frames_are_spread_uniformly_over_the_video(n_clips, num_frames):
-    from i2vbench.methods.vtr.base import frame_indices
+    from i2vbench.datasets.features import frame_indices
 
     idx = frame_indices(n_clips, num_frames)
     assert len(idx) == num_frames and idx.min() >= 0 and idx.max() < n_clips

@@ -47,7 +47,6 @@ from i2vbench.errors import BenchError
 
 SPLITS = ("train", "val", "test")
 SYNTHVID_SETS = {"synthvid-kinetics400": "kinetics400", "synthvid-ssv2": "ssv2"}
-VIDEO_EXTS = (".mp4", ".webm", ".avi", ".mkv")
 
 
 class VARRunConfig(RunConfig):
@@ -133,31 +132,16 @@ def _official_val_as_test(splits: dict[str, Any], fraction: float):  # noqa: ANN
     return {"train": take(keep), "val": take(~keep), "test": splits["val"]}
 
 
-def _find_videos(videos_dir: Path, ids: list[str], kinetics: bool) -> dict[str, Path]:
-    """Clip id → video file: ``<id>.<ext>``, or for Kinetics ``<id>_<start>_<end>.<ext>``, directly
-    in ``videos_dir`` or one class folder down (mmaction2's ``videos_val/<label>/`` layout)."""
-    if not videos_dir.is_dir():
-        raise BenchError(f"videos folder not found: {videos_dir} (give --videos DIR)")
-    found: dict[str, Path] = {}
-    for p in sorted([*videos_dir.glob("*"), *videos_dir.glob("*/*")]):
-        if p.suffix.lower() not in VIDEO_EXTS or not p.is_file():
-            continue
-        stem = p.stem
-        if kinetics:
-            parts = stem.rsplit("_", 2)
-            if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-                stem = parts[0]
-        found.setdefault(stem, p)
-    missing = [i for i in ids if i not in found]
-    if missing:
-        pattern = "<id>_<start:06d>_<end:06d>" if kinetics else "<id>"
-        raise BenchError(f"{len(missing)} clips have no video in {videos_dir} (looked for {pattern} with "
-                         f"{'/'.join(VIDEO_EXTS)}), e.g. {missing[0]!r}")
-    return {i: found[i] for i in ids}
+def _kinetics_stem(stem: str) -> str:
+    """``<id>_<start:06d>_<end:06d>`` (Kinetics' clip files) → ``<id>``; other stems as they are."""
+    parts = stem.rsplit("_", 2)
+    return parts[0] if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit() else stem
 
 
 def load_dataset(cfg: VARRunConfig, name: str, progress: bool) -> tuple[dict[str, Any], dict[str, Path]]:
     """(labelled clips by split "train"/"val"/"test", video path by clip id) of dataset ``name``."""
+    from i2vbench.datasets.video import find_videos
+
     if name in SYNTHVID_SETS:
         from i2vbench.datasets.synthvid.kinetics import build_kinetics
         from i2vbench.datasets.synthvid.ssv2 import build_ssv2
@@ -177,7 +161,8 @@ def load_dataset(cfg: VARRunConfig, name: str, progress: bool) -> tuple[dict[str
             hint = f" (raise val_fraction, now {cfg.val_fraction})" if s == "val" and name not in SYNTHVID_SETS else ""
             raise BenchError(f"{name}: no {s} clips{hint}")
     ids = list(dict.fromkeys(i for s in splits.values() for i in s.ids))
-    return splits, _find_videos(videos_dir, ids, kinetics=kind == "kinetics400")
+    return splits, find_videos(videos_dir, ids, _kinetics_stem if kind == "kinetics400" else None,
+                               "<id>_<start:06d>_<end:06d>" if kind == "kinetics400" else "<id>")
 
 
 # --- features, methods, scoring --------------------------------------------------------------

@@ -66,6 +66,13 @@ class Sampling:
         return f"fps{self.fps:g}-L{self.layers}-g{self.grid}"
 
 
+def frame_indices(n_frames: int, num_frames: int) -> np.ndarray:
+    """``num_frames`` indices spread uniformly over ``n_frames`` decoded frames: the centre of each
+    of ``num_frames`` equal segments (a frame repeats when the video is shorter). How clip-level
+    tasks (VTR, VAR) pick a fixed number of frames from the cached ones."""
+    return np.minimum(((np.arange(num_frames) + 0.5) * n_frames / num_frames).astype(int), n_frames - 1)
+
+
 @dataclass
 class VideoFeatures:
     pooled: np.ndarray  # (T, D) float32, the ILFM's joint-space frame embeddings

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from i2vbench.datasets.features import frame_indices
 from i2vbench.errors import BenchError
 from i2vbench.methods.backbones.base import ILFM
 from i2vbench.methods.paradigms.adapter import STAdapter, insert_adapters, insert_aim_adapters
@@ -46,8 +47,6 @@ class AdaptedILFMMethod(VARMethod):
 
     def _encode_prefix(self, split: VARSplit, chunk: int = 512) -> dict[str, torch.Tensor]:
         """Clip id → (T, N, W) bf16: the input of the first adapted block for the clip's sampled frames."""
-        from i2vbench.methods.var.base import frame_indices
-
         ids = list(dict.fromkeys(split.ids))
         frames = [split.videos[i].frames[frame_indices(len(split.videos[i].frames), split.num_frames)] for i in ids]
         flat = np.concatenate(frames)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from i2vbench.datasets.features import VideoFeatures
+from i2vbench.datasets.features import VideoFeatures, frame_indices
 from i2vbench.methods.trainable import TrainableMethod
 
 
@@ -37,12 +37,6 @@ class VARSplit:
     @property
     def has_frames(self) -> bool:
         return all(self.videos[i].frames is not None for i in self.ids)
-
-
-def frame_indices(t: int, n: int) -> np.ndarray:
-    """``n`` indices spread uniformly over ``t`` decoded frames: the centre of each of ``n``
-    equal segments (repeats when the clip is shorter than ``n``)."""
-    return np.minimum(((np.arange(n) + 0.5) * t / n).astype(int), t - 1)
 
 
 @dataclass

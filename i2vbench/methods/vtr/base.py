@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from i2vbench.datasets.features import TextFeatures, VideoFeatures
+from i2vbench.datasets.features import TextFeatures, VideoFeatures, frame_indices
 from i2vbench.methods.paradigms.common import encode_clips
 from i2vbench.methods.trainable import TrainableMethod
 
@@ -37,12 +37,6 @@ class VTRSplit:
     @property
     def has_frames(self) -> bool:
         return all(f.frames is not None for f in self.features.values())
-
-
-def frame_indices(n_clips: int, num_frames: int) -> np.ndarray:
-    """``num_frames`` clip indices spread uniformly over ``n_clips`` (centres of equal segments;
-    a clip repeats when the video is shorter)."""
-    return np.minimum(((np.arange(num_frames) + 0.5) * n_clips / num_frames).astype(int), n_clips - 1)
 
 
 @dataclass
