@@ -72,11 +72,6 @@ class CLIP4Clip(VTRMethod):
         self.header = SeqTransf(backbone.embed_dim, c.temporal_layers, c.heads) if c.sim_header == "seqTransf" else None
         self.init_temperature(backbone)
 
-    def param_groups(self) -> list[dict]:
-        ilfm = {id(p) for p in self.backbone.parameters()}
-        return [{"params": list(self.backbone.parameters()), "lr_scale": self.config.backbone_lr_scale},
-                {"params": [p for p in self.parameters() if id(p) not in ilfm]}]
-
     def embed_videos(self, b: VTRBatch) -> torch.Tensor:
         frames = frame_embeddings(self.backbone, b.frames)  # (B, F, D)
         return frames.mean(1) if self.header is None else self.header(frames)

@@ -119,11 +119,6 @@ class TeachCLIP(VTRMethod):
         freeze(self.teacher)
         return super().fit(train, seed=seed, progress=progress)
 
-    def param_groups(self) -> list[dict]:
-        ilfm = {id(p) for p in self.backbone.parameters()}
-        return [{"params": list(self.backbone.parameters()), "lr_scale": self.config.backbone_lr_scale},
-                {"params": [p for p in self.parameters() if id(p) not in ilfm]}]
-
     def _frames_and_weights(self, b: VTRBatch) -> tuple[torch.Tensor, torch.Tensor]:
         frames = frame_embeddings(self.backbone, b.frames)  # (B, F, D)
         return frames, self.afa(frames).squeeze(-1).softmax(-1)
