@@ -109,3 +109,92 @@ def test_npz_headers_are_checked_before_reading(tmp_path):
         load_univtg_features(tmp_path, ["V1"], {"V1": 10.0})
     np.savez(tmp_path / "vid_clip" / "V1.npz", features=np.ones((4, 8), np.float32))
     assert load_univtg_features(tmp_path, ["V1"], {"V1": 10.0})["V1"].pooled.shape == (4, 8)
+
+
+def _vid(root, name: str, shape: tuple) -> None:
+    (root / "vid_clip").mkdir(exist_ok=True)
+    np.savez(root / "vid_clip" / f"{name}.npz", features=np.zeros(shape, np.float32))
+
+
+def _txt(root, name: str, tokens: tuple, pooled: tuple) -> None:
+    (root / "txt_clip").mkdir(exist_ok=True)
+    np.savez(root / "txt_clip" / f"{name}.npz", last_hidden_state=np.zeros(tokens, np.float32),
+             pooler_output=np.zeros(pooled, np.float32))
+
+
+@pytest.mark.parametrize("shapes, message", [
+    ([(10, 6), (10, 8), (10, 8)], r"widths differ: .*V0.npz is 6 wide, but 2 of 3 videos are 8 wide \(e.g. .*V1.npz\)"),
+    ([(10, 8), (80,)], r"V1.npz: 'features' must be \(T, D\) with T >= 1 clips, got shape \(80,\)"),
+    ([(0, 8)], r"V0.npz: 'features' must be \(T, D\)"),
+])
+def test_released_video_features_are_shape_checked_naming_the_file(tmp_path, shapes, message):
+    from i2vbench.datasets.features import load_univtg_features
+    from i2vbench.errors import BenchError
+
+    for i, shape in enumerate(shapes):
+        _vid(tmp_path, f"V{i}", shape)
+    vids = [f"V{i}" for i in range(len(shapes))]
+    with pytest.raises(BenchError, match=message):
+        load_univtg_features(tmp_path, vids, dict.fromkeys(vids, 10.0))
+
+
+def test_released_text_features_are_shape_checked_naming_the_file(tmp_path):
+    from i2vbench.datasets.features import load_univtg_text
+    from i2vbench.errors import BenchError
+
+    _txt(tmp_path, "0", (5, 16), (8,))
+    _txt(tmp_path, "1", (3, 16), (1, 8))  # (1, D) pooled is read as (D)
+    text = load_univtg_text(tmp_path, ["0", "1"])
+    assert text.tokens.shape == (2, 5, 16) and text.pooled.shape == (2, 8)
+    with pytest.raises(BenchError, match=r"differ: .*1.npz has \(16, 8\), but the other splits' queries "
+                                         r"have \(16, 4\)"):
+        load_univtg_text(tmp_path, ["1"], widths=(16, 4))
+    _txt(tmp_path, "2", (3, 12), (8,))
+    with pytest.raises(BenchError, match=r"differ: .*2.npz has \(12, 8\), but 2 of 3 queries \(e.g. .*0.npz\) "
+                                         r"have \(16, 8\)"):
+        load_univtg_text(tmp_path, ["2", "0", "1"])
+    _txt(tmp_path, "3", (16,), (8,))
+    with pytest.raises(BenchError, match=r"3.npz: 'last_hidden_state' must be \(L, W\)"):
+        load_univtg_text(tmp_path, ["3"])
+    _txt(tmp_path, "4", (3, 16), (2, 8))
+    with pytest.raises(BenchError, match=r"4.npz: 'pooler_output' must be \(D\), got shape \(2, 8\)"):
+        load_univtg_text(tmp_path, ["4"])
+
+
+def test_clip_counts_are_checked_against_durations_at_the_clip_length(tmp_path):
+    """1-second clips (the UniVTG / lighthouse Charades-STA releases) read at 0.5 s are refused with
+    the rate the files suggest; a few videos off (real duration tables are) are a warning naming
+    them; within one clip passes."""
+    import warnings
+
+    from i2vbench.datasets.features import load_univtg_features
+    from i2vbench.errors import BenchError
+
+    durations = {f"V{i}": 30.6 + i for i in range(4)}
+    for vid, d in durations.items():
+        _vid(tmp_path, vid, (round(d), 8))  # 1 s clips, last one rounded
+    vids = sorted(durations)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(load_univtg_features(tmp_path, vids, durations, clip_len=1.0)) == 4
+    with pytest.raises(BenchError, match=r"4 of 4 videos .* at clip_len 0.5 s \(e.g. .*V0.npz: 31 clips × 0.5 s "
+                                         r"= 15.5 s, duration 30.6 s\): the clip rate is wrong; these features "
+                                         r"look like 0.988 s clips .* set clip_len: 1 in the run config"):
+        load_univtg_features(tmp_path, vids, durations, clip_len=0.5)
+    _vid(tmp_path, "V3", (20, 8))  # 33.6 s of video in 20 clips
+    with pytest.warns(UserWarning, match=r"1 of 4 videos .*; those files: .*V3.npz$"):
+        load_univtg_features(tmp_path, vids, durations, clip_len=1.0)
+
+
+def test_tvg_clip_len_and_fps_are_one_rate_recorded_in_the_config():
+    from pydantic import ValidationError
+
+    from i2vbench.benchmarks.tvg import TVGRunConfig
+
+    assert TVGRunConfig().clip_len == 0.5
+    cfg = TVGRunConfig(clip_len=1.0)
+    assert (cfg.fps, cfg.model_dump()["clip_len"]) == (1.0, 1.0)
+    assert TVGRunConfig(fps=1.0, clip_len=1.0).fps == 1.0
+    assert TVGRunConfig.model_validate(TVGRunConfig(fps=3.0).model_dump()).clip_len == pytest.approx(1 / 3)
+    with pytest.raises(ValidationError, match="fps 2 and clip_len 1 s disagree"):
+        TVGRunConfig(fps=2.0, clip_len=1.0)

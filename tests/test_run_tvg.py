@@ -171,17 +171,13 @@ def test_bad_config_key_names_the_file_and_key(bench, tmp_path):
     assert str(cfg) in stderr and "epochs_typo" in stderr
 
 
-def test_run_on_pre_extracted_features_skips_methods_that_need_the_ilfm(bench, small_config, cache, tmp_path,
-                                                                          monkeypatch):
-    """Moment-DETR/UniVTG release layout: vid_clip/<vid>.npz (features), txt_clip/<qid>.npz."""
-    import numpy as np
-
-    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+def _release(root: Path, clip_len: float = 0.5, test_width: int = 48) -> Path:
+    """A Charades-STA folder with features in the Moment-DETR/UniVTG release layout at ``clip_len``
+    seconds per clip; the test videos' features ``test_width`` wide (train: 48)."""
     from i2vbench.datasets.charades_sta import load_charades_sta, load_durations
     from i2vbench.datasets.synthvid import build_tvg
 
     data = build_tvg(progress=False, **SYNTHVID)
-    root = tmp_path / "charades"
     (root / "feats" / "vid_clip").mkdir(parents=True)
     (root / "feats" / "txt_clip").mkdir()
     rng = np.random.default_rng(0)
@@ -189,14 +185,23 @@ def test_run_on_pre_extracted_features_skips_methods_that_need_the_ilfm(bench, s
                       (data.train_durations_csv, "Charades_v1_train.csv"),
                       (data.test_durations_csv, "Charades_v1_test.csv")]:
         (root / name).write_bytes(Path(src).read_bytes())
-    for txt, csv in [(data.train_txt, data.train_durations_csv), (data.test_txt, data.test_durations_csv)]:
+    for txt, csv, width in [(data.train_txt, data.train_durations_csv, 48),
+                            (data.test_txt, data.test_durations_csv, test_width)]:
         for m in load_charades_sta(txt, load_durations(csv)):
             np.savez(root / "feats" / "txt_clip" / f"{m.qid}.npz",
                      last_hidden_state=rng.normal(size=(6, 32)).astype(np.float32),
                      pooler_output=rng.normal(size=(32,)).astype(np.float32))
             clip = root / "feats" / "vid_clip" / f"{m.vid}.npz"
             if not clip.exists():
-                np.savez(clip, features=rng.normal(size=(int(m.duration * 2) + 1, 48)).astype(np.float32))
+                np.savez(clip, features=rng.normal(size=(int(m.duration / clip_len) + 1, width)).astype(np.float32))
+    return root
+
+
+def test_run_on_pre_extracted_features_skips_methods_that_need_the_ilfm(bench, small_config, cache, tmp_path,
+                                                                          monkeypatch):
+    """Moment-DETR/UniVTG release layout: vid_clip/<vid>.npz (features), txt_clip/<qid>.npz."""
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    root = _release(tmp_path / "charades")
     out = _run(bench, small_config, tmp_path / "runs", "--dataset", "charades-sta", "--data-root", str(root),
                "--features", str(root / "feats"))
     assert [r["method"] for r in out["results"] if r["split"] == "test"] == ["prior", "moment_detr"]
@@ -205,6 +210,37 @@ def test_run_on_pre_extracted_features_skips_methods_that_need_the_ilfm(bench, s
     assert "per-layer tokens" in skipped["r2_tuning"] and "pre-extracted features" in skipped["r2_tuning"]
     assert "frames" in skipped["temporal_adapter"]
     assert out["ilfm"] == "pre-extracted:feats"
+
+
+@pytest.mark.parametrize("release, message", [
+    # 1 s clips (UniVTG / lighthouse Charades-STA) read at the default 0.5 s: refused, with the fix
+    ({"clip_len": 1.0}, "the clip rate is wrong; these features look like"),
+    # a test video of another width fails on load, before the training it would otherwise follow
+    ({"test_width": 40}, "svte00000.npz is 40 wide"),
+])
+def test_wrong_released_features_fail_before_training_naming_a_file(bench, small_config, cache, tmp_path,
+                                                                   monkeypatch, release, message):
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    monkeypatch.setattr("i2vbench.benchmarks.tvg.train_and_evaluate", lambda *a, **k: pytest.fail("trained"))
+    root = _release(tmp_path / "charades", **release)
+    out = tmp_path / "runs"
+    code, _, stderr = bench("run", "--task", "tvg", "--config", str(small_config), "--out", str(out),
+                            "--no-progress", "--dataset", "charades-sta", "--data-root", str(root),
+                            "--features", str(root / "feats"))
+    assert code == 2, stderr
+    assert message in stderr and ".npz" in stderr and "Traceback" not in stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_run_on_one_second_clips_records_the_clip_length(bench, cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    root = _release(tmp_path / "charades", clip_len=1.0)
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(SMALL + "clip_len: 1\n")
+    out = _run(bench, cfg, tmp_path / "runs", "--dataset", "charades-sta", "--data-root", str(root),
+               "--features", str(root / "feats"), "--methods", "prior")
+    record = json.loads((Path(out["run_dir"]) / "run.json").read_text())
+    assert (record["config"]["clip_len"], record["config"]["fps"]) == (1.0, 1.0)
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from i2vbench.benchmarks.runner import (
     RunConfig,
@@ -40,8 +40,23 @@ class TVGRunConfig(RunConfig):
     videos: Path | None = None  # default: <data_root>/videos
     features: Path | None = None  # pre-extracted vid_clip/ + txt_clip/ (Moment-DETR/UniVTG layout)
     fps: float = Field(2.0, gt=0)
+    # seconds per clip, the same rate as fps (1 / fps) said the way feature releases say it; set it
+    # for --features, whose files do not carry it (UniVTG / lighthouse Charades-STA: 1). Unset, it
+    # is 1 / fps; the resolved value is in the run record, and clip counts are checked against it.
+    clip_len: float | None = Field(None, gt=0)
     val_fraction: float = Field(0.1, ge=0, lt=1)  # charades-sta: train videos held out as val
     synthvid: dict[str, Any] = Field(default_factory=dict)  # build_tvg options (n_train, n_val, n_test)
+
+    @model_validator(mode="after")
+    def _one_clip_rate(self) -> TVGRunConfig:
+        if self.clip_len is None:
+            self.clip_len = 1.0 / self.fps
+        elif "fps" not in self.model_fields_set:
+            self.fps = 1.0 / self.clip_len
+        elif abs(self.fps * self.clip_len - 1.0) > 1e-6:
+            raise ValueError(f"fps {self.fps:g} and clip_len {self.clip_len:g} s disagree (clip_len is 1 / fps): "
+                             "give one of them")
+        return self
 
 
 def _split_by_videos(moments: list, fraction: float) -> tuple[list, list]:
@@ -105,8 +120,13 @@ def build_splits(cfg: TVGRunConfig, backbone, moments: dict[str, list], paths: d
     queries = {s: _to_queries(m) for s, m in moments.items()}
     durations = {q.vid: q.duration for qs in queries.values() for q in qs}
     if cfg.features is not None:
-        videos = load_univtg_features(cfg.features, sorted(durations), durations)
-        text = {s: load_univtg_text(cfg.features, [q.qid for q in qs]) for s, qs in queries.items() if qs}
+        # every file's shape (and every video's clip count) is checked here, before any training
+        videos = load_univtg_features(cfg.features, sorted(durations), durations, clip_len=cfg.clip_len)
+        text, widths = {}, None
+        for s, qs in queries.items():
+            if qs:
+                text[s] = load_univtg_text(cfg.features, [q.qid for q in qs], widths=widths)
+                widths = (text[s].tokens.shape[-1], text[s].pooled.shape[-1])
     else:
         videos = extract_video_features(backbone, backbone.backbone_id, paths, Sampling(fps=cfg.fps),
                                         progress=progress, jobs=cfg.threads, init_seed=cfg.resolved_data_seed)

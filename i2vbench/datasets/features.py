@@ -6,8 +6,8 @@ Two inputs are first class:
   result is cached under ``cache_dir()/features/<backbone id>/<sampling>/<video key>.npz`` so a
   second run (or another method) never re-encodes a video;
 - pre-extracted features in the Moment-DETR / UniVTG release layout: ``vid_clip/<vid>.npz``
-  (key ``features``, (T, D)) and ``txt_clip/<qid>.npz`` (``last_hidden_state`` (L, D),
-  ``pooler_output`` (D)).
+  (key ``features``, (T, D)) and ``txt_clip/<qid>.npz`` (``last_hidden_state`` (L, W),
+  ``pooler_output`` (D)), read at an explicit ``clip_len`` seconds per clip, shapes checked on load.
 """
 
 from __future__ import annotations
@@ -230,9 +230,26 @@ def _extract(backbone, backbone_id: str, todo: list[tuple[str, Path, Path]], sam
     return out
 
 
-def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, float]) -> dict[str, VideoFeatures]:
-    """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG."""
-    out = {}
+# How far a video's clip count may be from duration / clip_len before it is reported: one clip
+# (a release may round the last partial clip either way) plus float slack.
+CLIP_COUNT_TOLERANCE = 1.0
+
+
+def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, float],
+                         clip_len: float | None = None) -> dict[str, VideoFeatures]:
+    """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG.
+
+    Every array must be (T, D) with one D for all videos, checked here, naming the file, so a
+    wrong-width file fails before any training rather than after it. With ``clip_len`` (seconds
+    per clip) each T is checked against the video's duration: the releases do not say their clip
+    rate, and a wrong one silently shifts every predicted moment. When most videos disagree by more
+    than :data:`CLIP_COUNT_TOLERANCE` clips the rate is wrong and the load is refused, with the
+    rate the files suggest; when a few do, a warning names them (real duration tables are off for
+    some videos).
+    """
+    out: dict[str, VideoFeatures] = {}
+    widths: dict[int, list[Path]] = {}
+    off: list[tuple[Path, int, float]] = []  # (file, clips, duration) beyond the tolerance
     for vid in vids:
         path = Path(root) / "vid_clip" / f"{require_safe_name(vid, 'video id', root)}.npz"
         if not path.is_file():
@@ -240,13 +257,53 @@ def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, fl
         with np.load(check_npz(path, "pre-extracted features"), allow_pickle=False) as z:
             if "features" not in z.files:
                 raise BenchError(f"{path}: expected key 'features', found {z.files}")
-            out[vid] = VideoFeatures(z["features"].astype(np.float32), float(durations[vid]))
+            feats = z["features"]
+        if feats.ndim != 2 or feats.shape[0] == 0:
+            raise BenchError(f"{path}: 'features' must be (T, D) with T >= 1 clips, got shape {feats.shape}")
+        widths.setdefault(feats.shape[1], []).append(path)
+        duration = float(durations[vid])
+        if clip_len is not None and abs(feats.shape[0] - duration / clip_len) > CLIP_COUNT_TOLERANCE + 1e-6:
+            off.append((path, feats.shape[0], duration))
+        out[vid] = VideoFeatures(feats.astype(np.float32), duration)
+    if len(widths) > 1:
+        # the odd ones out are the fewer: name them, not whichever file happened to be read first
+        common, *odd = sorted(widths, key=lambda w: -len(widths[w]))
+        bad = [(p, w) for w in odd for p in widths[w]]
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        raise BenchError(f"'features' widths differ: {', '.join(f'{p} is {w} wide' for p, w in bad[:5])}{more}, "
+                         f"but {len(widths[common])} of {len(vids)} videos are {common} wide (e.g. "
+                         f"{widths[common][0]}): every video must have the same feature width")
+    if off:
+        _report_clip_counts(off, len(vids), clip_len)
     return out
 
 
-def load_univtg_text(root: Path, qids: list[str]) -> TextFeatures:
-    """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state``, ``pooler_output``)."""
+def _report_clip_counts(off: list[tuple[Path, int, float]], n: int, clip_len: float | None) -> None:
+    path, clips, duration = off[0]
+    example = f"e.g. {path}: {clips} clips × {clip_len:g} s = {clips * clip_len:g} s, duration {duration:g} s"
+    what = (f"{len(off)} of {n} videos have a clip count more than {CLIP_COUNT_TOLERANCE:g} clip off "
+            f"duration / clip_len at clip_len {clip_len:g} s ({example})")
+    if 2 * len(off) > n:
+        # the median seconds per clip of the disagreeing videos: what the files were extracted at
+        seen = float(np.median([d / c for _, c, d in off]))
+        nice = round(seen * 2) / 2 if seen >= 0.5 else float(f"{seen:.1g}")  # releases use 0.5, 1, 2 s
+        raise BenchError(f"{what}: the clip rate is wrong; these features look like {seen:.3g} s clips "
+                         f"(UniVTG and lighthouse Charades-STA releases: 1 s): set clip_len: {nice:g} "
+                         "in the run config")
+    import warnings
+
+    more = f" (and {len(off) - 5} more)" if len(off) > 5 else ""
+    warnings.warn(f"{what}; those files: {', '.join(str(p) for p, _, _ in off[:5])}{more}", stacklevel=3)
+
+
+def load_univtg_text(root: Path, qids: list[str], widths: tuple[int, int] | None = None) -> TextFeatures:
+    """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state`` (L, W), ``pooler_output`` (D)).
+
+    Shapes are checked on load, naming the file: one W and one D for every query, equal to
+    ``widths`` (W, D) when given (another split's, so a wrong test file fails before training).
+    """
     toks, pooled = [], []
+    seen: dict[tuple[int, int], list[Path]] = {}
     for qid in qids:
         path = Path(root) / "txt_clip" / f"{require_safe_name(str(qid), 'query id', root)}.npz"
         if not path.is_file():
@@ -255,8 +312,25 @@ def load_univtg_text(root: Path, qids: list[str]) -> TextFeatures:
             for key in ("last_hidden_state", "pooler_output"):
                 if key not in z.files:
                     raise BenchError(f"{path}: expected key {key!r}, found {z.files}")
-            toks.append(z["last_hidden_state"].astype(np.float32))
-            pooled.append(z["pooler_output"].astype(np.float32).reshape(-1))
+            tok, pool = z["last_hidden_state"], z["pooler_output"]
+        if tok.ndim != 2 or tok.shape[0] == 0:
+            raise BenchError(f"{path}: 'last_hidden_state' must be (L, W) with L >= 1 tokens, got shape {tok.shape}")
+        # (D) as written by UniVTG; (1, D) also seen in the wild
+        if pool.ndim not in (1, 2) or (pool.ndim == 2 and pool.shape[0] != 1):
+            raise BenchError(f"{path}: 'pooler_output' must be (D), got shape {pool.shape}")
+        seen.setdefault((tok.shape[1], pool.shape[-1]), []).append(path)
+        toks.append(tok.astype(np.float32))
+        pooled.append(pool.astype(np.float32).reshape(-1))
+    if len(seen) > 1 or (widths is not None and set(seen) - {widths}):
+        # the odd ones out are the fewer (or those unlike the other splits): name them
+        common = widths if widths is not None else max(seen, key=lambda w: len(seen[w]))
+        bad = [(p, w) for w in seen if w != common for p in seen[w]]
+        more = f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""
+        where = ("the other splits' queries" if widths is not None
+                 else f"{len(seen[common])} of {len(qids)} queries (e.g. {seen[common][0]})")
+        raise BenchError(f"text feature widths (last_hidden_state W, pooler_output D) differ: "
+                         f"{', '.join(f'{p} has {w}' for p, w in bad[:5])}{more}, but {where} have {common}: "
+                         "every query must have the same widths")
     return _pad_text(toks, np.stack(pooled))
 
 
