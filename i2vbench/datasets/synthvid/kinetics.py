@@ -47,6 +47,7 @@ from i2vbench.datasets.synthvid.writer import (
     SPLITS,
     Built,
     Records,
+    TaskFolder,
     TaskWriter,
     WriterConfig,
     build_task,
@@ -87,21 +88,13 @@ class KineticsConfig(WriterConfig):
 
 
 @dataclass(frozen=True)
-class SynthVidKinetics:
+class SynthVidKinetics(TaskFolder):
     """A built SynthVid Kinetics-400-like benchmark (see the module docstring for the layout)."""
 
-    root: Path
-    videos_dir: Path
     train_csv: Path
     val_csv: Path
     test_csv: Path
     label_map: Path
-    scenes_jsonl: Path
-    meta_json: Path
-    fps: float
-    image_size: int
-    seed: int
-    counts: dict
     classes: list[str]
 
     def csv(self, split: str) -> Path:
@@ -220,14 +213,11 @@ KINETICS = TaskWriter("kinetics400", "1", sample_clip, kinetics_files, _counts,
 
 
 def _handle(built: Built) -> SynthVidKinetics:
-    root, meta = built.root, built.meta
+    root = built.root
     return SynthVidKinetics(
-        root=root, videos_dir=root / "videos", train_csv=root / "kinetics-400_train.csv",
+        **built.folder_fields(), train_csv=root / "kinetics-400_train.csv",
         val_csv=root / "kinetics-400_val.csv", test_csv=root / "kinetics-400_test.csv",
-        label_map=root / LABEL_MAP, scenes_jsonl=root / "scenes.jsonl", meta_json=root / "meta.json",
-        fps=meta["config"]["scene"]["fps"], image_size=meta["config"]["scene"]["image_size"],
-        seed=meta["seed"], counts=meta["counts"],
-        classes=(root / LABEL_MAP).read_text(encoding="utf-8").splitlines(),
+        label_map=root / LABEL_MAP, classes=(root / LABEL_MAP).read_text(encoding="utf-8").splitlines(),
     )
 
 

@@ -50,6 +50,7 @@ from i2vbench.datasets.synthvid.writer import (
     SPLITS,
     Built,
     Records,
+    TaskFolder,
     TaskWriter,
     WriterConfig,
     build_task,
@@ -86,22 +87,14 @@ class MSRVTTConfig(WriterConfig):
 
 
 @dataclass(frozen=True)
-class SynthVidMSRVTT:
+class SynthVidMSRVTT(TaskFolder):
     """A built SynthVid MSR-VTT pool (see the module docstring for the layout)."""
 
-    root: Path
-    videos_dir: Path
     data_json: Path
     train_csv: Path
     val_csv: Path
     test_csv: Path
     twins_json: Path
-    scenes_jsonl: Path
-    meta_json: Path
-    fps: float
-    image_size: int
-    seed: int
-    counts: dict
 
     def retrieval_csv(self, split: str) -> Path:
         """The 1k-A-layout csv of "val" or "test" (train has the id list ``train_csv``)."""
@@ -293,14 +286,11 @@ MSRVTT = TaskWriter("msrvtt", "1", sample_captions, msrvtt_files, _counts,
 
 
 def _handle(built: Built) -> SynthVidMSRVTT:
-    root, meta = built.root, built.meta
+    root = built.root
     return SynthVidMSRVTT(
-        root=root, videos_dir=root / "videos", data_json=root / "MSRVTT_data.json",
+        **built.folder_fields(), data_json=root / "MSRVTT_data.json",
         train_csv=root / "MSRVTT_train.9k.csv", val_csv=root / "MSRVTT_JSFUSION_val.csv",
         test_csv=root / "MSRVTT_JSFUSION_test.csv", twins_json=root / "msrvtt_twins.json",
-        scenes_jsonl=root / "scenes.jsonl", meta_json=root / "meta.json",
-        fps=meta["config"]["scene"]["fps"], image_size=meta["config"]["scene"]["image_size"],
-        seed=meta["seed"], counts=meta["counts"],
     )
 
 

@@ -55,6 +55,7 @@ from i2vbench.datasets.synthvid.writer import (
     SPLITS,
     Built,
     Records,
+    TaskFolder,
     TaskWriter,
     WriterConfig,
     build_task,
@@ -115,21 +116,13 @@ class SSv2Config(WriterConfig):
 
 
 @dataclass(frozen=True)
-class SynthVidSSv2:
+class SynthVidSSv2(TaskFolder):
     """A built SynthVid SSv2-like benchmark (see the module docstring for the layout)."""
 
-    root: Path
-    videos_dir: Path
     train_json: Path
     val_json: Path
     test_json: Path
     labels_json: Path
-    scenes_jsonl: Path
-    meta_json: Path
-    fps: float
-    image_size: int
-    seed: int
-    counts: dict
 
     def json(self, split: str) -> Path:
         """The split json of "train", "val" (``-validation.json``) or "test"."""
@@ -221,13 +214,10 @@ SSV2 = TaskWriter("ssv2", "1", sample_label, ssv2_files, _counts,
 
 
 def _handle(built: Built) -> SynthVidSSv2:
-    root, meta = built.root, built.meta
+    root = built.root
     return SynthVidSSv2(
-        root=root, videos_dir=root / "videos", train_json=root / FILES["train"],
+        **built.folder_fields(), train_json=root / FILES["train"],
         val_json=root / FILES["val"], test_json=root / FILES["test"], labels_json=root / LABELS_JSON,
-        scenes_jsonl=root / "scenes.jsonl", meta_json=root / "meta.json",
-        fps=meta["config"]["scene"]["fps"], image_size=meta["config"]["scene"]["image_size"],
-        seed=meta["seed"], counts=meta["counts"],
     )
 
 

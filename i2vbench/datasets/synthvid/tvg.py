@@ -30,6 +30,7 @@ from i2vbench.datasets.synthvid.writer import (
     SPLITS,
     Built,
     Records,
+    TaskFolder,
     TaskWriter,
     WriterConfig,
     build_task,
@@ -52,23 +53,15 @@ class TVGConfig(WriterConfig):
 
 
 @dataclass(frozen=True)
-class SynthVidTVG:
+class SynthVidTVG(TaskFolder):
     """A built SynthVid TVG benchmark (see the module docstring for the layout)."""
 
-    root: Path
-    videos_dir: Path
     train_txt: Path
     val_txt: Path
     test_txt: Path
     train_durations_csv: Path
     val_durations_csv: Path
     test_durations_csv: Path
-    scenes_jsonl: Path
-    meta_json: Path
-    fps: float
-    image_size: int
-    seed: int
-    counts: dict
 
     def txt(self, split: str) -> Path:
         """``charades_sta_<split>.txt`` of "train", "val" or "test"."""
@@ -148,16 +141,13 @@ TVG = TaskWriter("tvg", "1", sample_queries, charades_sta_files, _counts, {"acti
 
 
 def _handle(built: Built) -> SynthVidTVG:
-    root, meta = built.root, built.meta
+    root = built.root
     return SynthVidTVG(
-        root=root, videos_dir=root / "videos",
+        **built.folder_fields(),
         train_txt=root / "charades_sta_train.txt", val_txt=root / "charades_sta_val.txt",
         test_txt=root / "charades_sta_test.txt",
         train_durations_csv=root / "Charades_v1_train.csv", val_durations_csv=root / "Charades_v1_val.csv",
         test_durations_csv=root / "Charades_v1_test.csv",
-        scenes_jsonl=root / "scenes.jsonl", meta_json=root / "meta.json",
-        fps=meta["config"]["scene"]["fps"], image_size=meta["config"]["scene"]["image_size"],
-        seed=meta["seed"], counts=meta["counts"],
     )
 
 

@@ -133,6 +133,27 @@ class Built:
     root: Path
     meta: dict
 
+    def folder_fields(self) -> dict[str, Any]:
+        """The :class:`TaskFolder` fields every task's handle shares, read off this folder."""
+        scene = self.meta["config"]["scene"]
+        return {"root": self.root, "videos_dir": self.root / "videos", "scenes_jsonl": self.root / "scenes.jsonl",
+                "meta_json": self.root / "meta.json", "fps": scene["fps"], "image_size": scene["image_size"],
+                "seed": self.meta["seed"], "counts": self.meta["counts"]}
+
+
+@dataclass(frozen=True)
+class TaskFolder:
+    """What every built SynthVid task folder has; a task's handle subclasses it with its own files."""
+
+    root: Path
+    videos_dir: Path
+    scenes_jsonl: Path
+    meta_json: Path
+    fps: float
+    image_size: int
+    seed: int
+    counts: dict
+
 
 def check_split(split: str) -> str:
     """``split`` if it is one of SPLITS, else a BenchError that lists them."""
