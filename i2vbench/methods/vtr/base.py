@@ -87,11 +87,16 @@ def text_embeddings(backbone: nn.Module, texts: list[str]) -> torch.Tensor:
         return backbone.encode_text(texts).pooled.float()
 
 
-def info_nce(video: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """CLIP4Clip's symmetric cross-entropy over the batch's text × video cosine similarities."""
-    logits = logit_scale.exp().clamp(max=100) * F.normalize(text, dim=-1) @ F.normalize(video, dim=-1).T
+def symmetric_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """CLIP's loss on a batch's (texts × videos) logits whose diagonal holds the true pairs."""
     target = torch.arange(len(logits))
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def info_nce(video: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
+    """CLIP4Clip's symmetric cross-entropy over the batch's text × video cosine similarities."""
+    return symmetric_cross_entropy(logit_scale.exp().clamp(max=100) * F.normalize(text, dim=-1)
+                                   @ F.normalize(video, dim=-1).T)
 
 
 class VTRMethod(TrainableMethod):

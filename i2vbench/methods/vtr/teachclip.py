@@ -35,6 +35,7 @@ from i2vbench.methods.vtr.base import (
     VTRSplit,
     frame_embeddings,
     info_nce,
+    symmetric_cross_entropy,
     text_embeddings,
 )
 
@@ -71,8 +72,7 @@ class FrameWordTeacher(VTRMethod):
 
     def loss(self, b: VTRBatch) -> dict[str, torch.Tensor]:
         logits = self.logit_scale.exp().clamp(max=100) * self.scores(self.words(b), b.text_mask, self.frames(b))
-        target = torch.arange(len(logits))
-        return {"teacher_nce": (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2}
+        return {"teacher_nce": symmetric_cross_entropy(logits)}
 
 
 @dataclass
