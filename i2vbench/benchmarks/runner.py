@@ -29,7 +29,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -146,6 +146,7 @@ class MethodResult:
     trainable_params: int
     total_params: int
     seeds: list[SeedResult]
+    config: dict[str, Any] = field(default_factory=dict)  # the method's resolved config on this dataset
 
     @property
     def splits(self) -> list[str]:
@@ -277,7 +278,7 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
     for seed in cfg.seeds:
         for spec in runnable:
             seed_everything(seed)  # the same init whichever other methods and seeds run
-            built[seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name))
+            built[seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name), data.dataset)
 
     def train_and_score(item: tuple[int, Any]) -> SeedResult:
         seed, spec = item
@@ -300,9 +301,12 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
     by_key = {(seed, spec.name): r for (seed, spec), r in zip(items, done, strict=True)}
     results = []
     for spec in runnable:
-        trainable, total = built[cfg.seeds[0], spec.name].parameter_counts()
+        method = built[cfg.seeds[0], spec.name]
+        trainable, total = method.parameter_counts()
+        config = getattr(method, "config", None)
         results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, trainable, total,
-                                    [by_key[seed, spec.name] for seed in cfg.seeds]))
+                                    [by_key[seed, spec.name] for seed in cfg.seeds],
+                                    asdict(config) if is_dataclass(config) else {}))
     return DatasetResult(data.dataset, data.stats, results, skipped, data.prediction_format)
 
 
@@ -320,7 +324,7 @@ def results_json(result: RunResult, detail: bool = False) -> list[dict[str, Any]
                                          "metrics_std": m.metrics_std(split), "per_seed": m.per_seed(split)}
                 if detail:
                     entry.update(display=m.display, survey_row=m.survey_row, trainable_params=m.trainable_params,
-                                 total_params=m.total_params)
+                                 total_params=m.total_params, method_config=m.config)
                     for row, s in zip(entry["per_seed"], m.seeds, strict=True):
                         row.update(train_s=round(s.train_s, 2), eval_s=round(s.eval_s, 2),
                                    predictions=ds.predictions_path(split, m.method, s.seed))
