@@ -215,6 +215,9 @@ def test_msvd_qa_nextqa_family_csv_with_vocabulary_indices(bench):
     csv, res, vocab = MSVD_HQGA / "test.csv", MSVD_HQGA / "result.json", MSVD_HQGA / "ans_word.json"
     m = evaluate("videoqa", csv, res, vocab=vocab)
     assert m == {"Acc": 20 * 100.0 / 40, "Acc_what": 6 * 100.0 / 23, "Acc_who": 14 * 100.0 / 17}
+    # HQGA's eval_oe.classified_metric on the same files (tools/parity/videoqa/hqga_msvd.py)
+    hqga = json.loads((DATA / "msvd_hqga_parity.json").read_text())["cases"]["excerpt"]
+    assert m == pytest.approx(hqga["expected"], abs=1e-9)
     code, out, err = bench("eval", "--task", "videoqa", "--gt", str(csv), "--pred", str(res),
                            "--option", f"vocab={vocab}", "--json")
     assert code == 0, err
