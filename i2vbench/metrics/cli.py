@@ -94,9 +94,10 @@ def eval_command(
             from i2vbench.metrics.evaluate import official_evaluate
 
             official = official_evaluate(task, gts[0] if gts else None, pred, **options)
-    for w in caught:  # what an evaluator tells the user; library noise (ResourceWarning, ...) stays out
-        if issubclass(w.category, UserWarning):
-            typer.echo(f"warning: {w.message}", err=True)
+    # what an evaluator tells the user, once (--engine official reads the files a second time);
+    # library noise (ResourceWarning, ...) stays out
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+        typer.echo(f"warning: {message}", err=True)
     if as_json:
         # NaN/inf are not JSON: a metric that is undefined on this input is printed as null
         def clean(m: dict) -> dict:

@@ -193,14 +193,16 @@ def _pycocoevalcap(gt: Path, pred: Path, split: str | None = None) -> dict[str, 
 
 
 @_official("ovmot", "trackeval", "trackeval")
-def _trackeval(gt: Path, pred: Path, hota_max_dets: int = 300) -> dict[str, float]:
+def _trackeval(gt: Path, pred: Path, max_dets: int = 0, hota_max_dets: int = 300) -> dict[str, float]:
     """TrackEval's TAO dataset with its HOTA metric (HOTA, DetA, AssA in percent, class-averaged),
-    reading the user's two json files itself. TETA's official code (SysCV/tet) is not on PyPI:
-    ``tools/parity/ovmot/teta.py`` runs it from a checkout."""
+    reading the user's two json files itself; and TETA from SysCV/tet's ``teta`` package when it is
+    importable (it is not on PyPI: ``pip install <tet checkout>/teta``; ``tools/parity/ovmot/teta.py``
+    runs it from a checkout)."""
     import contextlib
     import io
     import shutil
     import tempfile
+    import warnings
 
     import numpy as np
     import trackeval
@@ -210,22 +212,43 @@ def _trackeval(gt: Path, pred: Path, hota_max_dets: int = 300) -> dict[str, floa
     if gt is None:
         raise BenchError("ovmot needs --gt: a TAO ground-truth json")
     load_tao_results(pred, load_tao_gt(gt))  # our readers first: a bad file is one readable error
+    out: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
         (root / "gt").mkdir()
         shutil.copyfile(gt, root / "gt" / "gt.json")
         (root / "trackers" / "pred" / "data").mkdir(parents=True)
         shutil.copyfile(pred, root / "trackers" / "pred" / "data" / "results.json")
+        folders = dict(GT_FOLDER=str(root / "gt"), TRACKERS_FOLDER=str(root / "trackers"), TRACKERS_TO_EVAL=["pred"],
+                       OUTPUT_FOLDER=str(root / "out"), PRINT_CONFIG=False)
+        try:
+            import teta.config
+            import teta.datasets
+            import teta.eval
+            import teta.metrics
+        except ImportError:
+            warnings.warn("--engine official: TETA not run (SysCV/tet's 'teta' package is not installed; "
+                          "tools/parity/ovmot/teta.py runs it from a checkout)", stacklevel=2)
+        else:  # run_tao.py's settings; its 5-digit summary strings replaced by the unrounded means
+            ecfg = {**teta.config.get_default_eval_config(), "USE_PARALLEL": False, "PRINT_CONFIG": False,
+                    "OUTPUT_TEM_RAW_DATA": False, "LOG_ON_ERROR": None}
+            metric = teta.metrics.TETA(exhaustive=False)
+            fields = metric.summary_fields
+            metric._summary_row = lambda r: [100 * float(np.mean(r[h])) for h in fields]
+            with contextlib.redirect_stdout(io.StringIO()):
+                res, _ = teta.eval.Evaluator(ecfg).evaluate(
+                    [teta.datasets.TAO({**teta.config.get_default_dataset_config(), **folders,
+                                        "MAX_DETECTIONS": int(max_dets)})], [metric])
+            out.update(zip(fields, (float(v) for v in res["TAO"]["TETA"]), strict=True))
         ecfg = trackeval.Evaluator.get_default_eval_config()
         ecfg.update(USE_PARALLEL=False, PRINT_RESULTS=False, PRINT_CONFIG=False, TIME_PROGRESS=False,
                     OUTPUT_SUMMARY=False, OUTPUT_DETAILED=False, PLOT_CURVES=False, LOG_ON_ERROR=None)
-        dcfg = trackeval.datasets.TAO.get_default_dataset_config()
-        dcfg.update(GT_FOLDER=str(root / "gt"), TRACKERS_FOLDER=str(root / "trackers"), TRACKERS_TO_EVAL=["pred"],
-                    OUTPUT_FOLDER=str(root / "out"), MAX_DETECTIONS=int(hota_max_dets), PRINT_CONFIG=False)
+        dcfg = {**trackeval.datasets.TAO.get_default_dataset_config(), **folders, "MAX_DETECTIONS": int(hota_max_dets)}
         with contextlib.redirect_stdout(io.StringIO()):
             res, msg = trackeval.Evaluator(ecfg).evaluate([trackeval.datasets.TAO(dcfg)],
                                                           [trackeval.metrics.HOTA({"PRINT_CONFIG": False})])
     if res["TAO"]["pred"] is None:
         raise BenchError(f"trackeval could not evaluate {pred}: {msg['TAO']['pred']}")
     h = res["TAO"]["pred"]["COMBINED_SEQ"]["cls_comb_cls_av"]["HOTA"]
-    return {k: 100 * float(np.mean(h[k])) for k in ("HOTA", "DetA", "AssA")}
+    out.update({k: 100 * float(np.mean(h[k])) for k in ("HOTA", "DetA", "AssA")})
+    return out
