@@ -90,8 +90,12 @@ def test_a_few_videos_off_the_rate_are_a_cli_warning_without_source_lines(bench,
     code, record, err = run(bench, tmp_path, root)
     assert code == 0, err
     lines = [x for x in err.splitlines() if x.strip()]
-    assert any(x.startswith("warning: 1 of 11 videos have a clip count") and "TR003.npz" in x for x in lines)
+    said = [x for x in lines if x.startswith("warning: 1 of 11 videos have a clip count")]
+    assert len(said) == 1 and "TR003.npz" in said[0]
     assert "UserWarning" not in err and "warnings.warn" not in err and ".py:" not in err
+    # and kept in the run record, beside the clip length it was checked at
+    (kept,) = record["datasets"][0]["stats"]["warnings"]
+    assert kept.startswith("1 of 11 videos have a clip count") and record["config"]["clip_len"] == 1.0
 
 
 def test_durations_from_vslnet_charades_json(bench, tmp_path):

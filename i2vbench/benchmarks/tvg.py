@@ -12,6 +12,7 @@ frames as well. The train-and-score loop is every task's (:mod:`i2vbench.benchma
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -208,12 +209,19 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
     from i2vbench.methods.backbones import load_backbone
 
     seed_everything(cfg.resolved_data_seed)  # a randomly initialised backbone is the data's, too
-    moments, paths, dataset = load_annotations(cfg, progress)
-    # with pre-extracted features the ILFM is only needed by methods that train through it
-    backbone = load_backbone(cfg.backbone, cfg.pretrained) if cfg.features is None else None
-    t0 = time.perf_counter()
-    splits = build_splits(cfg, backbone, moments, paths, progress)
-    feature_s = time.perf_counter() - t0
+    # what loading the data warns about (clipped windows, clip counts off the rate, a random init)
+    # is kept in the run record, and said again for the CLI to print
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        moments, paths, dataset = load_annotations(cfg, progress)
+        # with pre-extracted features the ILFM is only needed by methods that train through it
+        backbone = load_backbone(cfg.backbone, cfg.pretrained) if cfg.features is None else None
+        t0 = time.perf_counter()
+        splits = build_splits(cfg, backbone, moments, paths, progress)
+        feature_s = time.perf_counter() - t0
+    data_warnings = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
+    for message in data_warnings:
+        warnings.warn(message, stacklevel=2)
     train = splits["train"]
     inputs = {"pooled", "text_tokens"}
     inputs |= {"layers"} if train.has_layers else set()
@@ -224,7 +232,8 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
         inputs=inputs, missing_why="which pre-extracted features do not have; run on videos instead",
         provided=constructor_args(cfg, train), score=_score(moments),
         stats={"feature_s": round(feature_s, 3), "n_videos": len(train.videos),
-               **{f"n_{s}_queries": len(m) for s, m in moments.items()}},
+               **{f"n_{s}_queries": len(m) for s, m in moments.items()},
+               **({"warnings": data_warnings} if data_warnings else {})},
     )
     # pre-extracted features name no encoder we could verify: say what the user says made them
     ilfm = backbone.backbone_id if backbone is not None else f"pre-extracted:{cfg.features_backbone}"
