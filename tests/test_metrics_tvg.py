@@ -10,12 +10,12 @@ reference computes), in ``data/tvg/univtg_parity.json``. Largest difference at t
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import parity_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,9 +31,7 @@ from i2vbench.metrics.tvg import (
 from i2vbench.perf.tvg import per_query_reference
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("univtg_parity", ROOT / "tools" / "parity" / "tvg" / "univtg.py")
-HARNESS = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(HARNESS)  # the case builders the reference was run on
+HARNESS = parity_harness("tvg/univtg.py")  # the case builders the reference was run on
 edge_cases, random_case, charades_case = HARNESS.edge_cases, HARNESS.random_case, HARNESS.charades_case
 KEYS = HARNESS.KEYS
 

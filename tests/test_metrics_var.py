@@ -9,12 +9,12 @@ difference from ours at the last run: 0.0).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import parity_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,15 +28,8 @@ TIES = np.array(PARITY["ties"]["scores"])
 TIES_Y = np.array(PARITY["ties"]["labels"])
 
 
-def _harness():
-    spec = importlib.util.spec_from_file_location("mmaction2_parity", ROOT / "tools" / "parity" / "var" / "mmaction2.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_matches_mmaction2_on_every_parity_case():
-    build = _harness().scores_and_labels  # stored values, or rebuilt from the case's seed
+    build = parity_harness("var/mmaction2.py").scores_and_labels  # stored values, or rebuilt from the case's seed
     assert len(PARITY) == 424
     for name, case in PARITY.items():
         s, y = build(case)

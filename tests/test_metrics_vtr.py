@@ -8,12 +8,12 @@ wide, and a seeded 1000×1000; largest difference from ours at the last run: 0.0
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import parity_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -28,17 +28,10 @@ TIES = np.array(PARITY["ties"]["sim"])
 KEYS = {"R1": "R@1", "R5": "R@5", "R10": "R@10", "MR": "MdR", "MeanR": "MnR"}
 
 
-def _harness():
-    spec = importlib.util.spec_from_file_location("clip4clip_parity", ROOT / "tools" / "parity" / "vtr" / "clip4clip.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.parametrize("name", sorted(PARITY))
 def test_matches_clip4clip_compute_metrics(name):
     case = PARITY[name]
-    x = _harness().matrix(case)  # the stored values, or the 1000x1000 rebuilt from its seed
+    x = parity_harness("vtr/clip4clip.py").matrix(case)  # the stored values, or the 1000x1000 rebuilt from its seed
     for direction, ref in case["expected"].items():
         ranks = diagonal_ranks(x if direction == "t2v" else x.T)
         if "cols" in ref:
