@@ -144,3 +144,14 @@ def test_record_says_what_made_the_features_and_where_they_are(bench, tmp_path, 
 def test_tvg_flags_are_refused_for_other_tasks(bench, tmp_path):
     code, _, err = bench("run", "--task", "var", "--clip-len", "1", "--out", str(tmp_path / "r"))
     assert code == 2 and "--clip-len: not an option of task 'var'" in err
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--features-backbone", "clip:ViT-B/32"), "describe pre-extracted features: give features too"),
+    (("--features-layout", "lighthouse"), "describe pre-extracted features: give features too"),
+    (("--durations", "x.json"), "durations is read for dataset charades-sta, not 'synthvid'"),
+    (("--features", "f", "--features-layout", "nope"), "features_layout"),
+])
+def test_feature_settings_without_their_subject_are_refused(bench, tmp_path, args, message):
+    code, _, err = bench("run", "--task", "tvg", "--out", str(tmp_path / "r"), *args)
+    assert code == 2 and message in err and "Traceback" not in err

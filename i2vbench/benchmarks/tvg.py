@@ -65,6 +65,10 @@ class TVGRunConfig(RunConfig):
 
     @model_validator(mode="after")
     def _one_clip_rate(self) -> TVGRunConfig:
+        if self.features is None and (self.features_backbone or self.features_layout != "auto"):
+            raise ValueError("features_backbone / features_layout describe pre-extracted features: give features too")
+        if self.durations is not None and self.dataset != "charades-sta":
+            raise ValueError(f"durations is read for dataset charades-sta, not {self.dataset!r}")
         if self.features is not None:
             self.features_backbone = self.features_backbone or "unknown"
         if self.clip_len is None and self.features is not None and "fps" not in self.model_fields_set:
