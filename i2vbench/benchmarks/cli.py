@@ -104,7 +104,17 @@ def register(app: typer.Typer) -> None:
         dataset: str = typer.Option(None, "--dataset", help="dataset (default: the task's embedded SynthVid)"),
         data_root: Path = typer.Option(None, "--data-root", help="folder of the real dataset's annotations"),
         videos: Path = typer.Option(None, "--videos", help="folder of the videos (default DATA_ROOT/videos)"),
-        features: Path = typer.Option(None, "--features", help="pre-extracted features (vid_clip/, txt_clip/)"),
+        features: Path = typer.Option(None, "--features", help="pre-extracted features folder (tvg: UniVTG "
+                                      "vid_clip/ + txt_clip/, Moment-DETR clip_features/ + clip_text_features/, "
+                                      "lighthouse clip/ + clip_text/)"),
+        features_layout: str = typer.Option(None, "--features-layout",
+                                            help="tvg: univtg | moment_detr | lighthouse (default: by folder names)"),
+        features_backbone: str = typer.Option(None, "--features-backbone", help="what produced --features, "
+                                              "e.g. clip:ViT-B/32 (recorded; default unknown)"),
+        clip_len: float = typer.Option(None, "--clip-len", help="tvg: seconds per clip of the features (default "
+                                       "1 for --features, the Charades-STA releases' rate; else 1 / fps)"),
+        durations: Path = typer.Option(None, "--durations", help="tvg charades-sta: video durations (Charades "
+                                       "csv or a json such as VSLNet's charades.json)"),
         backbone: str = typer.Option(None, "--backbone", help="tinyclip | open_clip:<arch> | hf:<dir>"),
         pretrained: str = typer.Option(None, "--pretrained", help="weights file/dir on disk for the backbone"),
         methods: str = typer.Option(None, "--methods", help="comma-separated method names of the task (default: all)"),
@@ -129,6 +139,8 @@ def register(app: typer.Typer) -> None:
         from i2vbench.provenance import code_version, hardware, package_versions, utc_now
 
         flags = {"dataset": dataset, "data_root": data_root, "videos": videos, "features": features,
+                 "features_layout": features_layout, "features_backbone": features_backbone,
+                 "clip_len": clip_len, "durations": durations,
                  "backbone": backbone, "pretrained": pretrained, "seeds": _seeds(seed, seeds),
                  "data_seed": data_seed,
                  "methods": [m.strip() for m in methods.split(",") if m.strip()] if methods else None}

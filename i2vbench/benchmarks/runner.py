@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from i2vbench.errors import BenchError
 from i2vbench.registry import Registry
@@ -66,6 +66,18 @@ class RunConfig(BaseModel):
         if len(set(v)) != len(v):
             raise ValueError(f"seeds must be distinct, got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> RunConfig:
+        """Every path field made absolute, so the config recorded with the results still says which
+        files were read when the record is read from elsewhere (a relative path would not)."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                setattr(self, name, value.expanduser().absolute())
+        if self.pretrained is not None and Path(self.pretrained).expanduser().exists():  # a file, not a tag
+            self.pretrained = str(Path(self.pretrained).expanduser().absolute())
+        return self
 
     @property
     def resolved_data_seed(self) -> int:
@@ -337,6 +349,9 @@ def method_records(result: RunResult, provenance: dict[str, Any]) -> list[dict]:
     from i2vbench.methods.registry import get_method
     from i2vbench.results.schema import OTHER_PARADIGM, ResultRecord
 
+    # an ILFM without pretrained weights (backbone id "...-random") measures the method's head on
+    # random features: a control, not a reproduction of the paper's row
+    kind = "random-init" if result.ilfm.endswith("-random") else "reproduced"
     records = []
     for ds in result.datasets:
         for m in ds.methods:
@@ -350,7 +365,7 @@ def method_records(result: RunResult, provenance: dict[str, Any]) -> list[dict]:
                     metrics=m.metrics(split), metrics_std=m.metrics_std(split),
                     per_seed=[{**row, "predictions": ds.predictions_path(split, m.method, row["seed"])}
                               for row in m.per_seed(split)],
-                    kind="reproduced", provenance=provenance,
+                    kind=kind, provenance=provenance,
                 )
                 records.append(record.model_dump(mode="json"))
     return records
