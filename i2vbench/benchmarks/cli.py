@@ -77,13 +77,14 @@ def table(result, n_seeds: int, fmt: str = "github") -> str:  # noqa: ANN001
     blocks = []
     for ds in result.datasets:
         own = dataset_columns_of(spec, ds.dataset)
-        metrics = list(dict.fromkeys(c.metric for c in spec.columns if own is None or c.dataset == own))
+        metrics = list(dict.fromkeys([*(c.metric for c in spec.columns if own is None or c.dataset == own),
+                                      *ds.table_metrics]))
         rows = []
         for m in ds.methods:
             row = {"method": m.display, "paradigm": m.paradigm or "-", "survey row": m.survey_row or "-"}
             if "test" in m.splits:
                 mean, std = m.metrics("test"), m.metrics_std("test")
-                row.update({k: _cell(mean[k], std[k], several) for k in metrics})
+                row.update({k: _cell(mean[k], std[k], several) for k in metrics if k in mean})
             if "val" in m.splits:
                 row[f"val {main_metric}"] = _cell(m.metrics("val")[main_metric], m.metrics_std("val")[main_metric],
                                                   several)

@@ -96,6 +96,7 @@ RUNNER_MODULES = (
     "i2vbench.benchmarks.tvg",
     "i2vbench.benchmarks.var",
     "i2vbench.benchmarks.vtr",
+    "i2vbench.benchmarks.videoqa",
 )
 _loaded = False
 
@@ -195,6 +196,7 @@ class DatasetResult:
     methods: list[MethodResult]
     skipped: dict[str, str]  # method → why it could not run on this input
     prediction_format: str = "jsonl"
+    table_metrics: tuple[str, ...] = ()  # metrics the table shows beside the survey's columns
 
     def predictions_path(self, split: str, method: str, seed: int) -> str:
         """Where a seed's predictions go, relative to the run folder."""
@@ -271,6 +273,8 @@ class TaskData:
     stats: dict[str, Any] = field(default_factory=dict)
     # the official prediction format of the task, which `bench eval` reads back
     prediction_format: Literal["jsonl", "json", "npy"] = "jsonl"
+    # metrics the table shows beside the survey's columns (e.g. NExT-QA's per-type accuracies)
+    table_metrics: tuple[str, ...] = ()
 
 
 def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) -> DatasetResult:
@@ -319,7 +323,7 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
         results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, trainable, total,
                                     [by_key[seed, spec.name] for seed in cfg.seeds],
                                     asdict(config) if is_dataclass(config) else {}))
-    return DatasetResult(data.dataset, data.stats, results, skipped, data.prediction_format)
+    return DatasetResult(data.dataset, data.stats, results, skipped, data.prediction_format, data.table_metrics)
 
 
 # --- records and the run folder --------------------------------------------------------------
