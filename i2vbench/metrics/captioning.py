@@ -70,8 +70,10 @@ MAX_CAPTION_CHARS = 10_000
 
 
 def meteor_timeout(n_videos: int) -> float:
-    """Seconds METEOR's Java child may take: ~2 ms a video measured here, given 60x headroom."""
-    return 60.0 + 0.1 * n_videos
+    """Seconds METEOR's Java child may take: ~2 ms a video measured here, given 60x headroom, after
+    its start (loading its paraphrase table: ~15 s idle, and more than 60 s measured on a 2-core
+    machine with ~24 runnable processes, which is why the start gets 180 s)."""
+    return 180.0 + 0.1 * n_videos
 
 
 def _meteor_with_timeout(meteor, gts: dict, res: dict) -> float:  # noqa: ANN001 (pycocoevalcap's Meteor)
