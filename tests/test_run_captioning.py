@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-METHODS = ("nearest_caption", "consensus_caption", "clip4caption")
+METHODS = ("nearest_caption", "consensus_caption", "clip4caption", "mams", "mplug2", "swinbert")
 TRAINED = [m for m in METHODS if m not in ("nearest_caption", "consensus_caption")]
 SMALL = "synthvid: {n_train: 24, n_val: 9, n_test: 9}\noverrides: {" + ", ".join(
     f"{m}: {{epochs: 1}}" for m in TRAINED) + "}\n"
@@ -54,7 +54,8 @@ def test_every_method_runs_and_its_captions_score_as_bench_eval_scores_them(run,
     run_dir = Path(run["run_dir"])
     record = json.loads((run_dir / "run.json").read_text())
     assert {r["method_id"]: r["paradigm"] for r in record["records"]} == {
-        "nearest_caption": "other", "consensus_caption": "other", "clip4caption": "post_network_tuning"}
+        "nearest_caption": "other", "consensus_caption": "other", "clip4caption": "post_network_tuning",
+        "mams": "side_tuning", "mplug2": "partial_tuning", "swinbert": "full_fine_tuning"}
     for r in record["records"]:
         (seed,) = r["per_seed"]
         rows = json.loads((run_dir / seed["predictions"]).read_text())
@@ -248,3 +249,52 @@ def test_batched_scoring_in_one_java_session_equals_scoring_each_set_alone():
         split, cands = sets[key]
         alone = caption_metrics(refs[split], cands)
         assert many[key] == pytest.approx(alone, abs=1e-6)
+
+
+# --- the mechanisms the methods add ------------------------------------------------------------
+
+def test_mplug2_starts_as_the_image_model_and_tunes_only_its_last_blocks_and_temporal_modules():
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.methods.captioning.decoder import Vocabulary
+    from i2vbench.methods.captioning.mplug2 import MPLUG2, MPLUG2Config
+    from i2vbench.methods.paradigms.common import num_frames_context
+
+    torch.manual_seed(0)
+    frozen = load_backbone("tinyclip", None)
+    x = torch.rand(6, 3, 64, 64)
+    before = frozen.encode_frames(x).tokens
+    m = MPLUG2(Vocabulary(["a"]), load_backbone("tinyclip", None), MPLUG2Config(tuned_blocks=1))
+    with num_frames_context(3):
+        after = m.backbone.encode_frames(x).tokens
+    torch.testing.assert_close(after, before)  # zero-initialised local temporal module
+    last = len(m.backbone.visual_blocks) - 1
+    tuned = {tuple(n.split(".")[1:3]) for n, p in m.backbone.named_parameters() if p.requires_grad}
+    assert tuned == {(str(last), "block"), (str(last), "adapter")}
+    scaled = {id(p) for p in m.param_groups()[0]["params"]}
+    assert m.param_groups()[0]["lr_scale"] == m.config.backbone_lr_scale
+    for n, p in m.backbone.named_parameters():  # the image model's own weights learn slower, new modules not
+        assert (id(p) in scaled) == (".adapter." not in n)
+
+
+def test_mams_significance_and_module_selection():
+    from i2vbench.methods.captioning.mams import dynamics, token_significance
+
+    tokens = torch.zeros(1, 3, 4)
+    tokens[0, 0] = torch.tensor([1.0, 0, 0, 0])  # class token
+    tokens[0, 1] = torch.tensor([3.0, 0, 0, 0])  # aligned with it and large: most significant
+    tokens[0, 2] = torch.tensor([0.0, 1, 0, 0])
+    sig = token_significance(tokens)
+    assert sig[0, 1] > sig[0, 2] and sig[0, 0] == sig[0, 1:].max()
+    steady, changing = torch.ones(1, 8), torch.tensor([[1.0, 1, 1, 1, 5, 5, 5, 5]])
+    assert dynamics(steady) < dynamics(changing)
+
+
+def test_swinbert_sparsity_regulariser_pulls_the_mask_down():
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.methods.captioning.decoder import Vocabulary
+    from i2vbench.methods.captioning.swinbert import SwinBERT, SwinBERTConfig
+
+    m = SwinBERT(Vocabulary(["a"]), load_backbone("tinyclip", None), num_frames=2, config=SwinBERTConfig())
+    reg = m.extra_losses(None, torch.zeros(1))["sparsity"]  # type: ignore[arg-type]
+    reg.backward()
+    assert m.mask.shape == (2 * 5, 2 * 5) and (m.mask.grad > 0).all()

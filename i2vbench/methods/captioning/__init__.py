@@ -7,3 +7,6 @@ frozen-feature paradigms, then adapted-feature ones.
 # isort: skip_file
 from i2vbench.methods.captioning import baselines  # noqa: F401
 from i2vbench.methods.captioning import clip4caption  # noqa: F401
+from i2vbench.methods.captioning import mams  # noqa: F401
+from i2vbench.methods.captioning import mplug2  # noqa: F401
+from i2vbench.methods.captioning import swinbert  # noqa: F401
