@@ -97,6 +97,7 @@ RUNNER_MODULES = (
     "i2vbench.benchmarks.var",
     "i2vbench.benchmarks.vtr",
     "i2vbench.benchmarks.videoqa",
+    "i2vbench.benchmarks.captioning",
 )
 _loaded = False
 

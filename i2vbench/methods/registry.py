@@ -151,6 +151,7 @@ METHOD_MODULES = (
     "i2vbench.methods.var",
     "i2vbench.methods.vtr",
     "i2vbench.methods.videoqa",
+    "i2vbench.methods.captioning",
 )
 _loaded = False
 
