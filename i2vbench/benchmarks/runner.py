@@ -84,6 +84,7 @@ RUNNER_MODULES = (
     "i2vbench.benchmarks.tvg",
     "i2vbench.benchmarks.var",
     "i2vbench.benchmarks.vtr",
+    "i2vbench.benchmarks.ovmot",
 )
 _loaded = False
 

@@ -144,6 +144,7 @@ METHOD_MODULES = (
     "i2vbench.methods.tvg",
     "i2vbench.methods.var",
     "i2vbench.methods.vtr",
+    "i2vbench.methods.ovmot",
 )
 _loaded = False
 
