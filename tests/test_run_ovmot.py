@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from ovmot_standin import BlobGrounder
 
-METHODS = {"baseline", "ovtrack", "masa", "nettrack"}
+METHODS = {"baseline", "ovtrack", "masa", "nettrack", "ovtr"}
 COLUMNS = {"TETA", "LocA", "AssocA", "ClsA", "base/TETA", "novel/TETA", "crossings/AssocA"}
 QUICK = ("synthvid: {n_train: 6, n_val: 3, n_test: 4}\n"
-         "overrides: {ovtrack: {epochs: 1}, masa: {epochs: 1}}\n")
+         "overrides: {ovtrack: {epochs: 1}, masa: {epochs: 1}, ovtr: {epochs: 1}}\n")
 
 
 @pytest.fixture(scope="module")

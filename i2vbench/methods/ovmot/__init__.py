@@ -6,5 +6,5 @@ run table lists them.
 
 import importlib
 
-for _module in ("baseline", "ovtrack", "masa", "nettrack"):
+for _module in ("baseline", "ovtrack", "masa", "nettrack", "ovtr"):
     importlib.import_module(f"{__name__}.{_module}")
