@@ -28,6 +28,7 @@ class TaskSpec:
     datasets: tuple[str, ...]
     columns: tuple[Column, ...]
     main_column: str  # header of the column leaderboards rank by
+    run_metrics: tuple[str, ...] = ()  # metric keys `bench run` prints beside the survey's columns
 
     def column(self, header: str) -> Column:
         for c in self.columns:
@@ -49,6 +50,7 @@ def register_task(spec: TaskSpec) -> TaskSpec:
 register_task(TaskSpec(
     "ovmot", "OV-MOT", "Open-vocabulary multi-object tracking", "II", ("tao",),
     tuple(Column(h, "tao", h) for h in ("TETA", "LocA", "AssocA", "ClsA")), "TETA",
+    run_metrics=("base/TETA", "novel/TETA", "crossings/AssocA"),  # OVTrack's split; association where tracks cross
 ))
 register_task(TaskSpec(
     "stvg", "STVG", "Spatio-temporal video grounding", "II", ("vidstg",),

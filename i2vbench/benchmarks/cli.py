@@ -78,6 +78,7 @@ def table(result, n_seeds: int, fmt: str = "github") -> str:  # noqa: ANN001
     for ds in result.datasets:
         own = dataset_columns_of(spec, ds.dataset)
         metrics = list(dict.fromkeys(c.metric for c in spec.columns if own is None or c.dataset == own))
+        metrics += [k for k in spec.run_metrics if ds.methods and k in ds.methods[0].metrics("test")]
         rows = []
         for m in ds.methods:
             row = {"method": m.display, "paradigm": m.paradigm or "-", "survey row": m.survey_row or "-"}

@@ -26,7 +26,7 @@ from i2vbench.methods.ovmot.base import (
     VideoDetections,
     detector_probs,
 )
-from i2vbench.methods.ovmot.points import track_points
+from i2vbench.methods.ovmot.points import Pyramid, track_points
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 
@@ -41,12 +41,23 @@ class NetTrackConfig(TrackerConfig):
 
 
 class PointVotes:
-    """Track x detection affinities from points followed frame to frame (cached per track row)."""
+    """Track x detection affinities from points followed frame to frame.
+
+    Each track's net is followed from the frame of its last detection to the current frame,
+    all tracks' points in one Lucas-Kanade call per frame step; pyramids are built once per frame.
+    """
 
     def __init__(self, v: VideoDetections, cfg: NetTrackConfig) -> None:
         assert v.gray is not None, "NetTrack follows points on the frames"
         self.v, self.cfg = v, cfg
         self.state: dict[int, tuple[int, np.ndarray]] = {}  # row -> (frame, reliable points)
+        self.pyr: dict[int, Pyramid] = {}
+
+    def _pyramid(self, t: int) -> Pyramid:
+        if t not in self.pyr:
+            self.pyr = {k: p for k, p in self.pyr.items() if k >= t - 1}
+            self.pyr[t] = Pyramid(self.v.gray[t])
+        return self.pyr[t]
 
     def _net(self, r: int) -> np.ndarray:
         x0, y0, x1, y1 = self.v.boxes[r]
@@ -55,19 +66,29 @@ class PointVotes:
         xs, ys = x0 + u * (x1 - x0), y0 + u * (y1 - y0)
         return np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
 
-    def _points_at(self, r: int, t: int) -> np.ndarray:
-        f, pts = self.state.get(r, (int(self.v.frame[r]), self._net(r)))
-        while f < t and len(pts):
-            pts, ok = track_points(self.v.gray[f], self.v.gray[f + 1], pts)
-            pts, f = pts[ok], f + 1
-        self.state[r] = (t, pts)
-        return pts
+    def _advance(self, rows: list[int], t: int) -> None:
+        """Bring every row's points to frame t."""
+        for r in rows:
+            if r not in self.state:
+                self.state[r] = (int(self.v.frame[r]), self._net(r))
+        start = min(self.state[r][0] for r in rows)
+        for f in range(start, t):
+            moving = [r for r in rows if self.state[r][0] == f]
+            if not moving:
+                continue
+            pts = [self.state[r][1] for r in moving]
+            n = np.cumsum([0] + [len(p) for p in pts])
+            new, ok = track_points(self._pyramid(f), self._pyramid(f + 1), np.concatenate(pts))
+            for i, r in enumerate(moving):
+                sl = slice(n[i], n[i + 1])
+                self.state[r] = (f + 1, new[sl][ok[sl]])
 
     def __call__(self, t: int, track_rows: list[int], det_rows: np.ndarray) -> np.ndarray:
+        self._advance(track_rows, t)
         out = np.zeros((len(track_rows), len(det_rows)), np.float32)
         b = self.v.boxes[det_rows]
         for i, r in enumerate(track_rows):
-            pts = self._points_at(r, t)
+            pts = self.state[r][1]
             if len(pts):
                 inside = ((pts[:, None, 0] >= b[None, :, 0]) & (pts[:, None, 0] <= b[None, :, 2])
                           & (pts[:, None, 1] >= b[None, :, 1]) & (pts[:, None, 1] <= b[None, :, 3]))
