@@ -45,12 +45,14 @@ class OVTRConfig(TrackerConfig):
     iou_weight: float = 0.5
     extra_weight: float = 1.0  # the track queries' match probability
     match_thresh: float = 0.5
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, batch_size=16, lr=1e-3,
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=32, lr=1e-3,
                                                                    grad_clip=1.0))
 
 
 class DualBranchDecoder(nn.Module):
-    """Track queries x detections cross-attention (the tracking branch) and a category branch."""
+    """Track queries x detections cross-attention (the tracking branch) and a category branch.
+
+    Batched over frames (or stills) with padding: ``mask`` (B, K) marks real detections."""
 
     def __init__(self, region_dim: int, embed_dim: int, width: int, heads: int) -> None:
         super().__init__()
@@ -62,16 +64,26 @@ class DualBranchDecoder(nn.Module):
         self.null = nn.Parameter(torch.zeros(width))  # "no detection continues this track"
         self.category = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, embed_dim))
 
-    def detections(self, region: torch.Tensor) -> torch.Tensor:
-        """(K, W) features of one frame's detections, each in the context of the others."""
-        return self.ctx(self.inp(region)[None])[0]
+    def detections(self, region: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, K, W) features of each frame's detections, each in the context of the others."""
+        return self.ctx(self.inp(region), src_key_padding_mask=~mask)
 
-    def match_logits(self, track: torch.Tensor, dets: torch.Tensor) -> torch.Tensor:
-        """(T, K + 1) logits of each track query for each detection and for none (last)."""
-        q = track[None]
-        q = self.ln(q + self.cross(q, dets[None], dets[None], need_weights=False)[0])[0]
-        keys = torch.cat([self.key(dets), self.null[None]], 0)
-        return q @ keys.T / q.shape[-1] ** 0.5
+    def match_logits(self, track: torch.Tensor, dets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, K + 1) logits of each track query for each detection and for none (last)."""
+        q = self.ln(track + self.cross(track, dets, dets, key_padding_mask=~mask, need_weights=False)[0])
+        keys = torch.cat([self.key(dets), self.null.expand(len(dets), 1, -1)], 1)
+        logits = q @ keys.transpose(1, 2) / q.shape[-1] ** 0.5
+        return logits.masked_fill(~torch.cat([mask, mask.new_ones(len(mask), 1)], 1)[:, None], -1e4)
+
+
+def padded(groups: list[torch.Tensor], n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row indices of each group padded to the longest (pad 0), and the (G, K) mask of real rows."""
+    k = max((len(g) for g in groups), default=0)
+    idx = torch.zeros(len(groups), max(k, 1), dtype=torch.long)
+    mask = torch.zeros(len(groups), max(k, 1), dtype=torch.bool)
+    for i, g in enumerate(groups):
+        idx[i, :len(g)], mask[i, :len(g)] = g, True
+    return idx, mask
 
 
 @register_method("ovtr", task="ovmot", paradigm="post_network_tuning", display="OVTR", survey_row="OVTR", ref=43,
@@ -98,38 +110,43 @@ class OVTR(OVMOTMethod):
 
     def loss(self, b: StillBatch) -> dict[str, torch.Tensor]:
         c = self.config
-        track_terms, distill, cls = [], [], []
+        g0, g1 = [], []
         for s in torch.unique(b.still).tolist():
             v0 = torch.flatten(torch.nonzero((b.still == s) & (b.view == 0)))
             v1 = torch.flatten(torch.nonzero((b.still == s) & (b.view == 1)))
-            if len(v0) == 0 or len(v1) == 0:
-                continue
-            f0, f1 = self.decoder.detections(b.region[v0]), self.decoder.detections(b.region[v1])
-            logits = self.decoder.match_logits(f0, f1)
-            same = b.obj[v0][:, None] == b.obj[v1][None, :]
-            same &= (b.obj[v0] >= 0)[:, None]
-            target = torch.where(same.any(1), same.float().argmax(1), torch.full_like(v0, len(v1)))
-            track_terms.append(F.cross_entropy(logits, target, reduction="sum"))
-            for rows, feats in ((v0, f0), (v1, f1)):
-                e = F.normalize(self.decoder.category(feats), dim=-1)
-                distill.append((e - b.crop[rows]).abs().sum(-1))
-                lab = b.label[rows] >= 0
-                if lab.any():
-                    cls.append(F.cross_entropy(self._scale * e[lab] @ self._text.T,
-                                               self._base_index[b.label[rows][lab]], reduction="none"))
-        zero = b.region.sum() * 0
-        n_q = max(1, int((b.view == 0).sum()))
-        out = {"track": c.track_weight * (torch.stack(track_terms).sum() / n_q if track_terms else zero),
-               "distill": c.distill_weight * (torch.cat(distill).mean() if distill else zero)}
-        if cls:
-            out["cls"] = c.cls_weight * torch.cat(cls).mean()
+            if len(v0) and len(v1):
+                g0.append(v0)
+                g1.append(v1)
+        if not g0:
+            return {"track": b.region.sum() * 0}
+        (i0, m0), (i1, m1) = padded(g0, len(b.obj)), padded(g1, len(b.obj))
+        f0, f1 = self.decoder.detections(b.region[i0], m0), self.decoder.detections(b.region[i1], m1)
+        logits = self.decoder.match_logits(f0, f1, m1)  # (S, K0, K1 + 1)
+        o0, o1 = torch.where(m0, b.obj[i0], -1), torch.where(m1, b.obj[i1], -2)
+        same = (o0[:, :, None] == o1[:, None, :]) & (o0 >= 0)[:, :, None]
+        target = torch.where(same.any(2), same.float().argmax(2), torch.full_like(o0, logits.shape[2] - 1))
+        out = {"track": c.track_weight * F.cross_entropy(logits[m0], target[m0])}
+        feats = torch.cat([f0[m0], f1[m1]])
+        rows = torch.cat([i0[m0], i1[m1]])
+        e = F.normalize(self.decoder.category(feats), dim=-1)
+        out["distill"] = c.distill_weight * (e - b.crop[rows]).abs().sum(-1).mean()
+        lab = b.label[rows] >= 0
+        if lab.any():
+            out["cls"] = c.cls_weight * F.cross_entropy(self._scale * e[lab] @ self._text.T,
+                                                        self._base_index[b.label[rows][lab]])
         return out
 
     def _frame_features(self, v: VideoDetections) -> torch.Tensor:
+        """(N, W) decoder features of every detection of ``v``, in the context of its frame."""
         starts = np.searchsorted(v.frame, np.arange(v.n_frames + 1))
-        region = torch.as_tensor(v.region).float()
-        feats = [self.decoder.detections(region[a:b]) for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a]
-        return torch.cat(feats) if feats else torch.zeros(0, self.config.width)
+        groups = [torch.arange(a, b) for a, b in zip(starts[:-1], starts[1:], strict=True) if b > a]
+        if not groups:
+            return torch.zeros(0, self.config.width)
+        idx, mask = padded(groups, len(v.frame))
+        feats = self.decoder.detections(torch.as_tensor(v.region).float()[idx], mask)
+        out = torch.zeros(len(v.frame), feats.shape[-1])
+        out[idx[mask]] = feats[mask]
+        return out
 
     @torch.no_grad()
     def class_probs(self, split: OVMOTSplit, v: VideoDetections) -> np.ndarray:
@@ -141,8 +158,9 @@ class OVTR(OVMOTMethod):
         feats = self._frame_features(v)
 
         def match(t: int, track_rows: list[int], det_rows: np.ndarray) -> np.ndarray:
-            dets = feats[torch.as_tensor(det_rows)]
-            logits = self.decoder.match_logits(feats[torch.as_tensor(track_rows)], dets)
-            return torch.softmax(logits, -1)[:, :-1].numpy()
+            dets = feats[torch.as_tensor(det_rows)][None]
+            logits = self.decoder.match_logits(feats[torch.as_tensor(track_rows)][None], dets,
+                                               torch.ones(1, len(det_rows), dtype=torch.bool))
+            return torch.softmax(logits[0], -1)[:, :-1].numpy()
 
         return match

@@ -46,7 +46,7 @@ class OVTrackConfig(TrackerConfig):
     emb_weight: float = 1.0  # association: cosine of the learned embeddings ...
     iou_weight: float = 0.5  # ... plus IoU
     match_thresh: float = 0.5
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=30, batch_size=16, lr=2e-3,
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=64, lr=2e-3,
                                                                    grad_clip=1.0))
 
 
