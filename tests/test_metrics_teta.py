@@ -141,17 +141,21 @@ def test_invariant_to_track_id_renaming(seed: int, offset: int) -> None:
 def test_evaluator_and_cli(bench) -> None:
     gt, pred = DATA / "edge_gt.json", DATA / "edge_pred.json"
     out = evaluate("ovmot", gt, pred, hota=False)
-    assert out == pytest.approx(OFFICIAL[("edge", 0)], abs=1e-6)
+    # the edge file's categories carry LVIS frequencies: OVTrack's base/novel rows come after
+    assert {k: out[k] for k in FIELDS} == pytest.approx(OFFICIAL[("edge", 0)], abs=1e-6)
+    subsets = [k for k in out if "/" in k]
+    assert subsets and all(k.split("/")[0] in ("base", "novel") for k in subsets)
     code, stdout, stderr = bench("eval", "--task", "ovmot", "--gt", str(gt), "--pred", str(pred),
                                  "--json")
     assert code == 0, stderr
     got = json.loads(stdout)
-    assert list(got) == [*FIELDS, "HOTA", "DetA", "AssA"]
+    assert list(got) == [*FIELDS, *subsets, "HOTA", "DetA", "AssA"]
     assert got["TETA"] == pytest.approx(OFFICIAL[("edge", 0)]["TETA"], abs=1e-6)
     assert "1 of 16 results are on images without GT boxes" in stderr
     code, stdout, _ = bench("eval", "--task", "ovmot", "--gt", str(gt), "--pred", str(pred),
                             "--json", "--option", "max_dets=1", "--option", "hota=false")
-    assert code == 0 and json.loads(stdout) == pytest.approx(OFFICIAL[("edge", 1)], abs=1e-6)
+    got = json.loads(stdout)
+    assert code == 0 and {k: got[k] for k in FIELDS} == pytest.approx(OFFICIAL[("edge", 1)], abs=1e-6)
 
 
 def test_cli_bad_prediction_file(bench, tmp_path: Path) -> None:
@@ -185,7 +189,7 @@ def test_perf_case_quick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     (case,) = cases(quick=True)
     assert case.reference is None and "reference skipped" in case.note
     first = case.ours()
-    assert set(first) == set(FIELDS) and 0 < first["TETA"] < 100
+    assert set(FIELDS) <= set(first) and 0 < first["TETA"] < 100
     gt = (tmp_path / "perf" / "ovmot-quick" / "gt.json").read_bytes()
     (tmp_path / "perf" / "ovmot-quick" / "gt.json").unlink()
     (case,) = cases(quick=True)  # regenerated: byte-identical

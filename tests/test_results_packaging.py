@@ -75,7 +75,7 @@ def test_each_reported_file_validates_and_names_problems(tmp_path, monkeypatch):
 
 
 # a distribution's import name, where it differs from the distribution's
-IMPORT_NAME = {"open_clip_torch": "open_clip", "pyyaml": "yaml", "av": "av"}
+IMPORT_NAME = {"open_clip_torch": "open_clip", "pyyaml": "yaml", "av": "av", "pillow": "PIL"}
 
 
 def test_declared_dependencies_are_the_imported_ones():

@@ -98,6 +98,7 @@ RUNNER_MODULES = (
     "i2vbench.benchmarks.vtr",
     "i2vbench.benchmarks.videoqa",
     "i2vbench.benchmarks.captioning",
+    "i2vbench.benchmarks.ovmot",
 )
 _loaded = False
 

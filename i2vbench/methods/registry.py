@@ -152,6 +152,7 @@ METHOD_MODULES = (
     "i2vbench.methods.vtr",
     "i2vbench.methods.videoqa",
     "i2vbench.methods.captioning",
+    "i2vbench.methods.ovmot",
 )
 _loaded = False
 
