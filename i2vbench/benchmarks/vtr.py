@@ -29,6 +29,7 @@ from i2vbench.benchmarks.runner import (
     RunResult,
     TaskData,
     held_out,
+    register_features,
     register_runner,
     seed_everything,
     train_and_evaluate,
@@ -50,9 +51,25 @@ class VTRRunConfig(RunConfig):
     synthvid: dict[str, Any] = Field(default_factory=dict)  # build_msrvtt options (n_train, n_val, n_test)
 
 
+def sampling(cfg: VTRRunConfig):  # noqa: ANN201
+    """How a VTR run samples and encodes videos (frames kept for the methods that tune the ILFM)."""
+    from i2vbench.datasets.features import Sampling
+
+    return Sampling(fps=cfg.fps)
+
+
+@register_features("vtr")
+def vtr_features(cfg: VTRRunConfig, progress: bool = True) -> list:
+    """The videos a VTR run encodes (``bench extract --task vtr``)."""
+    from i2vbench.datasets.shards import FeatureJob
+
+    _, _, paths, dataset = load_annotations(cfg, progress)
+    return [FeatureJob(dataset, paths, sampling(cfg), cfg.resolved_data_seed)]
+
+
 @register_runner("vtr", VTRRunConfig)
 def run_vtr(cfg: VTRRunConfig, progress: bool = True) -> RunResult:
-    from i2vbench.datasets.features import Sampling, encode_texts, extract_video_features
+    from i2vbench.datasets.features import encode_texts, extract_video_features
     from i2vbench.methods.backbones import load_backbone
     from i2vbench.methods.registry import Lazy
     from i2vbench.methods.vtr.base import VTRSplit
@@ -61,7 +78,7 @@ def run_vtr(cfg: VTRRunConfig, progress: bool = True) -> RunResult:
     pairs, twins, paths, dataset = load_annotations(cfg, progress)
     backbone = load_backbone(cfg.backbone, cfg.pretrained)
     t0 = time.perf_counter()
-    features = extract_video_features(backbone, backbone.backbone_id, paths, Sampling(fps=cfg.fps),
+    features = extract_video_features(backbone, backbone.backbone_id, paths, sampling(cfg),
                                       progress=progress, jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
     splits = {}
     for name, (videos, texts, text_video) in pairs.items():
