@@ -38,14 +38,21 @@ def build_pool(cfg: MSRVTTRunConfig, progress: bool) -> SynthVidMSRVTT:
     return build_msrvtt(progress=progress, **{"seed": cfg.resolved_data_seed, **cfg.synthvid})
 
 
+def sampling(cfg: MSRVTTRunConfig):  # noqa: ANN201
+    """How a run on the pool samples and encodes videos (frames kept for methods that tune the ILFM)."""
+    from i2vbench.datasets.features import Sampling
+
+    return Sampling(fps=cfg.fps)
+
+
 def pool_features(cfg: MSRVTTRunConfig, paths: dict[str, Path], progress: bool
                   ) -> tuple[ILFM, dict[str, VideoFeatures], float]:
     """(the frozen backbone, every video's features (cached), seconds it took)."""
-    from i2vbench.datasets.features import Sampling, extract_video_features
+    from i2vbench.datasets.features import extract_video_features
     from i2vbench.methods.backbones import load_backbone
 
     backbone = load_backbone(cfg.backbone, cfg.pretrained)
     t0 = time.perf_counter()
-    features = extract_video_features(backbone, backbone.backbone_id, paths, Sampling(fps=cfg.fps),
+    features = extract_video_features(backbone, backbone.backbone_id, paths, sampling(cfg),
                                       progress=progress, jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
     return backbone, features, time.perf_counter() - t0

@@ -119,13 +119,43 @@ def register_runner(task: str, config_class: type[RunConfig]) -> Callable[[Calla
     return deco
 
 
-def runner_for(task: str) -> Runner:
-    """The registered runner of ``task``; otherwise one error naming the runnable tasks."""
+# task → features(cfg, progress) -> [FeatureJob]: the feature extraction its run does, which
+# `bench extract` runs (sharded or not) ahead of `bench run`
+FEATURE_PLANS: Registry[Callable[..., list]] = Registry("feature plan")
+
+
+def register_features(task: str) -> Callable[[Callable[..., list]], Callable[..., list]]:
+    """Register ``features(cfg, progress=True) -> list[FeatureJob]`` for task ``task``: the
+    videos its run encodes and how (the run must extract through the same jobs)."""
+    return FEATURE_PLANS.register(task)
+
+
+def features_for(task: str) -> Callable[..., list]:
+    """The registered feature plan of ``task`` (loading the runners first)."""
+    runner_for(task)
+    if task not in FEATURE_PLANS:
+        raise BenchError(f"`bench extract`: task {task!r} declares no feature extraction; "
+                         f"tasks that do: {', '.join(FEATURE_PLANS.names())}")
+    return FEATURE_PLANS.get(task)
+
+
+def _load_runners() -> None:
     global _loaded
     if not _loaded:
         _loaded = True
         for m in RUNNER_MODULES:
             importlib.import_module(m)
+
+
+def runnable_tasks() -> list[str]:
+    """Every task with a registered runner, in registration order."""
+    _load_runners()
+    return RUNNERS.names()
+
+
+def runner_for(task: str) -> Runner:
+    """The registered runner of ``task``; otherwise one error naming the runnable tasks."""
+    _load_runners()
     if task not in RUNNERS:
         from i2vbench.tasks import TASKS
 
@@ -145,6 +175,7 @@ class SeedResult:
     predictions: dict[str, list[dict]]  # split → rows of its predictions file
     train_s: float
     eval_s: float
+    loss_curve: list[float] = field(default_factory=list)  # every optimiser step's loss (global batch)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -298,6 +329,10 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
             seed_everything(seed)  # the same init whichever other methods and seeds run
             built[seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name), data.dataset)
 
+    from i2vbench.distributed import broadcast_object, rank_and_world
+
+    rank, world = rank_and_world()
+
     def train_and_score(item: tuple[int, Any]) -> SeedResult:
         seed, spec = item
         method = built[seed, spec.name]
@@ -306,15 +341,20 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
         method.fit(data.train, seed=seed, progress=progress)
         t2 = time.perf_counter()
         metrics, preds = {}, {}
-        for name, split in data.eval_splits.items():
-            metrics[name], preds[name] = data.score(method, name, split)
-        return SeedResult(seed, metrics, preds, t2 - t1, time.perf_counter() - t2)
+        if rank == 0:  # under torchrun: rank 0 scores, the others receive its numbers
+            for name, split in data.eval_splits.items():
+                metrics[name], preds[name] = data.score(method, name, split)
+        metrics, preds = broadcast_object((metrics, preds))
+        return SeedResult(seed, metrics, preds, t2 - t1, time.perf_counter() - t2,
+                          [round(v, 6) for v in getattr(method, "loss_curve", [])])
 
     n_train = len(data.train)
     items = [(seed, spec) for seed in cfg.seeds for spec in runnable]
     # longest first, so that none starts last and alone
     items.sort(key=lambda it: built[it[0], it[1].name].train_steps(n_train), reverse=True)
-    jobs = cfg.jobs or max(1, len(runnable))
+    # under torchrun every rank trains the same methods in the same order, one at a time (each
+    # step is a collective over the ranks); forked side-by-side workers are for one process
+    jobs = 1 if world > 1 else cfg.jobs or max(1, len(runnable))
     done = map_in_workers(train_and_score, items, jobs, max(1, cfg.threads // jobs))
     by_key = {(seed, spec.name): r for (seed, spec), r in zip(items, done, strict=True)}
     results = []
@@ -345,7 +385,8 @@ def results_json(result: RunResult, detail: bool = False) -> list[dict[str, Any]
                                  total_params=m.total_params, method_config=m.config)
                     for row, s in zip(entry["per_seed"], m.seeds, strict=True):
                         row.update(train_s=round(s.train_s, 2), eval_s=round(s.eval_s, 2),
-                                   predictions=ds.predictions_path(split, m.method, s.seed))
+                                   predictions=ds.predictions_path(split, m.method, s.seed),
+                                   loss_curve=s.loss_curve)
                 out.append(entry)
     return out
 

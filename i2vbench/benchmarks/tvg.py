@@ -24,6 +24,7 @@ from i2vbench.benchmarks.runner import (
     RunResult,
     TaskData,
     held_out,
+    register_features,
     register_runner,
     seed_everything,
     train_and_evaluate,
@@ -152,7 +153,6 @@ def build_splits(cfg: TVGRunConfig, backbone, moments: dict[str, list], paths: d
                  progress: bool) -> dict[str, Any]:
     """Split name → :class:`TVGSplit`, all sharing one dict of video features (encoded once)."""
     from i2vbench.datasets.features import (
-        Sampling,
         detect_feature_layout,
         encode_texts,
         extract_video_features,
@@ -174,7 +174,7 @@ def build_splits(cfg: TVGRunConfig, backbone, moments: dict[str, list], paths: d
                 text[s] = load_univtg_text(cfg.features, [q.qid for q in qs], widths=widths, layout=layout)
                 widths = (text[s].tokens.shape[-1], text[s].pooled.shape[-1])
     else:
-        videos = extract_video_features(backbone, backbone.backbone_id, paths, Sampling(fps=cfg.fps),
+        videos = extract_video_features(backbone, backbone.backbone_id, paths, sampling(cfg),
                                         progress=progress, jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
         text = {s: encode_texts(backbone, [q.query for q in qs]) for s, qs in queries.items() if qs}
     return {s: TVGSplit(qs, videos, text[s], cfg.fps) for s, qs in queries.items() if qs}
@@ -206,6 +206,24 @@ def _score(moments: dict[str, list]):  # noqa: ANN202
                                                  for r in rows}), rows
 
     return score
+
+
+def sampling(cfg: TVGRunConfig):  # noqa: ANN201
+    """How a TVG run samples and encodes videos: ``fps`` clips per second, tokens and frames kept."""
+    from i2vbench.datasets.features import Sampling
+
+    return Sampling(fps=cfg.fps)
+
+
+@register_features("tvg")
+def tvg_features(cfg: TVGRunConfig, progress: bool = True) -> list:
+    """The videos a TVG run encodes (``bench extract --task tvg``)."""
+    from i2vbench.datasets.shards import FeatureJob
+
+    if cfg.features is not None:
+        return []  # pre-extracted: nothing to encode
+    _, paths, dataset = load_annotations(cfg, progress)
+    return [FeatureJob(dataset, paths, sampling(cfg), cfg.resolved_data_seed)]
 
 
 @register_runner("tvg", TVGRunConfig)

@@ -24,11 +24,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from i2vbench.benchmarks.msrvtt_pool import MSRVTTRunConfig, build_pool, pool_features
+from i2vbench.benchmarks.msrvtt_pool import MSRVTTRunConfig, build_pool, pool_features, sampling
 from i2vbench.benchmarks.runner import (
     RunResult,
     TaskData,
     held_out,
+    register_features,
     register_runner,
     seed_everything,
     train_and_evaluate,
@@ -43,6 +44,15 @@ class VTRRunConfig(MSRVTTRunConfig):
 
     task: Literal["vtr"] = "vtr"
     val_fraction: float = Field(0.1, gt=0, lt=1)  # msrvtt: 9k train videos held out as val
+
+
+@register_features("vtr")
+def vtr_features(cfg: VTRRunConfig, progress: bool = True) -> list:
+    """The videos a VTR run encodes (``bench extract --task vtr``)."""
+    from i2vbench.datasets.shards import FeatureJob
+
+    _, _, paths, dataset = load_annotations(cfg, progress)
+    return [FeatureJob(dataset, paths, sampling(cfg), cfg.resolved_data_seed)]
 
 
 @register_runner("vtr", VTRRunConfig)

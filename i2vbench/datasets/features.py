@@ -124,15 +124,33 @@ def encode_frames(backbone, frames: np.ndarray, sampling: Sampling, batch_size: 
     return pooled, layers
 
 
-def _save(path: Path, feats: VideoFeatures) -> None:
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The bytes of an uncompressed ``.npz`` of ``arrays``, a function of the arrays alone.
+
+    ``np.savez`` stamps each member with the current time, so the same features written twice
+    (by two shards, or a shard and a single run) would differ in bytes; here every member has
+    the zip epoch as its time, so equal features are equal files.
+    """
+    import zipfile
+
     buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, arr in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o600 << 16
+            z.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def _save(path: Path, feats: VideoFeatures) -> None:
     arrays = {"pooled": feats.pooled, "duration": np.float64(feats.duration)}
     if feats.layers is not None:
         arrays["layers"] = feats.layers
     if feats.frames is not None:
         arrays["frames"] = feats.frames
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, npz_bytes(arrays))
 
 
 def _load(path: Path) -> VideoFeatures:
@@ -142,6 +160,44 @@ def _load(path: Path) -> VideoFeatures:
             layers=z["layers"] if "layers" in z.files else None,
             frames=z["frames"] if "frames" in z.files else None,
         )
+
+
+def feature_root(backbone_id: str, sampling: Sampling, init_seed: int | None = None) -> Path:
+    """The cache folder of one encoder and sampling: ``cache_dir()/features/<cache id>/<sampling>``."""
+    return cache_dir() / "features" / safe_name(cache_id(backbone_id, init_seed)) / sampling.key()
+
+
+INDEX_FILE = "index.json"
+
+
+def read_index(root: Path) -> dict[str, dict]:
+    """``root``'s index (video id → cache file, its sha256, the video's size), written by
+    ``bench extract --merge`` (:mod:`i2vbench.datasets.shards`); empty when there is none."""
+    from i2vbench.io import read_json
+
+    path = root / INDEX_FILE
+    if not path.is_file():
+        return {}
+    data = read_json(path, "feature index")
+    if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
+        raise BenchError(f"{path}: expected an object with a 'videos' mapping (written by bench extract --merge)")
+    return data["videos"]
+
+
+def cache_file(root: Path, vid: str, path: Path, index: Mapping[str, dict] | None = None) -> Path:
+    """Where the features of video ``vid`` at ``path`` are cached under ``root``.
+
+    By default ``<safe id>-<hash of the video's resolved path, size and mtime>.npz`` (ids never
+    become paths as they are). A merged index entry for ``vid`` with the same video size wins:
+    features extracted by shards on other machines, where the videos live under another mount
+    point, are found by id.
+    """
+    entry = (index or {}).get(vid)
+    if isinstance(entry, dict) and entry.get("video_size") == path.stat().st_size:
+        name = str(entry.get("file", ""))
+        if name.endswith(".npz") and Path(name).name == name and not name.startswith("."):
+            return root / name
+    return root / f"{safe_name(vid)}-{_video_key(path)}.npz"
 
 
 def extract_video_features(
@@ -166,13 +222,14 @@ def extract_video_features(
     """
     from i2vbench.parallel import map_in_workers
 
-    root = cache_dir() / "features" / safe_name(cache_id(backbone_id, init_seed)) / sampling.key()
+    root = feature_root(backbone_id, sampling, init_seed)
+    index = read_index(root)
     out: dict[str, VideoFeatures] = {}
     todo = []
     for vid, path in videos.items():
         if not Path(path).is_file():
             raise BenchError(f"video not found for {vid!r}: {path}")
-        cached = root / f"{safe_name(vid)}-{_video_key(Path(path))}.npz"  # ids never become paths as they are
+        cached = cache_file(root, vid, Path(path), index)
         if cached.is_file():
             feats = _load(cached)
             if not sampling.keep_frames or feats.frames is not None:
