@@ -33,7 +33,6 @@ from i2vbench.methods.backbones.lm import CausalLM, LMOutput, positions_from_mas
 
 PAD, UNK, BOS, EOS, SEP = "<pad>", "<unk>", "<bos>", "<eos>", "<sep>"
 SPECIALS = (PAD, UNK, BOS, EOS, SEP)
-WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
 _PIECE = re.compile(r"<[a-z]+\d*>|[a-z]+|[.,?]")
 
 
@@ -218,48 +217,13 @@ class TinyLM(CausalLM):
 
 
 def save_tinylm(model: TinyLM, out_dir: str | Path, metrics: dict | None = None) -> Path:
-    """Write ``model.safetensors`` (fp32), ``config.json`` and ``metrics.json``, each atomically."""
-    from safetensors.torch import save
+    """The embedded checkpoint format (:mod:`~i2vbench.methods.backbones.checkpoint`), in fp32."""
+    from i2vbench.methods.backbones.checkpoint import save_checkpoint
 
-    from i2vbench.io import atomic_write_bytes, atomic_write_text, dump_json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(out / WEIGHTS_FILE, save(state, metadata={"format": "pt"}))
-    atomic_write_text(out / CONFIG_FILE, dump_json(model.config.to_dict()))
-    if metrics is not None:
-        atomic_write_text(out / METRICS_FILE, dump_json(metrics))
-    return out
+    return save_checkpoint(model, out_dir, metrics)
 
 
 def load_tinylm(path: str | Path, device: str = "cpu") -> TinyLM:
-    """A checkpoint directory (or its ``model.safetensors`` with ``config.json`` beside it)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from i2vbench.methods.backbones.checkpoint import load_checkpoint
 
-    from i2vbench.io import read_json
-
-    p = Path(path)
-    d = p if p.is_dir() else p.parent
-    weights = d / WEIGHTS_FILE if p.is_dir() else p
-    if not weights.is_file():
-        raise BenchError(f"tinylm weights not found: {weights}")
-    config = read_json(d / CONFIG_FILE, "tinylm config.json")
-    if not isinstance(config, dict):
-        raise BenchError(f"{d / CONFIG_FILE}: expected a JSON object of TinyLMConfig fields")
-    model = TinyLM(TinyLMConfig.from_dict(config))
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError) as e:
-        raise BenchError(f"{weights}: not a readable safetensors file ({e})") from None
-    want = model.state_dict()
-    missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or extra:
-        raise BenchError(f"{weights}: does not match {d / CONFIG_FILE} (missing {missing[:5]}, unexpected {extra[:5]})")
-    bad = [k for k in want if want[k].shape != state[k].shape]
-    if bad:
-        raise BenchError(f"{weights} [{bad[0]}]: shape {tuple(state[bad[0]].shape)}, "
-                         f"config expects {tuple(want[bad[0]].shape)}")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.to(device).eval()
+    return load_checkpoint(path, "tinylm", lambda c: TinyLM(TinyLMConfig.from_dict(c)), device)
