@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("pretrain")
     def pretrain_cmd(
-        backbone: str = typer.Option("tinyclip", "--backbone", help="backbone to pretrain (only 'tinyclip')"),
+        ctx: typer.Context,
+        backbone: str = typer.Option("tinyclip", "--backbone", help="backbone to pretrain: 'tinyclip' or 'tinyground'"),
         steps: int = typer.Option(RECIPE["steps"], "--steps", min=1, help="optimiser steps"),
         batch_size: int = typer.Option(RECIPE["batch_size"], "--batch-size", min=2, help="stills per step"),
         lr: float = typer.Option(RECIPE["lr"], "--lr", min=0.0, help="peak learning rate (warmup, then cosine)"),
@@ -47,9 +48,15 @@ def register(app: typer.Typer) -> None:
         --pretrained OUT``, or ship it by writing to ``i2vbench/assets/tinyclip`` with ``--force``.
         """
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        if backbone == "tinyground":  # its own recipe; only the options given on the line override it
+            from i2vbench.methods.backbones.pretrain_ground import run_cli
+
+            given = {k: v for k, v in ctx.params.items()
+                     if getattr(ctx.get_parameter_source(k), "name", None) == "COMMANDLINE"}
+            return run_cli(given, log=lambda s: typer.echo(s, err=True))
         if backbone != "tinyclip":
             raise BenchError(f"bench pretrain trains the embedded backbone only; got --backbone {backbone!r}, "
-                             "expected 'tinyclip' (open_clip / hf weights are loaded from disk with --pretrained)")
+                             "expected 'tinyclip' or 'tinyground' (open_clip / hf weights are loaded from disk with --pretrained)")
         from i2vbench.paths import cache_dir
 
         target = out if out is not None else cache_dir() / "backbones" / f"tinyclip-s{seed}-n{steps}"
