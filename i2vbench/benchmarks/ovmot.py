@@ -449,4 +449,5 @@ def run_ovmot(cfg: OVMOTRunConfig, progress: bool = True) -> RunResult:
                    **{f"n_{s}_videos": len(splits[s].videos) for s in ("val", "test")}},
         )
         result = train_and_evaluate(cfg, data, progress)
-    return RunResult("ovmot", backbone.backbone_id, [result])
+    # both image models the methods stand on: the grounder (Grounding DINO's role) and the ILFM
+    return RunResult("ovmot", f"{encoder.detector_id}+{backbone.backbone_id}", [result])
