@@ -309,31 +309,36 @@ def prepare_stills(cfg: OVMOTRunConfig, encoder: _Encoder, gt_path: Path, folder
         parts: dict[str, list] = {k: [] for k in ("still", "view", "region", "crop", "scores", "obj", "label")}
         n_still = 0
         for _, _, _, paths, images in tqdm(vids, desc="stills", disable=not progress, leave=False):
-            for pos, iid in sorted(images.items()):
-                k = row_of_image.get(iid)
-                if k is None:
-                    continue  # a labelled frame without boxes teaches no pairs
+            todo = [(pos, row_of_image[iid]) for pos, iid in sorted(images.items()) if iid in row_of_image]
+            if not todo:
+                continue  # labelled frames without boxes teach no pairs
+            gts, labels = [], []
+            for _, k in todo:
                 sel = np.flatnonzero(gt.box_frame == k)
-                gtb = gt.boxes[sel].copy()
-                gtb[:, 2:] += gtb[:, :2]
-                labels = np.array([cat_index.get(int(c), -1) for c in gt.box_category[sel]], np.int64)
-                frame = _read_frames([paths[pos]])
-                aug, (gtb_aug,) = _augment(frame, [gtb], rng)
-                for view, (img, boxes) in enumerate(((frame, gtb), (aug, gtb_aug))):
-                    d = encoder(img)
-                    obj = np.full(len(d["frame"]), -1, np.int64)
-                    lab = np.full(len(d["frame"]), -1, np.int64)
-                    if len(d["frame"]) and len(boxes):
-                        iou = box_iou(d["boxes"], boxes)
+                g = gt.boxes[sel].copy()
+                g[:, 2:] += g[:, :2]
+                gts.append(g)
+                labels.append(np.array([cat_index.get(int(c), -1) for c in gt.box_category[sel]], np.int64))
+            frames = _read_frames([paths[pos] for pos, _ in todo])
+            aug, gts_aug = _augment(frames, gts, rng)
+            for view, (imgs, boxes_of) in enumerate(((frames, gts), (aug, gts_aug))):
+                d = encoder(imgs)  # every still of the video in one batch
+                for i in range(len(todo)):
+                    m = d["frame"] == i
+                    det_boxes, boxes = d["boxes"][m], boxes_of[i]
+                    obj = np.full(int(m.sum()), -1, np.int64)
+                    lab = np.full(int(m.sum()), -1, np.int64)
+                    if len(obj) and len(boxes):
+                        iou = box_iou(det_boxes, boxes)
                         r, c = linear_sum_assignment(-iou)
                         ok = iou[r, c] >= 0.5
-                        obj[r[ok]] = n_still * 1000 + c[ok]
-                        lab[r[ok]] = labels[c[ok]]
-                    for name, val in (("still", np.full(len(obj), n_still)), ("view", np.full(len(obj), view)),
-                                      ("region", d["region"]), ("crop", d["crop"]), ("scores", d["scores"]),
-                                      ("obj", obj), ("label", lab)):
+                        obj[r[ok]] = (n_still + i) * 1000 + c[ok]
+                        lab[r[ok]] = labels[i][c[ok]]
+                    for name, val in (("still", np.full(len(obj), n_still + i)), ("view", np.full(len(obj), view)),
+                                      ("region", d["region"][m]), ("crop", d["crop"][m]),
+                                      ("scores", d["scores"][m]), ("obj", obj), ("label", lab)):
                         parts[name].append(val)
-                n_still += 1
+            n_still += len(todo)
         return {k: np.concatenate(v) for k, v in parts.items()}
 
     key = _cache_key(cfg, encoder.detector_id, encoder.backbone.backbone_id, gt_path, "stills")
@@ -446,4 +451,5 @@ def run_ovmot(cfg: OVMOTRunConfig, progress: bool = True) -> RunResult:
                    **{f"n_{s}_videos": len(splits[s].videos) for s in ("val", "test")}},
         )
         result = train_and_evaluate(cfg, data, progress)
-    return RunResult("ovmot", backbone.backbone_id, [result])
+    # both image models the methods stand on: the grounder (Grounding DINO's role) and the ILFM
+    return RunResult("ovmot", f"{encoder.detector_id}+{backbone.backbone_id}", [result])

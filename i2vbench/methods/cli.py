@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
         ctx: typer.Context,
-        backbone: str = typer.Option("tinyclip", "--backbone", help="embedded model to pretrain: 'tinyclip' (the ILFM) or 'tinylm' (the LM)"),
+        backbone: str = typer.Option("tinyclip", "--backbone", help="embedded model to pretrain: 'tinyclip' (the ILFM), 'tinylm' (the LM) or 'tinyground' (the grounding ILFM)"),
         steps: int = typer.Option(RECIPE["steps"], "--steps", min=1, help="optimiser steps"),
         batch_size: int = typer.Option(RECIPE["batch_size"], "--batch-size", min=2, help="stills per step"),
         lr: float = typer.Option(RECIPE["lr"], "--lr", min=0.0, help="peak learning rate (warmup, then cosine)"),
@@ -66,10 +66,16 @@ def register(app: typer.Typer) -> None:
             values = {v: ctx.params[k] if k in given else LM_RECIPE[v] for k, v in LM_OPTIONS.items()}
             _pretrain_tinylm(values, out, force)
             return
+        if backbone == "tinyground":  # its own recipe; only the options given on the line override it
+            from i2vbench.methods.backbones.pretrain_ground import run_cli
+
+            given = {k: v for k, v in ctx.params.items()
+                     if getattr(ctx.get_parameter_source(k), "name", None) == "COMMANDLINE"}
+            return run_cli(given, log=lambda s: typer.echo(s, err=True))
         if backbone != "tinyclip":
             raise BenchError(f"bench pretrain trains the embedded models only; got --backbone {backbone!r}, "
-                             "expected 'tinyclip' or 'tinylm' (open_clip / hf weights are loaded from disk "
-                             "with --pretrained)")
+                             "expected 'tinyclip', 'tinylm' or 'tinyground' (open_clip / hf weights are loaded "
+                             "from disk with --pretrained)")
         target = _target(out, f"tinyclip-s{seed}-n{steps}", force)
 
         from i2vbench.methods.backbones.checkpoint import save_tinyclip

@@ -69,6 +69,11 @@ def weights_files(spec: str, pretrained: str | None) -> list[Path]:
         p = Path(pretrained) if pretrained else TINYCLIP_DIR
         p = p / WEIGHTS_FILE if p.is_dir() else p
         return [p] if p.is_file() else []
+    if name == "tinyground":
+        from i2vbench.methods.backbones.grounding import TINYGROUND_DIR
+
+        d = Path(pretrained) if pretrained else TINYGROUND_DIR
+        return [d / WEIGHTS_FILE] if (d / WEIGHTS_FILE).is_file() else []
     if name == "hf":
         d = Path(pretrained or arg or "")
         return sorted(f for f in d.glob("*") if f.suffix in {".safetensors", ".bin"} or f.name == "config.json")
@@ -108,6 +113,17 @@ def _load_tinyclip(arg: str | None, pretrained: str | None, device: str) -> ILFM
                       "(run `bench pretrain --backbone tinyclip`)", stacklevel=3)
         return TinyCLIP(TinyCLIPConfig())
     return load_tinyclip(source, device=device)
+
+
+@BACKBONES.register("tinyground")
+def _load_tinyground(arg: str | None, pretrained: str | None, device: str) -> ILFM:
+    """Embedded grounding ILFM (MDETR / Grounding DINO role; shipped in i2vbench/assets/tinyground):
+    tinyclip's towers + fusion + box decoder; as an ILFM it exposes the towers."""
+    from i2vbench.methods.backbones.grounding import TINYGROUND_DIR, load_tinyground
+
+    if arg:
+        raise BenchError(f"backbone 'tinyground' takes no argument, got 'tinyground:{arg}'")
+    return load_tinyground(pretrained or TINYGROUND_DIR, device=device)
 
 
 @BACKBONES.register("open_clip")

@@ -37,7 +37,7 @@ class NetTrackConfig(TrackerConfig):
     inner: float = 0.6  # share of the box's width/height the net spans
     iou_weight: float = 0.5
     extra_weight: float = 1.0  # the point votes
-    match_thresh: float = 0.3
+    match_thresh: float = 0.5  # val TETA (seed 0): 0.5: 32.3, 0.3: 32.2
 
 
 class PointVotes:
