@@ -226,8 +226,8 @@ def test_every_question_template_is_in_the_frozen_vocabulary():
 
 def test_the_answer_prior_breaks_ties_by_text_never_by_position():
     from i2vbench.datasets.qa import QAItem
-    from i2vbench.methods.videoqa.baselines import AnswerPrior
     from i2vbench.methods.videoqa.base import QASplit, TextTable
+    from i2vbench.methods.videoqa.baselines import AnswerPrior
 
     items = [QAItem(str(i), i % 4, None, "v", "q?", ("w", "x", "y", "z")) for i in range(8)]
     split = QASplit(items, [""] * 8, np.zeros((8, 1, 2), np.float32), np.zeros(8, int), [],
