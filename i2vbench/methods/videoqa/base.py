@@ -124,6 +124,8 @@ class QABatch:
     joint: torch.Tensor  # (B, K, D) pooled joint-space embedding of "question candidate"
     answer: torch.Tensor  # (B,) correct candidate, -1 if none is
     texts: list[list[str]]  # (B, K) "question candidate" strings (for methods that run the text tower)
+    questions: list[str]  # (B,) the questions' text
+    options: list[tuple[str, ...]]  # (B, K) the candidates' text
 
 
 class QAHead(nn.Module):
@@ -175,6 +177,7 @@ class QAMethod(TrainableMethod):
             candidates=torch.from_numpy(t.features(split.candidate_rows[idx])),
             joint=torch.from_numpy(t.pooled[split.joint_rows[idx]]),
             answer=torch.from_numpy(split.answer_index[idx]), texts=texts,
+            questions=[split.items[i].question for i in idx], options=[split.candidate_texts(i) for i in idx],
         )
 
     def loss(self, b: QABatch) -> dict[str, torch.Tensor]:
