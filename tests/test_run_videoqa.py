@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from i2vbench.metrics.evaluate import evaluate
 
-METHODS = ("prior", "zero_shot", "videodistill", "atp", "vitis", "tem_adapter")
+METHODS = ("prior", "zero_shot", "videodistill", "bimba", "atp", "vitis", "tem_adapter")
 SETS = ("synthvid-msrvtt-mc", "synthvid-nextqa", "synthvid-msvd-qa", "synthvid-how2qa")
 POOLS = {"msrvtt": {"n_train": 30, "n_val": 9, "n_test": 9}, "nextqa": {"n_train": 24, "n_val": 8, "n_test": 8}}
 SMALL = f"""\
 synthvid: {json.dumps(POOLS)}
-overrides: {{atp: {{epochs: 1}}, tem_adapter: {{epochs: 1}}, videodistill: {{epochs: 1}}, vitis: {{epochs: 1}}}}
+overrides: {{atp: {{epochs: 1}}, tem_adapter: {{epochs: 1}}, videodistill: {{epochs: 1}}, vitis: {{epochs: 1}}, bimba: {{epochs: 1}}}}
 """
 
 
@@ -64,7 +64,8 @@ def test_every_method_runs_on_every_set_and_its_predictions_score_as_bench_eval_
     record = json.loads((run_dir / "run.json").read_text())
     paradigms = {r["method_id"]: r["paradigm"] for r in record["records"]}
     assert paradigms == {"prior": "other", "zero_shot": "other", "videodistill": "knowledge_distillation",
-                         "atp": "prompt_tuning", "vitis": "prompt_tuning", "tem_adapter": "adapter"}
+                         "bimba": "post_network_tuning", "atp": "prompt_tuning", "vitis": "prompt_tuning",
+                         "tem_adapter": "adapter"}
     for r in record["records"]:
         (seed,) = r["per_seed"]
         got = evaluate("videoqa", gt[r["dataset"]](r["split"]), run_dir / seed["predictions"])
@@ -240,3 +241,33 @@ def test_the_answer_prior_breaks_ties_by_text_never_by_position():
     shuffled = [it._replace(options=it.options[::-1]) for it in items]
     split.items = shuffled
     assert (prior.predict(split).argmax(1) == 3 - scores.argmax(1)).all()  # follows the text, not the slot
+
+
+def test_bimbas_selective_scan_is_causal_and_its_compressor_reads_order():
+    import torch
+
+    from i2vbench.methods.videoqa.bimba import ScanCompressor, SelectiveScan
+
+    torch.manual_seed(0)
+    scan = SelectiveScan(8, state=4)
+    x = torch.randn(2, 6, 8)
+    y = scan(x)
+    x2 = x.clone()
+    x2[:, 4:] += 1.0  # the future changes ...
+    torch.testing.assert_close(scan(x2)[:, :4], y[:, :4])  # ... the past's outputs do not
+    comp = ScanCompressor(5, 8, queries=3, state=4)
+    frames = torch.randn(2, 7, 5)
+    out = comp(frames)
+    assert out.shape == (2, 3, 8)
+    assert not torch.allclose(comp(frames.flip(1)), out, atol=1e-4)  # order matters to the compressed tokens
+
+
+def test_bimba_trains_only_its_compressor_and_projector_beside_the_frozen_lm():
+    from i2vbench.methods.backbones.lm import load_lm
+    from i2vbench.methods.videoqa.bimba import BIMBA
+
+    m = BIMBA(load_lm("tinylm"), 16)
+    trainable = {n.split(".")[0] + "." + n.split(".")[1] for n, p in m.named_parameters() if p.requires_grad}
+    assert trainable <= {"compressor.inp", "compressor.queries", "compressor.forward_scan", "compressor.backward_scan",
+                         "compressor.norm", "mllm.projector"}
+    assert not any(p.requires_grad for p in m.mllm.lm.parameters())

@@ -69,6 +69,8 @@ class VideoQARunConfig(RunConfig):
     num_frames: int = Field(16, ge=1)  # frames per question a method sees, uniform over its video/segment
     val_fraction: float = Field(0.1, gt=0, lt=1)  # real data without a val file: training videos held out
     max_answers: int = Field(1000, ge=1)  # open-ended: the answer vocabulary's size
+    lm: str = "tinylm"  # the language model of the LLM-based rows (BIMBA): tinylm | hf:<dir>
+    lm_pretrained: str | None = None  # its weights on disk
     # build options per SynthVid video pool: {msrvtt: {n_train, ...}, nextqa: {n_train, ...}}
     synthvid: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -208,7 +210,7 @@ def run_dataset(cfg: VideoQARunConfig, name: str, backbone, progress: bool):  # 
         dataset=name, train=train, eval_splits={"test": splits["test"], "val": splits["val"]},
         inputs={"pooled", "text_tokens"}, missing_why="",
         provided={"video_dim": train.frames.shape[-1], "text_dim": text.width,
-                  "backbone": Lazy(lambda: _load_backbone(cfg))},
+                  "backbone": Lazy(lambda: _load_backbone(cfg)), "lm": Lazy(lambda: _load_lm(cfg))},
         score=_score(kind), prediction_format="json",
         table_metrics=NEXTQA_COLUMNS if kind == "nextqa" else (),
         stats={"feature_s": round(feature_s, 3), "n_videos": len(by_stem),
@@ -223,6 +225,12 @@ def _load_backbone(cfg: VideoQARunConfig):  # noqa: ANN202
     from i2vbench.methods.backbones import load_backbone
 
     return load_backbone(cfg.backbone, cfg.pretrained)
+
+
+def _load_lm(cfg: VideoQARunConfig):  # noqa: ANN202
+    from i2vbench.methods.backbones.lm import load_lm
+
+    return load_lm(cfg.lm, cfg.lm_pretrained)
 
 
 @register_runner("videoqa", VideoQARunConfig)

@@ -90,7 +90,7 @@ class NExTQAConfig(WriterConfig):
     """The NExT-QA set's videos and sizes (How2QA annotates the same videos)."""
 
     scene: SceneConfig = field(default_factory=_nextqa_scene)
-    n_train: int = 240
+    n_train: int = 300
     n_val: int = 60
     n_test: int = 100
     video_base: int = 3000000000  # NExT-QA's video ids are integers (VidOR's); ours count up from here
@@ -216,8 +216,9 @@ def balance(questions: list[dict], n_options: int, salt: str, rare: float = 1 / 
 
 
 def nextqa_questions(scene: Scene, rng: np.random.Generator, cfg: NExTQAConfig) -> dict:
-    """The candidate questions of one video (one per type where the video allows it); the
-    balancing in :func:`nextqa_files` decides which are kept."""
+    """The candidate questions of one video (every order question, one question of each
+    descriptive type where the video allows it); the balancing in :func:`nextqa_files` decides
+    which are kept."""
     k = 4  # wrong options
     events = sorted(scene.events, key=lambda e: e.start)
     out: list[dict] = []
@@ -226,18 +227,17 @@ def nextqa_questions(scene: Scene, rng: np.random.Generator, cfg: NExTQAConfig) 
         if wrong is not None:
             out.append({"type": qtype, "template": template, "question": q, "answer": answer, "distractors": wrong})
 
-    if len(events) >= 2:
-        i = int(rng.integers(len(events) - 1))  # TN: X = events[i], answer events[i + 1]
-        x, a = events[i], events[i + 1]
-        add("TN", "next", question("next", event=_clause(scene, x, rng)), _clause(scene, a),
+    # Every order question the video has (temporal questions need many examples to be learnt from
+    # a few hundred videos), the event in the question worded as options word it.
+    for x, a in zip(events, events[1:], strict=False):  # TN: what follows x
+        add("TN", "next", question("next", event=_clause(scene, x)), _clause(scene, a),
             _event_options(scene, a, [x], rng, k))
-        i = int(rng.integers(1, len(events)))  # TP: X = events[i], answer events[i - 1]
-        x, a = events[i], events[i - 1]
-        add("TP", "previous", question("previous", event=_clause(scene, x, rng)), _clause(scene, a),
+    for a, x in zip(events, events[1:], strict=False):  # TP: what precedes x
+        add("TP", "previous", question("previous", event=_clause(scene, x)), _clause(scene, a),
             _event_options(scene, a, [x], rng, k))
-        template = ("first", "final")[int(rng.integers(2))]
-        a = events[0] if template == "first" else events[-1]
-        add("TC", template, question(template), _clause(scene, a), _event_options(scene, a, [], rng, k))
+    if events:
+        for template, a in (("first", events[0]), ("final", events[-1])):
+            add("TC", template, question(template), _clause(scene, a), _event_options(scene, a, [], rng, k))
     n = len(scene.objects)
     add("DC", "count", question("count"), NUMBERS[n], _word_options(NUMBERS[n], NUMBERS[1:7], rng, k))
     moved = {e.obj for e in events if e.motion.startswith("move")}
@@ -295,7 +295,7 @@ def _qa_counts(records: list[dict]) -> dict[str, int]:
     return {"candidate_questions": sum(len(r["qa"]) for r in records)}
 
 
-NEXTQA = TaskWriter("nextqa", "1", nextqa_questions, nextqa_files, _qa_counts, vid=_video_name)
+NEXTQA = TaskWriter("nextqa", "2", nextqa_questions, nextqa_files, _qa_counts, vid=_video_name)
 
 
 # -- How2QA (the NExT-QA videos, annotated again) -----------------------------------------------

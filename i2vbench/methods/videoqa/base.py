@@ -124,6 +124,8 @@ class QABatch:
     joint: torch.Tensor  # (B, K, D) pooled joint-space embedding of "question candidate"
     answer: torch.Tensor  # (B,) correct candidate, -1 if none is
     texts: list[list[str]]  # (B, K) "question candidate" strings (for methods that run the text tower)
+    questions: list[str]  # (B,) the questions' text
+    options: list[tuple[str, ...]]  # (B, K) the candidates' text
 
 
 class QAHead(nn.Module):
@@ -175,6 +177,7 @@ class QAMethod(TrainableMethod):
             candidates=torch.from_numpy(t.features(split.candidate_rows[idx])),
             joint=torch.from_numpy(t.pooled[split.joint_rows[idx]]),
             answer=torch.from_numpy(split.answer_index[idx]), texts=texts,
+            questions=[split.items[i].question for i in idx], options=[split.candidate_texts(i) for i in idx],
         )
 
     def loss(self, b: QABatch) -> dict[str, torch.Tensor]:
@@ -189,8 +192,40 @@ class QAMethod(TrainableMethod):
         return torch.cat(out).numpy().astype(np.float64)
 
 
-def attend(query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
-    """Each candidate's query (B, K, H) reads the frames (B, T, H) by scaled dot-product attention."""
-    values = keys if values is None else values
+def attend(query: torch.Tensor, keys: torch.Tensor, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each query (B, K, H) reads the frames (B, T, H) by scaled dot-product attention; returns
+    what it read (B, K, H) and *when*: the attention-weighted mean of the frames' ``times``
+    (B, T) in [0, 1], i.e. where in the video the query found what it looked for."""
     w = torch.softmax(query @ keys.transpose(1, 2) / keys.shape[-1] ** 0.5, dim=-1)
-    return w @ values
+    return w @ keys, (w * times.unsqueeze(1)).sum(-1)
+
+
+class WhenReader(nn.Module):
+    """Reads a video for each candidate by *where* things are, not only what: the candidate's
+    query and the question's query each attend over the frame states, and the candidate's
+    vector is what it read plus an embedding of its time, the question's, and their difference
+    ("next after X" is the nearest event after X's time). The temporal methods' shared reader."""
+
+    def __init__(self, hidden: int) -> None:
+        super().__init__()
+        self.candidate_query = nn.Linear(hidden, hidden)
+        self.question_query = nn.Linear(hidden, hidden)
+        self.time = nn.Sequential(nn.Linear(4, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+
+    def forward(self, q: torch.Tensor, cands: torch.Tensor, states: torch.Tensor,
+                times: torch.Tensor) -> torch.Tensor:
+        """``q`` (B, H), ``cands`` (B, K, H), ``states`` (B, T, H) or per candidate (B, K, T, H) with
+        ``times`` (B, T) or (B, K, T) → (B, K, H) video-side vectors for :class:`QAHead`."""
+        if states.ndim == 4:  # each candidate reads its own frames
+            bsz, k = cands.shape[:2]
+            flat = states.flatten(0, 1)
+            ftimes = times.flatten(0, 1)
+            read_c, when_c = attend(self.candidate_query(cands).flatten(0, 1).unsqueeze(1), flat, ftimes)
+            read_q, when_q = attend(self.question_query(q).repeat_interleave(k, 0).unsqueeze(1), flat, ftimes)
+            read_c, when_c, when_q = read_c.view(bsz, k, -1), when_c.view(bsz, k), when_q.view(bsz, k)
+        else:
+            read_c, when_c = attend(self.candidate_query(cands), states, times)
+            _, when_q = attend(self.question_query(q).unsqueeze(1), states, times)
+        gap = when_c - when_q
+        rel = torch.stack([when_c, when_q.expand_as(when_c), gap, gap.abs()], -1)
+        return read_c + self.time(rel) + q.unsqueeze(1)
