@@ -80,3 +80,15 @@ register_dataset(
     "chance between a class and its reverse), in SSv2 format (mp4 + something-something-v2-*.json)",
     load=build_ssv2,
 )
+
+
+from i2vbench.datasets.synthvid.vidstg import build_vidstg  # noqa: E402
+
+__all__ += ["build_vidstg"]
+
+register_dataset(
+    "synthvid-vidstg", ("stvg",),
+    "SynthVid VidSTG: scripted videos where the target makes a motion and its opposite and a "
+    "near-twin makes the same motion; TubeDETR's processed VidSTG json + VidOR trajectories",
+    load=build_vidstg,
+)
