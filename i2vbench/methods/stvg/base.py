@@ -71,9 +71,10 @@ class FramewiseConfig:
 
 @register_method("framewise", task="stvg", paradigm=None, display="Frame-wise grounding + span prior")
 class FramewiseGrounding(STVGMethod):
-    """Baseline: the frozen grounding ILFM boxes the sentence on every frame on its own, and the
-    moment is the training tubes' mean span. Nothing is trained: it shows what an image
-    grounding model gives without any video transfer."""
+    """Baseline: the frozen grounding ILFM on every frame + the training tubes' mean span.
+
+    The sentence is boxed on every frame on its own and the moment is the training tubes' mean
+    span. Nothing is trained: it shows what an image grounding model gives without video transfer."""
 
     config_class = FramewiseConfig
 

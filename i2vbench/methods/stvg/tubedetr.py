@@ -11,7 +11,9 @@ Kept from the paper:
   branch that brings in every frame's image tokens cheaply (a projection added to the slow
   features replicated over their stride);
 * the **space-time decoder** with one **time-aligned query** per frame: temporal self-attention
-  among the queries, then cross-attention to its own frame's tokens and to the text;
+  among the queries, then cross-attention to its own frame's tokens and to the text; each
+  frame's query starts from the grounding model's best proposal on that frame (tinyground's
+  two-stage selection, as TubeDETR starts from MDETR's weights);
 * heads per frame: a box (supervised with L1 + GIoU on the frames of the GT tube only) and
   start / end logits (KL divergence to Gaussian-smoothed start / end targets), plus TubeDETR's
   "inside the tube" logit; inference takes the (start <= end) pair of highest start x end
@@ -25,7 +27,6 @@ tower and every multimodal layer), guided attention loss, test-time temporal sub
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,7 +55,7 @@ class TubeDETRConfig:
     w_sted: float = 2.0
     w_inside: float = 1.0
     grounder_lr_scale: float = 0.3  # pretrained layers learn slower than the new ones
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=5, batch_size=16, lr=3e-4,
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, batch_size=16, lr=3e-4,
                                                                    weight_decay=1e-4, grad_clip=1.0))
 
 
@@ -109,12 +110,11 @@ class SpaceTimeGrounder(nn.Module):
         nn.init.zeros_(self.fast.weight)
         nn.init.zeros_(self.fast.bias)
         self.time_pos = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
-        self.query = nn.Parameter(grounder.query_content.detach().mean(0).clone())
-        self.ref = nn.Parameter(torch.tensor([0.0, 0.0, math.log(0.25 / 0.75), math.log(0.25 / 0.75)]))
+        self.query = nn.Parameter(grounder.query_content.detach()[0].clone())
         self.sted = nn.Linear(d, 3)  # start, end, inside-the-tube logits
 
     def new_parameters(self) -> list[nn.Parameter]:
-        return [*self.fast.parameters(), *self.time_pos.parameters(), self.query, self.ref, *self.sted.parameters()]
+        return [*self.fast.parameters(), *self.time_pos.parameters(), self.query, *self.sted.parameters()]
 
     def forward(self, tokens: torch.Tensor, captions: list[str], frame_mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -139,10 +139,20 @@ class SpaceTimeGrounder(nn.Module):
         txt = txt.view(B, S, L, d).mean(1)
         slow = x.view(B, S, N, d)[:, torch.arange(T) // self.stride]  # replicated over the stride
         mem = (slow + self.fast(img)).reshape(B * T, N, d)  # + fast visual branch
+        # each frame's reference box: the grounding ILFM's best proposal on that frame for this
+        # sentence (its two-stage selection, top 1), so the decoder starts where MDETR would look
+        m = text.mask.unsqueeze(-1).to(txt.dtype)
+        phrase = nn.functional.normalize(g.phrase_proj((txt * m).sum(1) / m.sum(1).clamp_min(1.0)).float(), dim=-1)
+        h = g.ln_enc(mem)
+        region = nn.functional.normalize(g.region_proj(h).float(), dim=-1)
+        score = g.enc_obj_head(h).squeeze(-1).float() + (region * phrase.repeat_interleave(T, 0)[:, None]).sum(-1) * \
+            g.match_scale.exp().clamp(max=100.0)
+        best = score.argmax(1)
+        ref = (g.proposal_anchors[best] + g.enc_box_head(h[torch.arange(B * T), best]).float()).sigmoid()
+        ref = ref.view(B, T, 4).detach()
         # space-time decoder: one time-aligned query per frame
         tpos = self.time_pos(sine_embed(torch.stack([torch.arange(T) / max(T - 1, 1)] * 4, -1), d)).to(img.dtype)
         q = (self.query.to(img.dtype) + tpos)[None].expand(B, -1, -1)
-        ref = self.ref.sigmoid().expand(B, T, 4)
         t_bias = torch.zeros(B, T).masked_fill_(~frame_mask, -1e4)
         txt_bt = txt.repeat_interleave(T, 0)
         bias_bt = bias.repeat_interleave(T, 0)
@@ -180,8 +190,9 @@ def best_moment(start_logits: torch.Tensor, end_logits: torch.Tensor, mask: torc
 @register_method("tubedetr", task="stvg", paradigm="full_fine_tuning", display="TubeDETR",
                  survey_row="TubeDETR", ref=78, paper="TubeDETR: Spatio-temporal video grounding with transformers")
 class TubeDETR(STVGMethod):
-    """Time-aligned queries over a slow multimodal + fast visual encoder, fine-tuned end to end
-    from the grounding ILFM (see the module docstring for what the miniature keeps)."""
+    """Time-aligned queries over a slow multimodal + fast visual encoder, fine-tuned from tinyground.
+
+    See the module docstring for what the miniature keeps and drops."""
 
     config_class = TubeDETRConfig
 
