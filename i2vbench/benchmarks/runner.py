@@ -93,6 +93,7 @@ class Runner:
 
 RUNNERS: Registry[Runner] = Registry("runnable task")
 RUNNER_MODULES = (
+    "i2vbench.benchmarks.stvg",
     "i2vbench.benchmarks.tvg",
     "i2vbench.benchmarks.var",
     "i2vbench.benchmarks.vtr",

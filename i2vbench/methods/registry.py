@@ -147,6 +147,7 @@ class Lazy:
 _BY_TASK: dict[str, Registry[MethodSpec]] = {}
 
 METHOD_MODULES = (
+    "i2vbench.methods.stvg",
     "i2vbench.methods.tvg",
     "i2vbench.methods.var",
     "i2vbench.methods.vtr",

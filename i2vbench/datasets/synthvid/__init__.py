@@ -92,3 +92,14 @@ register_dataset(
     "labelled at 1 fps)",
     load=build_tao,
 )
+
+from i2vbench.datasets.synthvid.vidstg import build_vidstg  # noqa: E402
+
+__all__ += ["build_vidstg"]
+
+register_dataset(
+    "synthvid-vidstg", ("stvg",),
+    "SynthVid VidSTG: scripted videos where the target makes a motion and its opposite and a "
+    "near-twin makes the same motion; TubeDETR's processed VidSTG json + VidOR trajectories",
+    load=build_vidstg,
+)

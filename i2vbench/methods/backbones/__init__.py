@@ -117,7 +117,8 @@ def _load_tinyclip(arg: str | None, pretrained: str | None, device: str) -> ILFM
 
 @BACKBONES.register("tinyground")
 def _load_tinyground(arg: str | None, pretrained: str | None, device: str) -> ILFM:
-    """Embedded grounding ILFM (MDETR / Grounding DINO role; shipped in i2vbench/assets/tinyground):
+    """Embedded grounding ILFM, MDETR / Grounding DINO's role (shipped in i2vbench/assets/tinyground).
+
     tinyclip's towers + fusion + box decoder; as an ILFM it exposes the towers."""
     from i2vbench.methods.backbones.grounding import TINYGROUND_DIR, load_tinyground
 

@@ -1,0 +1,104 @@
+"""The STVG method interface, and the baseline: frame-wise grounding by the frozen grounding ILFM
+with the training span prior.
+
+A method predicts, for every query, a moment ``[start, end)`` in frame numbers and one box per
+frame (xyxy pixels); the runner writes them in the format ``bench eval --task stvg`` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from i2vbench.methods.registry import register_method
+from i2vbench.methods.stvg.data import STVGSplit
+from i2vbench.methods.trainable import TrainableMethod, TrainConfig
+
+# qid → (moment [start, end) in frames, (T, 4) boxes xyxy in pixels, one per frame)
+Predictions = dict[str, tuple[tuple[int, int], np.ndarray]]
+
+
+class STVGMethod(TrainableMethod):
+    """An STVG method: ``fit`` on a training split, then ``predict`` a tube for every query."""
+
+    def predict(self, split: STVGSplit) -> Predictions:
+        raise NotImplementedError
+
+    def epoch_order(self, train: STVGSplit, rng: np.random.Generator) -> np.ndarray:
+        """Videos in random order, each with all its queries together (a video's other sentences,
+        about the same objects at other times, are its hardest negatives)."""
+        by_video: dict[str, list[int]] = {}
+        for i, q in enumerate(train.queries):
+            by_video.setdefault(q.vid, []).append(i)
+        groups = list(by_video.values())
+        return np.concatenate([rng.permutation(groups[j]) for j in rng.permutation(len(groups))])
+
+
+def span_prior(train: STVGSplit) -> tuple[float, float]:
+    """Mean normalised [start, end) of the training tubes."""
+    rel = np.array([(q.tube[0] / q.n_frames, q.tube[1] / q.n_frames) for q in train.queries])
+    return float(rel[:, 0].mean()), float(rel[:, 1].mean())
+
+
+def prior_moment(prior: tuple[float, float], n_frames: int) -> tuple[int, int]:
+    s = int(np.clip(round(prior[0] * n_frames), 0, n_frames - 1))
+    return s, int(np.clip(round(prior[1] * n_frames), s + 1, n_frames))
+
+
+@torch.no_grad()
+def ground_frames(model: torch.nn.Module, tokens: np.ndarray, captions: list[str], image_size: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """The grounding ILFM on every frame of one video for every caption: its best box per
+    (caption, frame), ``(C, T, 4)`` xyxy pixels, and that box's phrase score ``(C, T)``."""
+    from i2vbench.methods.backbones.tinyground import box_cxcywh_to_xyxy
+
+    T, C = len(tokens), len(captions)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        img = model.img_in(torch.from_numpy(tokens.astype(np.float32)))  # (T, N, W)
+        out = model.ground(img, [c for c in captions for _ in range(T)], torch.arange(T).repeat(C))
+    score, best = out.match[-1].float().view(C, T, -1).max(-1)
+    boxes = out.boxes[-1].float().view(C, T, -1, 4)
+    top = torch.gather(boxes, 2, best[..., None, None].expand(-1, -1, 1, 4)).squeeze(2)
+    return (box_cxcywh_to_xyxy(top).clamp(0, 1) * image_size).numpy(), score.sigmoid().numpy()
+
+
+@dataclass
+class FramewiseConfig:
+    pass
+
+
+@register_method("framewise", task="stvg", paradigm=None, display="Frame-wise grounding + span prior")
+class FramewiseGrounding(STVGMethod):
+    """Baseline: the frozen grounding ILFM on every frame + the training tubes' mean span.
+
+    The sentence is boxed on every frame on its own and the moment is the training tubes' mean
+    span. Nothing is trained: it shows what an image grounding model gives without video transfer."""
+
+    config_class = FramewiseConfig
+
+    def __init__(self, grounder: torch.nn.Module, config: FramewiseConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or FramewiseConfig()
+        self.train_config = TrainConfig(epochs=0)
+        self.model = grounder.freeze()
+        self.prior = (0.0, 1.0)
+
+    def fit(self, train: STVGSplit, seed: int = 0, progress: bool = True) -> list[float]:
+        self.prior = span_prior(train)
+        return []
+
+    def predict(self, split: STVGSplit) -> Predictions:
+        self.model.eval()
+        by_video: dict[str, list[int]] = {}
+        for i, q in enumerate(split.queries):
+            by_video.setdefault(q.vid, []).append(i)
+        out: Predictions = {}
+        for vid, idx in by_video.items():
+            boxes, _ = ground_frames(self.model, split.tokens[vid], [split.queries[i].caption for i in idx],
+                                     split.image_size)
+            for k, i in enumerate(idx):
+                q = split.queries[i]
+                out[q.qid] = (prior_moment(self.prior, q.n_frames), boxes[k])
+        return out
