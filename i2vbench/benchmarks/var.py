@@ -39,6 +39,7 @@ from i2vbench.benchmarks.runner import (
     RunResult,
     TaskData,
     held_out,
+    register_features,
     register_runner,
     seed_everything,
     train_and_evaluate,
@@ -193,13 +194,12 @@ def constructor_args(cfg: VARRunConfig, train) -> dict[str, Any]:  # noqa: ANN00
 
 
 def run_dataset(cfg: VARRunConfig, name: str, backbone, progress: bool):  # noqa: ANN001, ANN201
-    from i2vbench.datasets.features import Sampling, extract_video_features
+    from i2vbench.datasets.features import extract_video_features
     from i2vbench.methods.var.base import VARSplit
 
     splits, paths = load_dataset(cfg, name, progress)
     t0 = time.perf_counter()
-    sampling = Sampling(fps=cfg.fps, layers=cfg.layers, grid=cfg.grid, keep_frames=True)
-    videos = extract_video_features(backbone, backbone.backbone_id, paths, sampling, progress=progress,
+    videos = extract_video_features(backbone, backbone.backbone_id, paths, sampling(cfg), progress=progress,
                                     jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
     feature_s = time.perf_counter() - t0
     data = {s: VARSplit(lab.ids, lab.labels, lab.classes, videos, cfg.num_frames) for s, lab in splits.items()}
@@ -215,10 +215,25 @@ def run_dataset(cfg: VARRunConfig, name: str, backbone, progress: bool):  # noqa
     return train_and_evaluate(cfg, task_data, progress)
 
 
-@register_runner("var", VARRunConfig)
-def run_var(cfg: VARRunConfig, progress: bool = True) -> RunResult:
-    from i2vbench.methods.backbones import load_backbone
+def sampling(cfg: VARRunConfig):  # noqa: ANN201
+    """How a VAR run samples and encodes clips: pooled embeddings, the last ``layers`` blocks'
+    tokens on a ``grid``² grid, and the frames."""
+    from i2vbench.datasets.features import Sampling
 
+    return Sampling(fps=cfg.fps, layers=cfg.layers, grid=cfg.grid, keep_frames=True)
+
+
+@register_features("var")
+def var_features(cfg: VARRunConfig, progress: bool = True) -> list:
+    """The clips a VAR run encodes, one job per dataset (``bench extract --task var``)."""
+    from i2vbench.datasets.shards import FeatureJob
+
+    return [FeatureJob(name, load_dataset(cfg, name, progress)[1], sampling(cfg), cfg.resolved_data_seed)
+            for name in dataset_names(cfg)]
+
+
+def dataset_names(cfg: VARRunConfig) -> list[str]:
+    """The datasets a VAR run covers (``synthvid``: both SynthVid sets)."""
     if cfg.dataset == "synthvid":
         names = list(SYNTHVID_SETS)
     elif cfg.dataset in (*SYNTHVID_SETS, "kinetics400", "ssv2"):
@@ -231,6 +246,14 @@ def run_var(cfg: VARRunConfig, progress: bool = True) -> RunResult:
                          f"{', '.join(spec.tasks)}); use synthvid, {', '.join(SYNTHVID_SETS)}, kinetics400 or ssv2")
     if cfg.dataset == "synthvid" and (cfg.data_root is not None or cfg.videos is not None):
         raise BenchError("--data-root/--videos are for --dataset kinetics400|ssv2; the default runs the SynthVid sets")
+    return names
+
+
+@register_runner("var", VARRunConfig)
+def run_var(cfg: VARRunConfig, progress: bool = True) -> RunResult:
+    from i2vbench.methods.backbones import load_backbone
+
+    names = dataset_names(cfg)
     seed_everything(cfg.resolved_data_seed)  # a randomly initialised backbone is the data's, too
     backbone = load_backbone(cfg.backbone, cfg.pretrained)
     return RunResult("var", backbone.backbone_id, [run_dataset(cfg, n, backbone, progress) for n in names])

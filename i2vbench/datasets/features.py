@@ -124,15 +124,33 @@ def encode_frames(backbone, frames: np.ndarray, sampling: Sampling, batch_size: 
     return pooled, layers
 
 
-def _save(path: Path, feats: VideoFeatures) -> None:
+def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The bytes of an uncompressed ``.npz`` of ``arrays``, a function of the arrays alone.
+
+    ``np.savez`` stamps each member with the current time, so the same features written twice
+    (by two shards, or a shard and a single run) would differ in bytes; here every member has
+    the zip epoch as its time, so equal features are equal files.
+    """
+    import zipfile
+
     buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, arr in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o600 << 16
+            z.writestr(info, member.getvalue())
+    return buf.getvalue()
+
+
+def _save(path: Path, feats: VideoFeatures) -> None:
     arrays = {"pooled": feats.pooled, "duration": np.float64(feats.duration)}
     if feats.layers is not None:
         arrays["layers"] = feats.layers
     if feats.frames is not None:
         arrays["frames"] = feats.frames
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, npz_bytes(arrays))
 
 
 def _load(path: Path) -> VideoFeatures:
@@ -142,6 +160,44 @@ def _load(path: Path) -> VideoFeatures:
             layers=z["layers"] if "layers" in z.files else None,
             frames=z["frames"] if "frames" in z.files else None,
         )
+
+
+def feature_root(backbone_id: str, sampling: Sampling, init_seed: int | None = None) -> Path:
+    """The cache folder of one encoder and sampling: ``cache_dir()/features/<cache id>/<sampling>``."""
+    return cache_dir() / "features" / safe_name(cache_id(backbone_id, init_seed)) / sampling.key()
+
+
+INDEX_FILE = "index.json"
+
+
+def read_index(root: Path) -> dict[str, dict]:
+    """``root``'s index (video id → cache file, its sha256, the video's size), written by
+    ``bench extract --merge`` (:mod:`i2vbench.datasets.shards`); empty when there is none."""
+    from i2vbench.io import read_json
+
+    path = root / INDEX_FILE
+    if not path.is_file():
+        return {}
+    data = read_json(path, "feature index")
+    if not isinstance(data, dict) or not isinstance(data.get("videos"), dict):
+        raise BenchError(f"{path}: expected an object with a 'videos' mapping (written by bench extract --merge)")
+    return data["videos"]
+
+
+def cache_file(root: Path, vid: str, path: Path, index: Mapping[str, dict] | None = None) -> Path:
+    """Where the features of video ``vid`` at ``path`` are cached under ``root``.
+
+    By default ``<safe id>-<hash of the video's resolved path, size and mtime>.npz`` (ids never
+    become paths as they are). A merged index entry for ``vid`` with the same video size wins:
+    features extracted by shards on other machines, where the videos live under another mount
+    point, are found by id.
+    """
+    entry = (index or {}).get(vid)
+    if isinstance(entry, dict) and entry.get("video_size") == path.stat().st_size:
+        name = str(entry.get("file", ""))
+        if name.endswith(".npz") and Path(name).name == name and not name.startswith("."):
+            return root / name
+    return root / f"{safe_name(vid)}-{_video_key(path)}.npz"
 
 
 def extract_video_features(
@@ -166,13 +222,14 @@ def extract_video_features(
     """
     from i2vbench.parallel import map_in_workers
 
-    root = cache_dir() / "features" / safe_name(cache_id(backbone_id, init_seed)) / sampling.key()
+    root = feature_root(backbone_id, sampling, init_seed)
+    index = read_index(root)
     out: dict[str, VideoFeatures] = {}
     todo = []
     for vid, path in videos.items():
         if not Path(path).is_file():
             raise BenchError(f"video not found for {vid!r}: {path}")
-        cached = root / f"{safe_name(vid)}-{_video_key(Path(path))}.npz"  # ids never become paths as they are
+        cached = cache_file(root, vid, Path(path), index)
         if cached.is_file():
             feats = _load(cached)
             if not sampling.keep_frames or feats.frames is not None:
@@ -230,14 +287,62 @@ def _extract(backbone, backbone_id: str, todo: list[tuple[str, Path, Path]], sam
     return out
 
 
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Where a feature release keeps its per-video and per-query files under its root folder.
+
+    Video files are ``<video_dir>/<vid>.npz`` (key ``features``, (T, D)); query files
+    ``<text_dir>/<text_prefix><qid>.npz`` (``last_hidden_state`` (L, W), ``pooler_output`` (D)).
+    """
+
+    name: str
+    video_dir: str
+    text_dir: str
+    text_prefix: str
+    source: str
+
+    def text_file(self, root: Path, qid: str) -> Path:
+        return Path(root) / self.text_dir / f"{self.text_prefix}{require_safe_name(str(qid), 'query id', root)}.npz"
+
+
+FEATURE_LAYOUTS: dict[str, FeatureLayout] = {lay.name: lay for lay in (
+    FeatureLayout("univtg", "vid_clip", "txt_clip", "", "UniVTG's released Charades-STA / QVHighlights features"),
+    FeatureLayout("moment_detr", "clip_features", "clip_text_features", "qid",
+                  "Moment-DETR's QVHighlights release and the QD-DETR / CG-DETR family"),
+    FeatureLayout("lighthouse", "clip", "clip_text", "qid", "lighthouse's features/<dataset>/ folders"),
+)}
+
+
+def detect_feature_layout(root: Path, layout: str = "auto") -> FeatureLayout:
+    """The layout named, or the one whose two folders ``root`` has (one error when none or several)."""
+    if layout != "auto":
+        if layout not in FEATURE_LAYOUTS:
+            raise BenchError(f"unknown features layout {layout!r}; expected auto or one of {', '.join(FEATURE_LAYOUTS)}")
+        return FEATURE_LAYOUTS[layout]
+    root = Path(root)
+    if not root.is_dir():
+        raise BenchError(f"pre-extracted features folder not found: {root}")
+    found = [lay for lay in FEATURE_LAYOUTS.values() if (root / lay.video_dir).is_dir() and (root / lay.text_dir).is_dir()]
+    if len(found) == 1:
+        return found[0]
+    known = "; ".join(f"{lay.video_dir}/ + {lay.text_dir}/{lay.text_prefix}<qid>.npz ({lay.name}: {lay.source})"
+                      for lay in FEATURE_LAYOUTS.values())
+    if not found:
+        raise BenchError(f"{root}: no known pre-extracted feature layout: expected {known}")
+    raise BenchError(f"{root}: holds the folders of several feature layouts ({', '.join(lay.name for lay in found)}); "
+                     "name one: features_layout: <name> in the run config or --features-layout")
+
+
 # How far a video's clip count may be from duration / clip_len before it is reported: one clip
 # (a release may round the last partial clip either way) plus float slack.
 CLIP_COUNT_TOLERANCE = 1.0
 
 
 def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, float],
-                         clip_len: float | None = None) -> dict[str, VideoFeatures]:
-    """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG.
+                         clip_len: float | None = None, layout: FeatureLayout | None = None
+                         ) -> dict[str, VideoFeatures]:
+    """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG
+    (another :class:`FeatureLayout`'s folder with ``layout``).
 
     Every array must be (T, D) with one D for all videos, checked here, naming the file, so a
     wrong-width file fails before any training rather than after it. With ``clip_len`` (seconds
@@ -247,11 +352,12 @@ def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, fl
     rate the files suggest; when a few do, a warning names them (real duration tables are off for
     some videos).
     """
+    layout = layout or FEATURE_LAYOUTS["univtg"]
     out: dict[str, VideoFeatures] = {}
     widths: dict[int, list[Path]] = {}
     off: list[tuple[Path, int, float]] = []  # (file, clips, duration) beyond the tolerance
     for vid in vids:
-        path = Path(root) / "vid_clip" / f"{require_safe_name(vid, 'video id', root)}.npz"
+        path = Path(root) / layout.video_dir / f"{require_safe_name(vid, 'video id', root)}.npz"
         if not path.is_file():
             raise BenchError(f"pre-extracted features missing for video {vid!r}: {path}")
         with np.load(check_npz(path, "pre-extracted features"), allow_pickle=False) as z:
@@ -288,24 +394,27 @@ def _report_clip_counts(off: list[tuple[Path, int, float]], n: int, clip_len: fl
         seen = float(np.median([d / c for _, c, d in off]))
         nice = round(seen * 2) / 2 if seen >= 0.5 else float(f"{seen:.1g}")  # releases use 0.5, 1, 2 s
         raise BenchError(f"{what}: the clip rate is wrong; these features look like {seen:.3g} s clips "
-                         f"(UniVTG and lighthouse Charades-STA releases: 1 s): set clip_len: {nice:g} "
-                         "in the run config")
+                         f"(UniVTG and lighthouse Charades-STA releases: 1 s): pass --clip-len {nice:g} "
+                         f"(clip_len: {nice:g} in the run config)")
     import warnings
 
     more = f" (and {len(off) - 5} more)" if len(off) > 5 else ""
     warnings.warn(f"{what}; those files: {', '.join(str(p) for p, _, _ in off[:5])}{more}", stacklevel=3)
 
 
-def load_univtg_text(root: Path, qids: list[str], widths: tuple[int, int] | None = None) -> TextFeatures:
-    """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state`` (L, W), ``pooler_output`` (D)).
+def load_univtg_text(root: Path, qids: list[str], widths: tuple[int, int] | None = None,
+                     layout: FeatureLayout | None = None) -> TextFeatures:
+    """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state`` (L, W), ``pooler_output`` (D)), or
+    ``layout``'s files (e.g. Moment-DETR's ``clip_text_features/qid<qid>.npz``).
 
     Shapes are checked on load, naming the file: one W and one D for every query, equal to
     ``widths`` (W, D) when given (another split's, so a wrong test file fails before training).
     """
     toks, pooled = [], []
     seen: dict[tuple[int, int], list[Path]] = {}
+    layout = layout or FEATURE_LAYOUTS["univtg"]
     for qid in qids:
-        path = Path(root) / "txt_clip" / f"{require_safe_name(str(qid), 'query id', root)}.npz"
+        path = layout.text_file(root, qid)
         if not path.is_file():
             raise BenchError(f"pre-extracted text features missing for query {qid!r}: {path}")
         with np.load(check_npz(path, "pre-extracted text features"), allow_pickle=False) as z:

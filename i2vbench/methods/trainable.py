@@ -82,15 +82,43 @@ class TrainableMethod(nn.Module):
         """Called once before the first step (e.g. to take feature statistics of ``train``)."""
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """AdamW parameter groups; a group's ``lr_scale`` multiplies the recipe's lr (e.g. a
-        fine-tuned ILFM learning slower than the new head on top of it, as CLIP4Clip does)."""
-        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        """AdamW parameter groups; a group's ``lr_scale`` multiplies the recipe's lr. A method that
+        fine-tunes its ILFM (a ``backbone`` module and a ``backbone_lr_scale`` in its config) trains
+        the ILFM at that fraction of the lr and its new modules at the lr, as CLIP4Clip does."""
+        scale = getattr(getattr(self, "config", None), "backbone_lr_scale", None)
+        backbone = getattr(self, "backbone", None)
+        if scale is None or not isinstance(backbone, nn.Module):
+            return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        ilfm = {id(p) for p in backbone.parameters()}
+        return [{"params": list(backbone.parameters()), "lr_scale": scale},
+                {"params": [p for p in self.parameters() if id(p) not in ilfm]}]
 
     def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
         """The shared loop: AdamW, linear warm-up then cosine decay, grad clipping; returns the
-        mean loss of each epoch."""
+        mean loss of each epoch (and keeps every step's in ``self.loss_curve``).
+
+        Under ``torchrun`` (a torch.distributed process group) the method is wrapped in
+        ``DistributedDataParallel`` and each global batch of ``batch_size`` items is split over
+        the ranks by a ``DistributedSampler`` over the epoch's order: rank r takes the order's
+        positions r, r + W, ... of each batch, so the ranks together see exactly the batches of
+        one process, and DDP's mean of their gradients is the gradient of the global batch's mean
+        loss. Every rank draws the same order (same ``seed``); torch's stream (dropout) is seeded
+        per rank; the reported losses are the global batches' (mean over ranks); only rank 0
+        shows progress.
+        """
+        from i2vbench.distributed import all_mean, rank_and_world
+
         cfg = self.train_config
+        rank, world = rank_and_world()
         rng = np.random.default_rng(seed)
+        if world > 1:
+            if cfg.batch_size % world:
+                from i2vbench.errors import BenchError
+
+                raise BenchError(f"{type(self).__name__}: batch_size {cfg.batch_size} does not split over "
+                                 f"{world} processes; the global batch must be a multiple of the world size")
+            if rank:
+                torch.manual_seed(seed + 7919 * rank)  # rank 0 keeps the single-process stream
         self.start_fit(train)
         groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in self.param_groups()]
         params = [p for g in groups for p in g["params"]]
@@ -107,14 +135,19 @@ class TrainableMethod(nn.Module):
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
         self.train()
-        history = []
-        bar = tqdm(total=total, desc=f"train {type(self).__name__}", unit="step", disable=not progress,
+        compute_loss = self.loss if world == 1 else _ddp(self)
+        local_batch = cfg.batch_size // world
+        history: list[float] = []
+        self.loss_curve: list[float] = []
+        bar = tqdm(total=total, desc=f"train {type(self).__name__}", unit="step", disable=not progress or rank > 0,
                    leave=False, position=worker_slot())
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
             order = self.epoch_order(train, rng)
+            if world > 1:
+                order = _rank_share(order, rank, world, epoch)
             epoch_loss = 0.0
-            for start in range(0, len(order), cfg.batch_size):
-                losses = self.loss(self.batch(train, order[start:start + cfg.batch_size]))
+            for start in range(0, len(order), local_batch):
+                losses = compute_loss(self.batch(train, order[start:start + local_batch]))
                 total_loss = sum(losses.values())
                 opt.zero_grad(set_to_none=True)
                 total_loss.backward()
@@ -122,10 +155,43 @@ class TrainableMethod(nn.Module):
                     nn.utils.clip_grad_norm_(params, cfg.grad_clip)
                 opt.step()
                 sched.step()
-                epoch_loss += float(total_loss.detach())
+                step_loss = all_mean(float(total_loss.detach()))
+                self.loss_curve.append(step_loss)
+                epoch_loss += step_loss
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(total_loss.detach()):.3f}")
+                bar.set_postfix(loss=f"{step_loss:.3f}")
             history.append(epoch_loss / steps_per_epoch)
         bar.close()
         self.eval()
         return history
+
+
+class _LossOf(nn.Module):
+    """``method.loss`` as a module's forward, so DistributedDataParallel sees every step's
+    forward pass (its gradient bookkeeping hooks into ``forward``)."""
+
+    def __init__(self, method: TrainableMethod) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, batch: Any) -> dict[str, torch.Tensor]:
+        return self.method.loss(batch)
+
+
+def _ddp(method: TrainableMethod) -> nn.Module:
+    """The method's loss under DistributedDataParallel (parameters broadcast from rank 0; a
+    method may leave some parameters out of a step's loss, e.g. a head of an unused input)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(_LossOf(method), find_unused_parameters=True)
+
+
+def _rank_share(order: np.ndarray, rank: int, world: int, epoch: int) -> np.ndarray:
+    """This rank's items of the epoch's ``order``, by torch's DistributedSampler over positions
+    in it (no shuffling of its own: the order is the shuffle; padded to a multiple of the world
+    size by repeating its start, as the sampler does)."""
+    from torch.utils.data import DistributedSampler
+
+    sampler = DistributedSampler(range(len(order)), num_replicas=world, rank=rank, shuffle=False, drop_last=False)
+    sampler.set_epoch(epoch)
+    return np.asarray(order)[list(sampler)]

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from i2vbench.distributed import global_count, rank_and_world
 from i2vbench.methods.tvg.base import TVGMethod
 from i2vbench.methods.tvg.data import Batch
 from i2vbench.methods.tvg.spans import iou_giou, pairwise_iou_giou, temporal_nms
@@ -36,6 +37,8 @@ def saliency_hinge(saliency: torch.Tensor, b: Batch, margin: float = 0.2) -> tor
     pos = inside_mask(b, saliency.shape[1])
     neg = ~pos & ~b.video_pad
     usable = pos.any(1) & neg.any(1)
+    distributed = rank_and_world()[1] > 1
+    count = global_count(int(usable.sum())) if distributed else 0  # before any return: a collective
     if not usable.any():
         return saliency.new_zeros(())
     rand = torch.rand(saliency.shape)
@@ -43,6 +46,8 @@ def saliency_hinge(saliency: torch.Tensor, b: Batch, margin: float = 0.2) -> tor
     neg_idx = torch.where(neg, rand, -1.0).argmax(1)
     rows = torch.arange(len(saliency))
     gap = margin + saliency[rows, neg_idx] - saliency[rows, pos_idx]
+    if distributed:  # the global batch's mean (DETR's normalisation, see distributed.global_count)
+        return gap.clamp(min=0)[usable].sum() / count
     return gap.clamp(min=0)[usable].mean()
 
 
@@ -66,7 +71,11 @@ class BoundaryHead(nn.Module):
     def loss(self, fg: torch.Tensor, dist: torch.Tensor, b: Batch) -> dict[str, torch.Tensor]:
         inside = inside_mask(b, fg.shape[1])
         valid = ~b.video_pad
-        fg_loss = F.binary_cross_entropy_with_logits(fg[valid], inside[valid].float())
+        if rank_and_world()[1] > 1:  # under DDP: the global batch's mean (see distributed.global_count)
+            fg_loss = (F.binary_cross_entropy_with_logits(fg[valid], inside[valid].float(), reduction="sum")
+                       / global_count(int(valid.sum())))
+        else:
+            fg_loss = F.binary_cross_entropy_with_logits(fg[valid], inside[valid].float())
         pred = self.windows(dist, b)
         reg = fg.new_zeros(())
         n = 0
@@ -81,7 +90,7 @@ class BoundaryHead(nn.Module):
             reg = reg + F.l1_loss(pred[i, pos] / scale, target / scale, reduction="sum") / 4
             reg = reg + (1 - giou).sum()
             n += int(pos.sum())
-        return {"fg": fg_loss, "boundary": reg / max(n, 1)}
+        return {"fg": fg_loss, "boundary": reg / max(global_count(n), 1)}
 
     def decode(self, fg: torch.Tensor, dist: torch.Tensor, b: Batch, top_k: int = 10) -> list[np.ndarray]:
         pred = self.windows(dist, b).clamp(0, 1) * b.duration[:, None, None]

@@ -21,6 +21,7 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torch.nn import functional as F
 
+from i2vbench.distributed import global_count, rank_and_world
 from i2vbench.methods.paradigms.common import temporal_differences
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
@@ -205,8 +206,13 @@ class MomentDETR(TVGMethod):
         _, g = iou_giou(cw_to_se(matched), gt[bi, ti])
         target_cls = torch.ones(logit.shape[:2], dtype=torch.long)
         target_cls[bi, qi] = 0
-        cls = F.cross_entropy(logit.transpose(1, 2), target_cls, weight=torch.tensor([1.0, c.eos_coef]))
-        n = max(len(items), 1)
+        weight = torch.tensor([1.0, c.eos_coef])
+        if rank_and_world()[1] > 1:  # under DDP: normalised by the global batch's counts (DETR's way)
+            cls = (F.cross_entropy(logit.transpose(1, 2), target_cls, weight=weight, reduction="sum")
+                   / global_count(float(weight[target_cls].sum())))
+        else:
+            cls = F.cross_entropy(logit.transpose(1, 2), target_cls, weight=weight)
+        n = max(global_count(len(items)), 1)
         return c.w_l1 * l1 / n + c.w_giou * (1 - g).sum() / n + c.w_cls * cls
 
     def loss(self, b: Batch) -> dict[str, torch.Tensor]:

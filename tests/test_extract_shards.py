@@ -1,0 +1,102 @@
+"""`bench extract`: shards 0/3, 1/3, 2/3 + `--merge` give byte for byte the unsharded run's
+feature files; a missing or partial shard is named; the split is by a stable hash of the id."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from i2vbench.datasets.shards import parse_shard, shard_of
+from i2vbench.errors import BenchError
+
+SMALL = "synthvid: {n_train: 10, n_val: 3, n_test: 3}\n"
+
+
+def _feature_files(cache: Path) -> dict[str, bytes]:
+    """Every cached feature file (relative path → bytes), without shard manifests and indexes."""
+    root = cache / "features"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*.npz"))}
+
+
+def _index(cache: Path) -> dict:
+    (path,) = (cache / "features").rglob("index.json")
+    return json.loads(path.read_text())["videos"]
+
+
+def test_shards_and_merge_equal_the_unsharded_extraction(bench, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(SMALL)
+    args = ("extract", "--task", "tvg", "--config", str(cfg), "--no-progress")
+
+    for i in (0, 1):
+        code, out, err = bench(*args, "--shard", f"{i}/3")
+        assert code == 0, err
+        assert f"shard {i}/3" in out
+    code, _, err = bench(*args, "--merge")  # shard 2 has not run
+    assert code == 2 and "shard 2/3 is missing" in err and "--shard 2/3" in err
+    assert not list((cache / "features").rglob("index.json"))  # nothing indexed from an incomplete set
+
+    code, _, err = bench(*args, "--shard", "2/3")
+    assert code == 0, err
+    code, out, err = bench(*args, "--merge")
+    assert code == 0, err
+    assert "3 shard(s) complete" in out
+    sharded, index = _feature_files(cache), _index(cache)
+    assert len(index) == 16 and len(sharded) == 16
+
+    # the same run unsharded, into a fresh feature cache (the generated videos stay where they are)
+    shutil.move(cache / "features", tmp_path / "sharded-features")
+    code, out, err = bench(*args)
+    assert code == 0, err
+    assert "16 videos; index" in out
+    assert _feature_files(cache) == sharded  # same files, same bytes
+    assert _index(cache) == index
+
+    # a shard whose file changed after it finished is named too
+    shutil.rmtree(cache / "features")
+    shutil.move(tmp_path / "sharded-features", cache / "features")
+    victim = next((cache / "features").rglob("*.npz"))
+    victim.write_bytes(victim.read_bytes()[:-8] + b"\0" * 8)
+    code, _, err = bench(*args, "--merge")
+    assert code == 2 and "has other bytes than" in err and str(victim) in err
+
+
+def test_partial_shard_is_named(bench, tmp_path, monkeypatch):
+    """A shard that wrote some features but died before its manifest is reported as partial."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(SMALL)
+    args = ("extract", "--task", "tvg", "--config", str(cfg), "--no-progress")
+    for i in (0, 1):
+        assert bench(*args, "--shard", f"{i}/2")[0] == 0
+    (manifest,) = (cache / "features").rglob("shard-1-of-2.json")
+    manifest.unlink()  # as if shard 1 was killed after writing its features
+    code, _, err = bench(*args, "--merge")
+    assert code == 2 and "shard 1/2 is partial" in err
+
+
+@given(st.text(min_size=1, max_size=40), st.integers(1, 64))
+def test_shard_of_is_a_function_of_the_id(vid, n):
+    s = shard_of(vid, n)
+    assert 0 <= s < n and s == shard_of(vid, n)
+
+
+def test_shard_split_is_balanced_and_order_free():
+    ids = [f"video{i:05d}" for i in range(3000)]
+    counts = [sum(shard_of(v, 3) == k for v in ids) for k in range(3)]
+    assert min(counts) > 900  # ~1000 each
+    assert [shard_of(v, 3) for v in reversed(ids)] == [shard_of(v, 3) for v in ids][::-1]
+
+
+@pytest.mark.parametrize("bad", ["3/3", "-1/2", "1", "a/b", "1/0", ""])
+def test_bad_shard_spec(bad):
+    with pytest.raises(BenchError, match="--shard expects I/N"):
+        parse_shard(bad)
