@@ -256,3 +256,18 @@ def test_bad_override_fails_before_any_data_is_built(bench, tmp_path, overrides,
     assert code == 2 and message in stderr and "Traceback" not in stderr
     if "hiden" in overrides:  # names the valid keys: the config's own and the train recipe's
         assert "hidden" in stderr and "enc_layers" in stderr and "epochs" in stderr
+
+
+def test_vtimellm_runs_by_name_outside_the_default_run(bench, small_config, cache, tmp_path, monkeypatch):
+    """The LLM row (VTimeLLM on tinylm) is registered and runs with --methods; a run without
+    --methods leaves it out (over the default run's wall budget; see two_seeds' method set)."""
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    cfg = tmp_path / "vt.yaml"
+    cfg.write_text(SMALL.replace("temporal_adapter: {epochs: 1}}", "temporal_adapter: {epochs: 1}, vtimellm: {epochs: 1}}"))
+    out = _run(bench, cfg, tmp_path / "runs", "--methods", "vtimellm")
+    rows = _by(out["results"], "test")
+    assert set(rows) == {"vtimellm"} and rows["vtimellm"]["paradigm"] == "extra_models"
+    assert 0 <= rows["vtimellm"]["metrics"]["mIoU"] <= 100
+    preds = Path(out["run_dir"]) / "predictions" / "synthvid-tvg" / "test" / "vtimellm-seed0.jsonl"
+    first = json.loads(preds.read_text().splitlines()[0])
+    assert len(first["pred_relevant_windows"]) == 5

@@ -276,14 +276,15 @@ def held_out(keys: list[str], fraction: float, salt: str = "val") -> set[str]:
 
 
 def select_methods(cfg: RunConfig) -> list:
-    """The run's methods (``cfg.methods``, default all of the task's), after checking that every
-    override names a method of the task and only keys it has: before any data is built."""
+    """The run's methods (``cfg.methods``, default the task's methods that are in its default
+    run), after checking that every override names a method of the task and only keys it has:
+    before any data is built."""
     from i2vbench.methods.registry import get_method, methods_for
 
     for name, over in cfg.overrides.items():
         get_method(cfg.task, name).make_config(over)
     if cfg.methods is None:
-        specs = methods_for(cfg.task)
+        specs = [s for s in methods_for(cfg.task) if s.in_default_run]
     else:
         specs = [get_method(cfg.task, name) for name in cfg.methods]
     if not specs:

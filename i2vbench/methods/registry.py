@@ -50,6 +50,9 @@ class MethodSpec:
     paper: str | None  # title of the paper the method reimplements
     factory: Callable[..., Any]
     summary: str
+    # False: registered and runnable by name (--methods), but not in a run without --methods
+    # (a method too slow for the task's default wall budget; its module says why)
+    in_default_run: bool = True
 
     @property
     def config_class(self) -> type | None:
@@ -194,6 +197,7 @@ def register_method(
     survey_row: str | None = None,
     ref: int | None = None,
     paper: str | None = None,
+    in_default_run: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     from i2vbench.datasets.features import check_inputs
     from i2vbench.tasks import TASKS
@@ -204,7 +208,8 @@ def register_method(
 
     def deco(factory: Callable[..., Any]) -> Callable[..., Any]:
         doc = (factory.__doc__ or "").strip().splitlines()
-        spec = MethodSpec(name, task, paradigm, display, survey_row, ref, paper, factory, doc[0] if doc else "")
+        spec = MethodSpec(name, task, paradigm, display, survey_row, ref, paper, factory, doc[0] if doc else "",
+                          in_default_run)
         check_inputs(spec.needs | spec.uses, f"method {name!r}")
         _BY_TASK.setdefault(task, Registry(f"{task} method")).add(name, spec)
         return factory

@@ -9,3 +9,4 @@ from i2vbench.methods.tvg import prior  # noqa: F401
 from i2vbench.methods.tvg import moment_detr  # noqa: F401
 from i2vbench.methods.tvg import r2_tuning  # noqa: F401
 from i2vbench.methods.tvg import adapter  # noqa: F401
+from i2vbench.methods.tvg import vtimellm  # noqa: F401
