@@ -148,7 +148,6 @@ def test_run_on_charades_layout_with_a_method_subset(bench, small_config, cache,
 
 @pytest.mark.parametrize("args, message", [
     (("--methods", "nope"), "unknown tvg method 'nope'; known: moment_detr, prior"),
-    (("--task", "captioning"), "task 'captioning' has no runner yet; runnable: "),
     (("--task", "nope"), "task 'nope' is not a task; runnable: "),
     (("--seed", "1", "--seeds", "1,2"), "not both"),
     (("--seeds", "1,x"), "comma-separated integers"),
