@@ -33,11 +33,12 @@ def tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
-                    metrics: tuple[str, ...] = METRICS, meteor=None) -> dict[str, float]:  # noqa: ANN001
+                    metrics: tuple[str, ...] = METRICS, meteor=None,  # noqa: ANN001
+                    meteor_timeout_s: float | None = None) -> dict[str, float]:
     """The pycocoevalcap scorers on tokenised references/candidates, as fractions (their unit).
 
-    ``meteor``: a running pycocoevalcap ``Meteor`` to score with (see :func:`caption_metrics_many`);
-    by default one is started for this call and stopped after it."""
+    ``meteor``: a running pycocoevalcap ``Meteor`` to score with (see :func:`caption_metrics_many`),
+    within ``meteor_timeout_s``; by default one is started for this call and stopped after it."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -48,7 +49,7 @@ def score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
             bleu, _ = Bleu(4).compute_score(gts, res)
         out.update({f"BLEU{n}": float(bleu[n - 1]) for n in range(1, 5) if f"BLEU{n}" in metrics})
     if "METEOR" in metrics and meteor is not None:
-        out["METEOR"] = float(_meteor_with_timeout(meteor, gts, res))
+        out["METEOR"] = float(_meteor_with_timeout(meteor, gts, res, meteor_timeout_s))
     elif "METEOR" in metrics:
         from pycocoevalcap.meteor.meteor import Meteor
 
@@ -76,9 +77,11 @@ def meteor_timeout(n_videos: int) -> float:
     return 180.0 + 0.1 * n_videos
 
 
-def _meteor_with_timeout(meteor, gts: dict, res: dict) -> float:  # noqa: ANN001 (pycocoevalcap's Meteor)
-    """``meteor.compute_score`` in a thread; past the timeout, or when the Java child dies, its
-    process is killed and the error says so (the parent would otherwise wait on the pipe)."""
+def _meteor_with_timeout(meteor, gts: dict, res: dict, timeout: float | None = None) -> float:  # noqa: ANN001
+    """``meteor.compute_score`` (pycocoevalcap's ``Meteor``) in a thread; past ``timeout`` (default
+    :func:`meteor_timeout` of the videos), or when the Java child dies, its process is killed and
+    the error says so (the parent would otherwise wait on the pipe)."""
+    timeout = meteor_timeout(len(res)) if timeout is None else timeout
     import threading
 
     box: dict[str, object] = {}
@@ -91,12 +94,12 @@ def _meteor_with_timeout(meteor, gts: dict, res: dict) -> float:  # noqa: ANN001
 
     t = threading.Thread(target=run, daemon=True)
     t.start()
-    t.join(meteor_timeout(len(res)))
+    t.join(timeout)
     proc = getattr(meteor, "meteor_p", None)
     if t.is_alive():
         if proc is not None:
             proc.kill()
-        raise BenchError(f"METEOR (Java) did not finish within {meteor_timeout(len(res)):.0f} s; stopped it")
+        raise BenchError(f"METEOR (Java) did not finish within {timeout:.0f} s; stopped it")
     if "error" in box:
         raise BenchError(f"METEOR (Java) failed: {box['error']!r}")
     return float(box["score"])  # type: ignore[arg-type]
@@ -163,11 +166,14 @@ def caption_metrics_many(refs: dict[str, dict[str, list[str]]], candidates: dict
         meteor = Meteor()
     try:
         out = {}
+        # the first set waits for METEOR's start: it gets the time the whole session may take
+        total = sum(len(refs[split]) for split, _ in candidates.values())
         for i, key in enumerate(keys):
             split = candidates[key][0]
             gts = {v: tokens["ref", split, v] for v in refs[split]}
             res = {v: tokens["cand", i, v] for v in refs[split]}
-            out[key] = {k: v * 100 for k, v in score_tokenized(gts, res, metrics, meteor).items()}
+            timeout = meteor_timeout(total) if i == 0 else None
+            out[key] = {k: v * 100 for k, v in score_tokenized(gts, res, metrics, meteor, timeout).items()}
         return out
     finally:
         del meteor  # its __del__ stops the Java process
