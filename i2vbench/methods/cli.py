@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -14,6 +15,14 @@ from i2vbench.errors import BenchError
 # here as literals so that importing the CLI stays light; tests/test_pretrain.py checks they agree.
 RECIPE = dict(steps=1500, batch_size=128, lr=3e-4, warmup_steps=100, seed=2, eval_every=250,
               eval_frames=1000, partial=0.8, single_object_fraction=0.75, event_focus=0.3, init="tinyclip-v1")
+# `--backbone tinyvideo`: options left at their default take these (VideoPretrainConfig's defaults,
+# the shipped tinyvideo's recipe); tests/test_tinyvideo.py checks they agree.
+VIDEO_RECIPE = dict(train_clips=3000, eval_clips=500, frames=8, epochs=20, batch_size=32, lr=2e-3,
+                    warmup_steps=50, seed=0)
+# the options `--backbone tinyvideo` reads (by parameter name); any other one given is refused
+_VIDEO_OPTIONS = {"backbone": None, "batch_size": "batch_size", "lr": "lr", "warmup": "warmup_steps",
+                  "seed": "seed", "epochs": "epochs", "clips": "train_clips", "eval_clips": "eval_clips",
+                  "frames": "frames", "out": None, "force": None, "progress": None}
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +30,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("pretrain")
     def pretrain_cmd(
-        backbone: str = typer.Option("tinyclip", "--backbone", help="backbone to pretrain (only 'tinyclip')"),
+        ctx: typer.Context,
+        backbone: str = typer.Option("tinyclip", "--backbone", help="embedded model to pretrain: 'tinyclip' (the ILFM) or 'tinyvideo' (the extra video model)"),
         steps: int = typer.Option(RECIPE["steps"], "--steps", min=1, help="optimiser steps"),
         batch_size: int = typer.Option(RECIPE["batch_size"], "--batch-size", min=2, help="stills per step"),
         lr: float = typer.Option(RECIPE["lr"], "--lr", min=0.0, help="peak learning rate (warmup, then cosine)"),
@@ -39,26 +49,34 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="checkpoint directory [default: CACHE/backbones/tinyclip-s<seed>-n<steps>]"),
         force: bool = typer.Option(False, "--force", help="replace an existing --out directory"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+        epochs: int = typer.Option(VIDEO_RECIPE["epochs"], "--epochs", min=1, help="tinyvideo: passes over the training clips"),
+        clips: int = typer.Option(VIDEO_RECIPE["train_clips"], "--clips", min=1, help="tinyvideo: training clips"),
+        eval_clips: int = typer.Option(VIDEO_RECIPE["eval_clips"], "--eval-clips", min=1, help="tinyvideo: held-out clips"),
+        frames: int = typer.Option(VIDEO_RECIPE["frames"], "--frames", min=2, help="tinyvideo: frames per clip"),
     ) -> None:
         """Pretrain the embedded tiny CLIP on SynthVid stills with alt-text (image-text contrastive).
 
         With no options: the recipe of the shipped tinyclip (continues from the shipped
         tinyclip-v1). Deterministic for a given seed. Use the result with ``--backbone tinyclip
         --pretrained OUT``, or ship it by writing to ``i2vbench/assets/tinyclip`` with ``--force``.
+
+        ``--backbone tinyvideo``: the extra video model, on SynthVid clips with per-frame event
+        labels (options left at their default take the shipped tinyvideo's recipe; the
+        tinyclip-only options are refused).
         """
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        if backbone == "tinyvideo":
+            _pretrain_tinyvideo(ctx, out, force, progress)
+            return
         if backbone != "tinyclip":
-            raise BenchError(f"bench pretrain trains the embedded backbone only; got --backbone {backbone!r}, "
-                             "expected 'tinyclip' (open_clip / hf weights are loaded from disk with --pretrained)")
+            raise BenchError(f"bench pretrain trains the embedded models only; got --backbone {backbone!r}, "
+                             "expected 'tinyclip' or 'tinyvideo' (open_clip / hf weights are loaded from disk "
+                             "with --pretrained)")
         from i2vbench.paths import cache_dir
 
         target = out if out is not None else cache_dir() / "backbones" / f"tinyclip-s{seed}-n{steps}"
-        if target.exists() and not force:
-            raise BenchError(f"refusing to overwrite existing directory {target} (pass --force to replace it)")
-        if target.exists() and not target.is_dir():
-            raise BenchError(f"--out {target} exists and is not a directory")
+        _check_target(target, force)
 
-        from i2vbench.io import atomic_dir
         from i2vbench.methods.backbones.checkpoint import save_tinyclip
         from i2vbench.methods.backbones.pretrain import PretrainConfig, pretrain
 
@@ -74,18 +92,68 @@ def register(app: typer.Typer) -> None:
                               f"--single-object-fraction {single:g} --event-focus {event_focus:g}"
                               + (f" --stop-after {stop_after}" if stop_after else "")
                               + (" --from-scratch" if from_scratch else f" --init {init}"))
-        staging = target.with_name(f".{target.name}.new")
-        shutil.rmtree(staging, ignore_errors=True)
-        with atomic_dir(staging) as tmp:
-            save_tinyclip(model, tmp, metrics)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-            os.replace(staging, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        _replace_dir(target, lambda tmp: save_tinyclip(model, tmp, metrics))
         keys = [k for k in metrics if k.startswith(("zero_shot", "caption_r1"))]
         summary = ", ".join(f"{k} {100 * metrics[k]:.1f}%" for k in keys)
         typer.echo(f"wrote {target} ({metrics['steps']} steps, {metrics['wall_time_s']:.0f} s){': ' + summary if summary else ''}")
+
+
+def _check_target(target: Path, force: bool) -> None:
+    if target.exists() and not force:
+        raise BenchError(f"refusing to overwrite existing directory {target} (pass --force to replace it)")
+    if target.exists() and not target.is_dir():
+        raise BenchError(f"--out {target} exists and is not a directory")
+
+
+def _replace_dir(target: Path, write: Callable[[Path], object]) -> None:
+    """Fill a staging directory with ``write`` and swap it in for ``target``: a reader sees the
+    old checkpoint or the new one, never half of one."""
+    from i2vbench.io import atomic_dir
+
+    staging = target.with_name(f".{target.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    with atomic_dir(staging) as tmp:
+        write(tmp)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+
+
+def _pretrain_tinyvideo(ctx: typer.Context, out: Path | None, force: bool, progress: bool) -> None:
+    """``bench pretrain --backbone tinyvideo``: the options it reads, the recipe for the rest."""
+    # by the source's name: click moves its ParameterSource enum between modules across versions
+    given = {k for k in ctx.params
+             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")}
+    foreign = sorted(given - set(_VIDEO_OPTIONS))
+    if foreign:
+        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise BenchError(f"bench pretrain --backbone tinyvideo: {flags} apply to tinyclip only; tinyvideo takes "
+                         "--epochs --clips --eval-clips --frames --batch-size --lr --warmup --seed --out")
+    recipe = {**VIDEO_RECIPE, **{_VIDEO_OPTIONS[k]: ctx.params[k] for k in given if _VIDEO_OPTIONS.get(k)}}
+    from i2vbench.paths import cache_dir
+
+    target = out if out is not None else cache_dir() / "backbones" / f"tinyvideo-s{recipe['seed']}-e{recipe['epochs']}"
+    _check_target(target, force)
+    from i2vbench.methods.backbones.tinyvideo import save_tinyvideo
+    from i2vbench.methods.backbones.tinyvideo_pretrain import (
+        VideoPretrainConfig,
+        pretrain_tinyvideo,
+    )
+
+    cfg = VideoPretrainConfig(**recipe)
+    model, metrics = pretrain_tinyvideo(cfg, progress=progress, log=lambda s: typer.echo(s, err=True))
+    metrics["command"] = ("bench pretrain --backbone tinyvideo " + " ".join(
+        f"--{flag} {recipe[key]:g}" if isinstance(recipe[key], float) else f"--{flag} {recipe[key]}"
+        for flag, key in (("epochs", "epochs"), ("clips", "train_clips"), ("eval-clips", "eval_clips"),
+                          ("frames", "frames"), ("batch-size", "batch_size"), ("lr", "lr"),
+                          ("warmup", "warmup_steps"), ("seed", "seed"))))
+    _replace_dir(target, lambda tmp: save_tinyvideo(model, tmp, metrics))
+    typer.echo(f"wrote {target} ({metrics['steps']} steps, {metrics['wall_time_s']:.0f} s): "
+               f"frame event {100 * metrics['frame_motion_acc']:.1f}%, "
+               f"frame direction {100 * metrics['frame_direction_acc']:.1f}%, "
+               f"clip event {100 * metrics['clip_motion_acc']:.1f}% on {cfg.eval_clips} held-out clips")
