@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from i2vbench.methods.backbones.tinyvideo import (
+    TINYVIDEO_DIR,
     TinyVideo,
     TinyVideoConfig,
     load_tinyvideo,
@@ -21,6 +22,7 @@ from i2vbench.methods.backbones.tinyvideo import (
 from i2vbench.methods.backbones.tinyvideo_pretrain import (
     VideoPretrainConfig,
     augment,
+    evaluate,
     event_clips,
 )
 
@@ -102,3 +104,19 @@ def test_command_defaults_are_the_recipe():
 
     defaults = asdict(VideoPretrainConfig())
     assert {k: defaults[k] for k in VIDEO_RECIPE} == VIDEO_RECIPE
+    shipped = json.loads((TINYVIDEO_DIR / "metrics.json").read_text())
+    assert shipped["config"] == defaults  # the shipped weights are the recipe's
+    assert shipped["command"].startswith("bench pretrain --backbone tinyvideo")
+
+
+def test_shipped_checkpoint_knows_direction_on_fresh_clips():
+    """On 96 clips of benchmark-like scenes (3-4 objects) from a seed the recipe never used, the
+    shipped weights tell a directed event from its opposite (left/right, up/down, grow/shrink,
+    appear/disappear) far above the 50 % an image model is held to (measured: frame 100 %, clip
+    98.9 %; event 94.0 %, actor colour 98.9 %); the recipe's own held-out numbers are in
+    metrics.json."""
+    model = load_tinyvideo()
+    m = evaluate(model, event_clips(96, FRESH_SEED))
+    assert m["frame_direction_acc"] >= 0.95 and m["clip_direction_acc"] >= 0.95, m
+    assert m["frame_motion_acc"] >= 0.85, m  # 9-way, chance 1/9
+    assert m["actor_color_acc"] >= 0.9, m  # which object acts: its colour, 8-way

@@ -9,7 +9,7 @@ embedded default. It is pretrained by the suite on SynthVid clips with per-frame
 
 Architecture, R(2+1)D-style (Tran et al., CVPR 2018: a 3-D conv factorised into a spatial
 k×k conv and a temporal k conv) over RGB and its temporal central difference (TSN's RGB-diff
-input; without it the same network stayed at chance for the first epochs): a 4×4 patchify stem
+input): a 4×4 patchify stem
 (64² → 16²) and a temporal 3-tap conv on
 its map (time is fused early, where a 1-3 px step between frames is still visible), two stages
 of [spatial 3×3 stride-2 conv, temporal 3-tap conv] with GroupNorm and residual temporal

@@ -51,9 +51,9 @@ class VideoPretrainConfig:
     seed: int = 0
     event_focus: float = 0.8  # share of clips whose window overlaps a chosen event
     aux_weight: float = 0.5  # weight of the actor colour / shape / centre losses
-    max_objects: int = 4  # scenes of 1..max_objects objects: a lone mover is the easy case to start from
+    max_objects: int = 4  # scenes of 1..max_objects objects (the benchmarks' have 3-4)
     grad_clip: float = 1.0
-    threads: int = 1  # measured: 1 thread used the CPU better than 2 for this small network
+    threads: int = 1  # intra-op threads; the weights are deterministic for a given count
     codec: bool = True
 
 
