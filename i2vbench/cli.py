@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import typer
 
@@ -41,6 +42,12 @@ for _module in COMMAND_MODULES:
     importlib.import_module(_module).register(app)
 
 
+def _say_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """A warning from the library, said as the CLI says things: one ``warning:`` line on stderr
+    (Python's default format adds the file, line number and the source line that warned)."""
+    typer.echo(f"warning: {message}", err=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``bench``; a user error prints one line on stderr and gives exit code 2."""
     # Measured on 2-core CPUs: OpenMP's default spin-waiting made 5-10x slower training steps
@@ -48,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     # loads torch (and so OpenMP); a library import must not change its host's environment.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
-        app(args=argv, prog_name="bench")  # typer reports usage errors itself and exits
+        with warnings.catch_warnings():
+            warnings.showwarning = _say_warning
+            app(args=argv, prog_name="bench")  # typer reports usage errors itself and exits
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BenchError as e:

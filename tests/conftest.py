@@ -38,6 +38,18 @@ def full_annotations() -> Path:
     return path
 
 
+def parity_harness(relpath: str):  # noqa: ANN201 (a module)
+    """A harness of tools/parity/ (``"vtr/clip4clip.py"``), for the case builders the official code
+    was run on: the tests rebuild the cases from it rather than keep a copy."""
+    import importlib.util
+
+    path = ROOT / "tools" / "parity" / relpath
+    spec = importlib.util.spec_from_file_location(f"parity_{path.stem}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def run_bench(*args: str) -> tuple[int, str, str]:
     """Run ``bench ARGS`` in-process; return (exit code, stdout, stderr)."""
     import contextlib

@@ -376,6 +376,41 @@ def test_zero_shot_accuracy_is_argmax_over_prompts(tiny):
     assert zero_shot_accuracy(tiny, imgs, labels, prompts) == pytest.approx(4 / 6)
 
 
+def test_hf_refuses_a_folder_without_tokenizer_files(hf_clip_dir, tmp_path):
+    """Without tokenizer files transformers builds a 2-token CLIPTokenizer that maps every word to
+    one id; the model would run and every text score would be wrong. Refused, saying what to save."""
+    import shutil
+
+    d = tmp_path / "no_tokenizer"
+    d.mkdir()
+    for f in ("config.json", "model.safetensors"):
+        shutil.copy(hf_clip_dir / f, d / f)
+    with pytest.raises(BenchError, match=r"no tokenizer files .*tokenizer.save_pretrained"):
+        load_backbone(f"hf:{d}")
+
+
+def test_hf_refuses_a_degenerate_or_oversized_vocabulary(hf_clip_dir, tmp_path):
+    import shutil
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    def folder(vocab: list[str]) -> Path:
+        d = tmp_path / f"vocab{len(vocab)}"
+        d.mkdir()
+        for f in ("config.json", "model.safetensors"):
+            shutil.copy(hf_clip_dir / f, d / f)
+        tk = Tokenizer(models.WordLevel({w: i for i, w in enumerate(vocab)}, unk_token="<unk>"))
+        tk.pre_tokenizer = pre_tokenizers.Whitespace()
+        PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", unk_token="<unk>").save_pretrained(str(d))
+        return d
+
+    with pytest.raises(BenchError, match=r"maps every word of 'a photo of a red dog' to the same id \[1\]"):
+        load_backbone(f"hf:{folder(['<pad>', '<unk>'])}")
+    with pytest.raises(BenchError, match="the tokenizer has 20 tokens but the text model's vocab_size is 14"):
+        load_backbone(f"hf:{folder(['<pad>', '<unk>', *WORDS, *'bcdefgh'])}")
+
+
 def test_hf_refuses_pickled_weights(hf_clip_dir, tmp_path):
     """Only safetensors are loaded: a folder with pytorch_model.bin alone is refused, with the fix."""
     import shutil

@@ -1,9 +1,9 @@
 """``bench eval`` as a user runs it, on the sample files in tests/data/tvg/.
 
-Expected numbers: UniVTG ``eval/eval.py`` (showlab/UniVTG @ 32659ac, run outside this repo) on
-the same files; the txt GT was given to it as the moment_detr jsonl our loader produces
-(``moments_to_jsonl_rows``: qids test0.., ends clipped to the csv length), and its
-``eval_submission`` "brief" printed MR-full-R1@0.3-key = 70.0, ..., MR-full-mIoU-key = 59.92.
+Expected numbers: UniVTG ``eval/eval.py`` (showlab/UniVTG @ 32659ac) on the same files, run
+outside this repo by ``tools/parity/tvg/univtg.py`` into ``data/tvg/univtg_parity.json``; the txt
+GT was given to it as the moment_detr jsonl our loader produces (``moments_to_jsonl_rows``: qids
+test0.., ends clipped to the csv length).
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from i2vbench.metrics.cli import parse_option
 D = Path(__file__).parent / "data" / "tvg"
 TXT, CSV = str(D / "charades_sta_test.txt"), str(D / "Charades_v1_test.csv")
 
+PARITY = json.loads((D / "univtg_parity.json").read_text())["cases"]
 # UniVTG unrounded (rounding removed) on charades_sta_test.txt + csv vs pred.jsonl
-SAMPLE = {"R1@0.3": 70.0, "R1@0.5": 70.0, "R1@0.7": 50.0, "R5@0.3": 100.0, "R5@0.5": 100.0,
-          "R5@0.7": 70.0, "mIoU": 59.92206380144596}
+SAMPLE = PARITY["charades_txt_sample"]["unrounded"]
 # UniVTG unrounded on gt_moments.jsonl (several GT windows per query) vs pred_moments.jsonl
-MOMENTS = {"R1@0.3": 66.66666666666666, "R1@0.5": 66.66666666666666, "R1@0.7": 33.33333333333333,
-           "R5@0.3": 100.0, "R5@0.5": 100.0, "R5@0.7": 66.66666666666666, "mIoU": 46.666666666666664}
+MOMENTS = PARITY["moment_jsonl_sample"]["unrounded"]
 
 
 def _close(got, want):
@@ -51,8 +50,8 @@ def test_table_output_rounds_like_the_reference(bench):
     assert lines[0].split() == ["metric", "value"]
     rows = {k: v for k, v in (line.split() for line in lines[2:]) if not k.startswith("MR-")}
     # UniVTG printed: 70.0 70.0 50.0 100.0 100.0 70.0 and mIoU 59.92
-    assert rows == {"R1@0.3": "70.00", "R1@0.5": "70.00", "R1@0.7": "50.00", "R5@0.3": "100.00",
-                    "R5@0.5": "100.00", "R5@0.7": "70.00", "mIoU": "59.92"}
+    assert rows == {k: f"{v:.2f}" for k, v in PARITY["charades_txt_sample"]["rounded"].items()}
+    assert rows["mIoU"] == "59.92"
 
 
 def test_moment_jsonl_gt_with_several_windows(bench):

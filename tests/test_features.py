@@ -179,7 +179,7 @@ def test_clip_counts_are_checked_against_durations_at_the_clip_length(tmp_path):
         assert len(load_univtg_features(tmp_path, vids, durations, clip_len=1.0)) == 4
     with pytest.raises(BenchError, match=r"4 of 4 videos .* at clip_len 0.5 s \(e.g. .*V0.npz: 31 clips × 0.5 s "
                                          r"= 15.5 s, duration 30.6 s\): the clip rate is wrong; these features "
-                                         r"look like 0.988 s clips .* set clip_len: 1 in the run config"):
+                                         r"look like 0.988 s clips .* pass --clip-len 1 \(clip_len: 1 in the run config\)"):
         load_univtg_features(tmp_path, vids, durations, clip_len=0.5)
     _vid(tmp_path, "V3", (20, 8))  # 33.6 s of video in 20 clips
     with pytest.warns(UserWarning, match=r"1 of 4 videos .*; those files: .*V3.npz$"):

@@ -1,19 +1,21 @@
 """TVG metric: parity with UniVTG's eval/eval.py and every definitional detail of it.
 
-Expected values marked "UniVTG" were obtained by running showlab/UniVTG at commit
-32659ac7aeba21742a63274f30eba785fc57e247, ``eval/eval.py`` ``compute_mr_r1`` + ``compute_mr_r5``
-(outside this repository), on exactly the inputs built below (``edge_cases``, ``random_case``, ``charades_case``): once as
-published (2-decimal rounding) and once with only the ``float(f"{100 * x:.2f}")`` rounding removed
-(the unrounded values). Its full ``eval_submission`` "brief" keys (MR-full-R1@0.3-key, ...) gave the
-same rounded numbers on the Charades case.
+Expected values marked "UniVTG" come from showlab/UniVTG at commit
+32659ac7aeba21742a63274f30eba785fc57e247, ``eval/eval.py`` ``compute_mr_r1`` + ``compute_mr_r5``,
+run outside this repository by ``tools/parity/tvg/univtg.py`` on exactly the inputs that module
+builds (``edge_cases``, ``random_case``, ``charades_case``; the tests rebuild them from it): as
+published (2-decimal rounding) and unrounded (the same means over the per-query IoUs the
+reference computes), in ``data/tvg/univtg_parity.json``. Largest difference at the last run: 0.0.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import parity_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,123 +30,16 @@ from i2vbench.metrics.tvg import (
 )
 from i2vbench.perf.tvg import per_query_reference
 
+ROOT = Path(__file__).resolve().parents[1]
+HARNESS = parity_harness("tvg/univtg.py")  # the case builders the reference was run on
+edge_cases, random_case, charades_case = HARNESS.edge_cases, HARNESS.random_case, HARNESS.charades_case
+KEYS = HARNESS.KEYS
 
-# --- parity cases: UniVTG's own record form, so the very same objects were fed to its
-# compute_mr_r1/compute_mr_r5 outside this repo (that harness imports this module) ---
-def _case(rows):
-    gt = [{"qid": q, "relevant_windows": g} for q, g, _ in rows]
-    sub = [{"qid": q, "pred_relevant_windows": p} for q, _, p in rows]
-    return gt, sub
-
-
-def edge_cases():
-    """Hand-built cases, one per definitional detail of the reference."""
-    return {
-        # the list order is the rank: the best-scored window is last and is ignored by R1
-        "unsorted_scores": _case([
-            ("a", [[0, 10]], [[20, 25, 0.1], [0, 10, 0.9]]),
-            ("b", [[0, 10]], [[0, 10, 0.2], [20, 25, 0.2], [0, 5, 0.9]]),
-        ]),
-        # IoU exactly at the thresholds: 0.5, 0.7 and 0.3 (>= counts), and just under
-        "iou_at_thresholds": _case([
-            ("a", [[0, 10]], [[0, 5, 1.0]]),  # 0.5
-            ("b", [[0, 10]], [[3, 10, 1.0]]),  # 0.7
-            ("c", [[0, 10]], [[0, 3, 1.0]]),  # 0.3
-            ("d", [[1.2, 3.6]], [[1.2, 2.4, 1.0]]),  # 0.5 in floating point
-            ("e", [[0, 1]], [[0.7, 1.0, 1.0]]),  # 0.30000000000000004
-            ("f", [[0, 10]], [[0, 6.9999, 1.0]]),  # just under 0.7
-        ]),
-        # windows past the video end or before 0 are not clipped
-        "beyond_video": _case([
-            ("a", [[25.0, 30.0]], [[25.0, 40.0, 0.9], [28, 31, 0.5]]),
-            ("b", [[0.0, 4.0]], [[-4.0, 4.0, 0.9]]),
-        ]),
-        # inverted prediction windows are not swapped (IoU 0); an inverted GT window never matches
-        "start_after_end": _case([
-            ("a", [[2, 8]], [[8, 2, 0.9], [2, 8, 0.5]]),
-            ("b", [[8, 2], [2, 8]], [[2, 8, 0.9]]),
-            ("c", [[5, 3], [0, 2]], [[0, 2, 0.9]]),  # cross IoU 0/0 = NaN first: R1 takes it, scores 0
-        ]),
-        # R5 with fewer than 5 predictions uses those there are; the 6th is ignored
-        "fewer_than_five": _case([
-            ("a", [[0, 10]], [[20, 30, 0.9]]),
-            ("b", [[0, 10]], [[20, 30, 0.9], [0, 9, 0.1]]),
-            ("c", [[0, 10]], [[20, 30, 0.9]] * 5 + [[0, 10, 1.0]]),
-            ("d", [[0, 10]], [[20, 30, 0.9]] * 4 + [[0, 6, 1.0]]),
-        ]),
-        # several GT windows: the best-matching one is used; zero-length windows give NaN/0
-        "multi_gt": _case([
-            ("a", [[0, 4], [10, 20]], [[11, 20, 0.9]]),
-            ("b", [[0, 4], [10, 20], [12, 18]], [[12, 19, 0.9], [0, 4, 0.1]]),
-            ("c", [[4, 6], [5, 5]], [[5, 5, 0.9], [4, 6, 0.1]]),
-            ("d", [[0, 10], [0, 10]], [[0, 5, 0.9]]),
-        ]),
-    }
-
-
-def random_case(n: int = 400, seed: int = 0):
-    """Synthetic queries with 1-3 GT windows and 1-7 predictions on a 0.5 s grid (many exact ties)."""
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        g = []
-        for _ in range(int(rng.integers(1, 4))):
-            s = float(rng.integers(0, 50)) / 2
-            g.append([s, s + float(rng.integers(1, 30)) / 2])
-        p = []
-        for _ in range(int(rng.integers(1, 8))):
-            s = float(rng.integers(-2, 60)) / 2
-            e = s + float(rng.integers(-2, 30)) / 2  # some inverted and zero-length windows
-            p.append([s, e, float(rng.integers(0, 10)) / 10])
-        rows.append((f"q{i}", g, p))
-    return _case(rows)
-
-
-def charades_case(moments, seed: int = 1):
-    """10 noisy predictions per real Charades-STA test query, 0.1 s grid, not sorted by score."""
-    rng = np.random.default_rng(seed)
-    gt = [{"qid": m.qid, "relevant_windows": [[m.start, m.end]]} for m in moments]
-    st = np.array([m.start for m in moments])
-    ed = np.array([m.end for m in moments])
-    length = ed - st
-    q = len(moments)
-    jitter = rng.normal(0.0, 1.0, size=(q, 10, 2)) * length[:, None, None] * 0.8
-    ps = np.round(st[:, None] + jitter[..., 0], 1)
-    pe = np.round(ed[:, None] + jitter[..., 1], 1)
-    score = np.round(rng.random((q, 10)), 2)
-    sub = [{"qid": m.qid, "pred_relevant_windows": np.stack([ps[i], pe[i], score[i]], 1).tolist()}
-           for i, m in enumerate(moments)]
-    return gt, sub
-
-
-KEYS = ["R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU"]
-
-
-def _vals(*v: float) -> dict[str, float]:
-    return dict(zip(KEYS, v, strict=True))
-
-
-# UniVTG, unrounded and rounded, per case below
-UNIVTG = {
-    "unsorted_scores": (_vals(50.0, 50.0, 50.0, 100.0, 100.0, 100.0, 50.0),
-                        _vals(50.0, 50.0, 50.0, 100.0, 100.0, 100.0, 50.0)),
-    "iou_at_thresholds": (_vals(100.0, 50.0, 16.666666666666664, 100.0, 50.0, 16.666666666666664,
-                                49.999833333333335),
-                          _vals(100.0, 50.0, 16.67, 100.0, 50.0, 16.67, 50.0)),
-    "beyond_video": (_vals(100.0, 50.0, 0.0, 100.0, 50.0, 0.0, 41.666666666666664),
-                     _vals(100.0, 50.0, 0.0, 100.0, 50.0, 0.0, 41.67)),
-    "start_after_end": (_vals(0.0, 0.0, 0.0, 100.0, 100.0, 100.0, 0.0),
-                        _vals(0.0, 0.0, 0.0, 100.0, 100.0, 100.0, 0.0)),
-    "fewer_than_five": (_vals(0.0, 0.0, 0.0, 50.0, 50.0, 25.0, 0.0),
-                        _vals(0.0, 0.0, 0.0, 50.0, 50.0, 25.0, 0.0)),
-    "multi_gt": (_vals(75.0, 75.0, 50.0, 100.0, 100.0, 75.0, 56.42857142857143),
-                 _vals(75.0, 75.0, 50.0, 100.0, 100.0, 75.0, 56.43)),
-}
-RANDOM400 = (_vals(29.25, 13.5, 5.0, 62.74999999999999, 41.5, 16.0, 19.045107251430373),
-             _vals(29.25, 13.5, 5.0, 62.75, 41.5, 16.0, 19.05))
-CHARADES3720 = (_vals(53.494623655913976, 23.790322580645164, 6.075268817204301, 97.36559139784946,
-                      73.79032258064517, 28.279569892473116, 30.56803405938286),
-                _vals(53.49, 23.79, 6.08, 97.37, 73.79, 28.28, 30.57))
+# UniVTG, unrounded and rounded, per case
+_PARITY = json.loads((ROOT / "tests" / "data" / "tvg" / "univtg_parity.json").read_text())["cases"]
+UNIVTG = {name: (_PARITY[name]["unrounded"], _PARITY[name]["rounded"]) for name in edge_cases()}
+RANDOM400 = (_PARITY["random_400"]["unrounded"], _PARITY["random_400"]["rounded"])
+CHARADES3720 = (_PARITY["charades_test_seed1"]["unrounded"], _PARITY["charades_test_seed1"]["rounded"])
 
 
 def _preds(sub):

@@ -1,17 +1,20 @@
 """VAR metrics: mmaction2 1.2.0 ``top_k_accuracy`` / ``mean_class_accuracy`` parity and GT formats.
 
-Literals marked "mmaction2" were printed by mmaction2 1.2.0 (mmcv-lite 2.1.0, numpy 2.4.6) run
-in a separate venv outside the repository on the same arrays; over 420 random integer-valued
-(heavily tied) and NaN-sprinkled score matrices in float32/float64/int64 the max abs difference
-of our functions from it was 0.0.
+Values marked "mmaction2" come from mmaction2 1.2.0 (mmcv-lite 2.1.0, numpy 2.4.6), run in a
+separate venv outside the repository by ``tools/parity/var/mmaction2.py``, which writes them to
+``data/var/mmaction2_parity.json``: hand-built tie / class cases and 420 seeded random
+integer-valued (heavily tied) and NaN-sprinkled score matrices in float32/float64/int64 (largest
+difference from ours at the last run: 0.0).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import parity_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,8 +22,21 @@ from i2vbench.errors import BenchError
 from i2vbench.metrics.evaluate import evaluate
 from i2vbench.metrics.var import mean_class_accuracy, top_k_accuracy, topk_hits, var_metrics
 
-TIES = np.array([[0.5, 0.5, 0.1], [0.2, 0.2, 0.2], [0.1, 0.9, 0.9], [0.3, 0.3, 0.3]])
-TIES_Y = np.array([0, 2, 1, 0])
+ROOT = Path(__file__).resolve().parents[1]
+PARITY = json.loads((ROOT / "tests" / "data" / "var" / "mmaction2_parity.json").read_text())["cases"]
+TIES = np.array(PARITY["ties"]["scores"])
+TIES_Y = np.array(PARITY["ties"]["labels"])
+
+
+def test_matches_mmaction2_on_every_parity_case():
+    build = parity_harness("var/mmaction2.py").scores_and_labels  # stored values, or rebuilt from the case's seed
+    assert len(PARITY) == 424
+    for name, case in PARITY.items():
+        s, y = build(case)
+        ref = case["expected"]
+        assert top_k_accuracy(s, y, tuple(case["topk"])) == pytest.approx(ref["top_k"], abs=1e-12), name
+        if "mean_class_accuracy" in ref:
+            assert mean_class_accuracy(s, y) == pytest.approx(ref["mean_class_accuracy"], abs=1e-12), name
 
 
 def _reference_topk(scores, labels, k):
@@ -33,6 +49,7 @@ def test_ties_follow_argsort_order():
     # mmaction2: top_k_accuracy(TIES, TIES_Y, (1, 2)) == [0.25, 0.75]. With argsort, the *later*
     # of tied columns ranks higher: row 0 (label 0 tied with 1) misses top-1; row 1 (all equal,
     # label 2 = last column) hits; row 3 (all equal, label 0) misses.
+    assert PARITY["ties"]["expected"]["top_k"] == [0.25, 0.75]
     assert top_k_accuracy(TIES, TIES_Y, (1, 2)) == [0.25, 0.75]
     assert topk_hits(TIES, TIES_Y, 1).tolist() == [False, True, False, False]
     # mmaction2: mean_class_accuracy(TIES, TIES_Y) == 0.6666666666666666

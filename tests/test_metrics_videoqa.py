@@ -1,9 +1,10 @@
 """VideoQA accuracy: NExT-QA ``eval_mc.py`` parity (type folding, averaging, units) and the four GT formats.
 
-NExT-QA literals: doc-doc/NExT-QA @ 6b92588 ``eval_mc.accuracy_metric`` was run outside the
-repository on the real val/test csv with the seeded predictions that :func:`_seeded_predictions`
-rebuilds here; its unrounded values were read from the function's locals (it only prints two
-decimals). Max abs difference from ours over val (seeds 0, 2) and test (seed 1): 0.0.
+NExT-QA values: doc-doc/NExT-QA @ 6b92588 ``eval_mc.accuracy_metric``, run outside the repository
+by ``tools/parity/videoqa/nextqa.py`` on the small csv here and on the real val/test csv with the
+seeded predictions that :func:`_seeded_predictions` rebuilds; its unrounded values are read from
+the function's locals (it only prints two decimals) into ``data/videoqa/nextqa_parity.json``.
+Largest difference from ours at the last run: 0.0.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from i2vbench.metrics.evaluate import evaluate
 from i2vbench.metrics.videoqa import NEXTQA_TYPES, QAItem, is_correct, nextqa_breakdown
 
 DATA = Path(__file__).parent / "data" / "videoqa"
+NEXTQA_PARITY = json.loads((DATA / "nextqa_parity.json").read_text())["cases"]
 
 
 def test_nextqa_small_hand_computed():
     # correct = [1, 1, 0, 1, 0, 1]; types CW CW CH TP→TN TN DC.
     m = evaluate("videoqa", DATA / "nextqa_small.csv", DATA / "nextqa_small_result.json")
+    assert m == pytest.approx(NEXTQA_PARITY["small"]["expected"], abs=1e-9)  # eval_mc's own counts
     assert m["Acc"] == pytest.approx(400 / 6)  # over questions (a mean over types would be 62.5)
     assert m["Acc_C"] == pytest.approx(200 / 3)  # pooled CW+CH questions (mean of CW, CH would be 50)
     assert m["Acc_T"] == 50.0  # TP folded into TN
@@ -45,27 +48,18 @@ def _seeded_predictions(items, seed, p_correct):
     return out
 
 
-@pytest.mark.parametrize("split,seed,p,expected", [
-    ("val", 0, 0.5, {
-        "Acc": 59.20736589271417, "Acc_C": 58.496355964710396, "Acc_T": 59.67741935483871,
-        "Acc_D": 60.61776061776062, "CW": 59.61538461538461, "CH": 55.34407027818448,
-        "TN": 59.536354056902, "TC": 59.879336349924586, "DC": 56.49717514124294,
-        "DL": 58.983050847457626, "DO": 64.59016393442623}),
-    ("test", 1, 0.3, {
-        "Acc": 43.16907986921999, "Acc_C": 43.46956908040871, "Acc_T": 42.303349642453895,
-        "Acc_D": 43.84341637010676, "CW": 43.43646740762992, "CH": 43.56351236146632,
-        "TN": 43.36461126005362, "TC": 40.94420600858369, "DC": 43.7888198757764,
-        "DL": 43.2712215320911, "DO": 44.333333333333336}),
-])
-def test_nextqa_real_csv_parity(tmp_path, full_annotations, split, seed, p, expected):
+@pytest.mark.parametrize("split", ["val", "test"])
+def test_nextqa_real_csv_parity(tmp_path, full_annotations, split):
     from i2vbench.datasets.nextqa import load_nextqa_csv
 
-    csv = full_annotations / "nextqa" / f"{split}.csv"
+    case = NEXTQA_PARITY[f"{split}_seeded"]
+    csv = full_annotations / case["gt"]
     items = load_nextqa_csv(csv)
-    assert len(items) == {"val": 4996, "test": 8564}[split]
+    assert len(items) == case["questions"]
     f = tmp_path / "result.json"
-    f.write_text(json.dumps(_seeded_predictions(items, seed, p)))
+    f.write_text(json.dumps(_seeded_predictions(items, case["seed"], case["p_correct"])))
     m = evaluate("videoqa", csv, f)
+    expected = case["expected"]
     assert set(m) == set(expected)
     for k, v in expected.items():
         assert m[k] == pytest.approx(v, abs=1e-9), k
@@ -221,6 +215,9 @@ def test_msvd_qa_nextqa_family_csv_with_vocabulary_indices(bench):
     csv, res, vocab = MSVD_HQGA / "test.csv", MSVD_HQGA / "result.json", MSVD_HQGA / "ans_word.json"
     m = evaluate("videoqa", csv, res, vocab=vocab)
     assert m == {"Acc": 20 * 100.0 / 40, "Acc_what": 6 * 100.0 / 23, "Acc_who": 14 * 100.0 / 17}
+    # HQGA's eval_oe.classified_metric on the same files (tools/parity/videoqa/hqga_msvd.py)
+    hqga = json.loads((DATA / "msvd_hqga_parity.json").read_text())["cases"]["excerpt"]
+    assert m == pytest.approx(hqga["expected"], abs=1e-9)
     code, out, err = bench("eval", "--task", "videoqa", "--gt", str(csv), "--pred", str(res),
                            "--option", f"vocab={vocab}", "--json")
     assert code == 0, err

@@ -1,16 +1,19 @@
 """VTR metrics: CLIP4Clip ``compute_metrics`` parity, its tie rule, units, and the file evaluator.
 
-Expected literals come from running CLIP4Clip's ``metrics.py`` (ArrowLuo/CLIP4Clip @ 508ffa3)
-outside the repository on the same matrices (max abs difference over 300 random tied/untied
-matrices, square and wide, plus a 1000×1000: 0.0).
+Expected values come from CLIP4Clip's ``metrics.compute_metrics`` (ArrowLuo/CLIP4Clip @ 508ffa3),
+run outside the repository by ``tools/parity/vtr/clip4clip.py``, which writes them to
+``data/vtr/clip4clip_parity.json`` (the tie example, 60 seeded random tied matrices, square and
+wide, and a seeded 1000×1000; largest difference from ours at the last run: 0.0).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import parity_harness
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -19,21 +22,35 @@ from i2vbench.errors import BenchError
 from i2vbench.metrics.evaluate import evaluate, get_evaluator
 from i2vbench.metrics.vtr import diagonal_ranks, rank_metrics, retrieval_metrics
 
-TIES = np.array([[0.9, 0.9, 0.1], [0.5, 0.5, 0.5], [0.2, 0.8, 0.4]])
+ROOT = Path(__file__).resolve().parents[1]
+PARITY = json.loads((ROOT / "tests" / "data" / "vtr" / "clip4clip_parity.json").read_text())["cases"]
+TIES = np.array(PARITY["ties"]["sim"])
+KEYS = {"R1": "R@1", "R5": "R@5", "R10": "R@10", "MR": "MdR", "MeanR": "MnR"}
+
+
+@pytest.mark.parametrize("name", sorted(PARITY))
+def test_matches_clip4clip_compute_metrics(name):
+    case = PARITY[name]
+    x = parity_harness("vtr/clip4clip.py").matrix(case)  # the stored values, or the 1000x1000 rebuilt from its seed
+    for direction, ref in case["expected"].items():
+        ranks = diagonal_ranks(x if direction == "t2v" else x.T)
+        if "cols" in ref:
+            assert sorted(ranks.tolist()) == sorted(ref["cols"])
+        ours = rank_metrics(ranks)
+        for r, k in KEYS.items():
+            assert ours[k] == pytest.approx(ref[r], abs=1e-9), (direction, k)
 
 
 def test_tie_rule_matches_clip4clip():
     # compute_metrics(TIES) gave cols [0, 1, 0, 1, 2, 1]: a diagonal tied with t others yields
     # t + 1 ranks and all of them are averaged (6 ranks for 3 texts).
     assert sorted(diagonal_ranks(TIES).tolist()) == [0, 0, 1, 1, 1, 2]
+    assert PARITY["ties"]["expected"]["t2v"]["cols"] == [0, 1, 0, 1, 2, 1]
     m = retrieval_metrics(TIES)
-    # CLIP4Clip: R1 33.333333333333336, R5 100, R10 100, MR 2.0, MeanR 1.8333333333333335
-    assert m["t2v/R@1"] == pytest.approx(33.333333333333336, abs=1e-9)
-    assert m["t2v/R@5"] == 100.0 and m["t2v/R@10"] == 100.0
-    assert m["t2v/MdR"] == 2.0
-    assert m["t2v/MnR"] == pytest.approx(1.8333333333333335, abs=1e-9)
-    # v2t = compute_metrics(TIES.T): cols [0, 2, 1], R1 33.33.., MR 2.0, MeanR 2.0
-    assert m["v2t/R@1"] == pytest.approx(100 / 3, abs=1e-9)
+    # R1 = 2 of the 6 ranks (not 1 of 3 rows); MeanR = mean of the 6 ranks + 1
+    assert m["t2v/R@1"] == pytest.approx(100 / 3, abs=1e-9) and m["t2v/MnR"] == pytest.approx(11 / 6)
+    # v2t = compute_metrics(TIES.T): cols [0, 2, 1], no tie at the diagonal
+    assert PARITY["ties"]["expected"]["v2t"]["cols"] == [0, 2, 1]
     assert m["v2t/MdR"] == 2.0 and m["v2t/MnR"] == 2.0
 
 

@@ -63,7 +63,7 @@ def test_multi_dataset_task_fills_only_its_dataset_columns():
     ({"paradigm": "magic"}, "x [paradigm]: unknown paradigm 'magic'"),
     ({"paradigm": "other"}, "paradigm 'other' needs a paradigm_description"),
     ({"task": "nope"}, "x [task]: unknown task 'nope'"),
-    ({"kind": "guessed"}, "x [kind]: Input should be 'reported', 'reproduced', 'self-reported', 'self-scored' or 'verified'"),
+    ({"kind": "guessed"}, "x [kind]: Input should be 'reported', 'reproduced', 'random-init', 'self-reported', 'self-scored' or 'verified'"),
     ({"colour": "red"}, "x [colour]: unknown field"),
     ({"citation": {"ref": 47}}, "x [citation.title]: required field is missing"),
     ({"provenance": {"predictions_sha256": "abc"}}, "x [provenance.predictions_sha256]:"),

@@ -171,7 +171,7 @@ def test_bad_config_key_names_the_file_and_key(bench, tmp_path):
     assert str(cfg) in stderr and "epochs_typo" in stderr
 
 
-def _release(root: Path, clip_len: float = 0.5, test_width: int = 48) -> Path:
+def _release(root: Path, clip_len: float = 1.0, test_width: int = 48) -> Path:
     """A Charades-STA folder with features in the Moment-DETR/UniVTG release layout at ``clip_len``
     seconds per clip; the test videos' features ``test_width`` wide (train: 48)."""
     from i2vbench.datasets.charades_sta import load_charades_sta, load_durations
@@ -209,12 +209,13 @@ def test_run_on_pre_extracted_features_skips_methods_that_need_the_ilfm(bench, s
     assert set(skipped) == {"r2_tuning", "temporal_adapter"}
     assert "per-layer tokens" in skipped["r2_tuning"] and "pre-extracted features" in skipped["r2_tuning"]
     assert "frames" in skipped["temporal_adapter"]
-    assert out["ilfm"] == "pre-extracted:feats"
+    assert out["ilfm"] == "pre-extracted:unknown"  # the files do not say what made them
 
 
 @pytest.mark.parametrize("release, message", [
-    # 1 s clips (UniVTG / lighthouse Charades-STA) read at the default 0.5 s: refused, with the fix
-    ({"clip_len": 1.0}, "the clip rate is wrong; these features look like"),
+    # 0.5 s clips read at the releases' default 1 s: refused, with the fix
+    ({"clip_len": 0.5}, "the clip rate is wrong; these features look like 0.49 s clips (UniVTG and lighthouse "
+                        "Charades-STA releases: 1 s): pass --clip-len 0.5"),
     # a test video of another width fails on load, before the training it would otherwise follow
     ({"test_width": 40}, "svte00000.npz is 40 wide"),
 ])
@@ -232,15 +233,15 @@ def test_wrong_released_features_fail_before_training_naming_a_file(bench, small
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_run_on_one_second_clips_records_the_clip_length(bench, cache, tmp_path, monkeypatch):
+def test_run_on_half_second_clips_records_the_clip_length(bench, cache, tmp_path, monkeypatch):
     monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
-    root = _release(tmp_path / "charades", clip_len=1.0)
+    root = _release(tmp_path / "charades", clip_len=0.5)
     cfg = tmp_path / "run.yaml"
-    cfg.write_text(SMALL + "clip_len: 1\n")
+    cfg.write_text(SMALL + "clip_len: 0.5\n")
     out = _run(bench, cfg, tmp_path / "runs", "--dataset", "charades-sta", "--data-root", str(root),
                "--features", str(root / "feats"), "--methods", "prior")
     record = json.loads((Path(out["run_dir"]) / "run.json").read_text())
-    assert (record["config"]["clip_len"], record["config"]["fps"]) == (1.0, 1.0)
+    assert (record["config"]["clip_len"], record["config"]["fps"]) == (0.5, 2.0)
 
 
 @pytest.mark.parametrize("overrides, message", [

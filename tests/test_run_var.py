@@ -149,6 +149,18 @@ def test_written_predictions_score_the_same_through_bench_eval(real_runs, bench)
         scored = scored.get("metrics", scored)
         for k in ("Top-1", "Top-5"):
             assert scored[k] == pytest.approx(r["metrics"][k], abs=1e-9)
+        if r["method"] == "evl":  # the record says how each method was configured on this dataset
+            assert r["method_config"]["train"]["epochs"] == 1 and r["method_config"]["dim"] == 64
+
+
+def test_a_dataset_recipe_sits_between_the_defaults_and_the_run_overrides():
+    from i2vbench.methods.registry import get_method
+
+    evl = get_method("var", "evl")
+    default = evl.make_config().train.epochs
+    assert evl.make_config(None, "synthvid-ssv2").train.epochs == default
+    assert evl.make_config(None, "synthvid-kinetics400").train.epochs < default
+    assert evl.make_config({"epochs": 2}, "synthvid-kinetics400").train.epochs == 2
 
 
 def test_bad_inputs_are_one_error_naming_the_file(tmp_path, bench):

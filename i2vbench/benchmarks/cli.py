@@ -77,13 +77,14 @@ def table(result, n_seeds: int, fmt: str = "github") -> str:  # noqa: ANN001
     blocks = []
     for ds in result.datasets:
         own = dataset_columns_of(spec, ds.dataset)
-        metrics = list(dict.fromkeys(c.metric for c in spec.columns if own is None or c.dataset == own))
+        metrics = list(dict.fromkeys([*(c.metric for c in spec.columns if own is None or c.dataset == own),
+                                      *ds.table_metrics]))
         rows = []
         for m in ds.methods:
             row = {"method": m.display, "paradigm": m.paradigm or "-", "survey row": m.survey_row or "-"}
             if "test" in m.splits:
                 mean, std = m.metrics("test"), m.metrics_std("test")
-                row.update({k: _cell(mean[k], std[k], several) for k in metrics})
+                row.update({k: _cell(mean[k], std[k], several) for k in metrics if k in mean})
             if "val" in m.splits:
                 row[f"val {main_metric}"] = _cell(m.metrics("val")[main_metric], m.metrics_std("val")[main_metric],
                                                   several)
@@ -168,7 +169,17 @@ def register(app: typer.Typer) -> None:
         dataset: str = typer.Option(None, "--dataset", help="dataset (default: the task's embedded SynthVid)"),
         data_root: Path = typer.Option(None, "--data-root", help="folder of the real dataset's annotations"),
         videos: Path = typer.Option(None, "--videos", help="folder of the videos (default DATA_ROOT/videos)"),
-        features: Path = typer.Option(None, "--features", help="pre-extracted features (vid_clip/, txt_clip/)"),
+        features: Path = typer.Option(None, "--features", help="pre-extracted features folder (tvg: UniVTG "
+                                      "vid_clip/ + txt_clip/, Moment-DETR clip_features/ + clip_text_features/, "
+                                      "lighthouse clip/ + clip_text/)"),
+        features_layout: str = typer.Option(None, "--features-layout",
+                                            help="tvg: univtg | moment_detr | lighthouse (default: by folder names)"),
+        features_backbone: str = typer.Option(None, "--features-backbone", help="what produced --features, "
+                                              "e.g. clip:ViT-B/32 (recorded; default unknown)"),
+        clip_len: float = typer.Option(None, "--clip-len", help="tvg: seconds per clip of the features (default "
+                                       "1 for --features, the Charades-STA releases' rate; else 1 / fps)"),
+        durations: Path = typer.Option(None, "--durations", help="tvg charades-sta: video durations (Charades "
+                                       "csv or a json such as VSLNet's charades.json)"),
         backbone: str = typer.Option(None, "--backbone", help="tinyclip | open_clip:<arch> | hf:<dir>"),
         pretrained: str = typer.Option(None, "--pretrained", help="weights file/dir on disk for the backbone"),
         methods: str = typer.Option(None, "--methods", help="comma-separated method names of the task (default: all)"),
@@ -189,6 +200,8 @@ def register(app: typer.Typer) -> None:
         from i2vbench.distributed import init_from_env
 
         flags = {"dataset": dataset, "data_root": data_root, "videos": videos, "features": features,
+                 "features_layout": features_layout, "features_backbone": features_backbone,
+                 "clip_len": clip_len, "durations": durations,
                  "backbone": backbone, "pretrained": pretrained, "seeds": _seeds(seed, seeds),
                  "data_seed": data_seed,
                  "methods": [m.strip() for m in methods.split(",") if m.strip()] if methods else None}
@@ -229,9 +242,12 @@ def run_task(cfg, out: Path | None, progress: bool):  # noqa: ANN001, ANN201
     configure_threads(max(1, cfg.threads // local_world()) if world > 1 else cfg.threads)
     started, t0 = utc_now(), time.perf_counter()
     if world > 1:
-        # rank 0 builds the data and encodes the features once (`bench extract`); the other ranks
-        # then find everything in the cache instead of building it side by side
-        if rank == 0:
+        # rank 0 builds the data and encodes the features once (`bench extract`, for tasks that
+        # declare their extraction); the other ranks then find everything in the cache instead
+        # of building it side by side
+        from i2vbench.benchmarks.runner import FEATURE_PLANS
+
+        if rank == 0 and cfg.task in FEATURE_PLANS:
             extract_features(cfg, progress=progress)
         barrier()
     result = runner_for(cfg.task).run(cfg, progress=progress and rank == 0)

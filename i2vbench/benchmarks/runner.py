@@ -29,12 +29,12 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from i2vbench.errors import BenchError
 from i2vbench.registry import Registry
@@ -67,6 +67,18 @@ class RunConfig(BaseModel):
             raise ValueError(f"seeds must be distinct, got {v}")
         return v
 
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> RunConfig:
+        """Every path field made absolute, so the config recorded with the results still says which
+        files were read when the record is read from elsewhere (a relative path would not)."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                setattr(self, name, value.expanduser().absolute())
+        if self.pretrained is not None and Path(self.pretrained).expanduser().exists():  # a file, not a tag
+            self.pretrained = str(Path(self.pretrained).expanduser().absolute())
+        return self
+
     @property
     def resolved_data_seed(self) -> int:
         return self.seeds[0] if self.data_seed is None else self.data_seed
@@ -84,6 +96,9 @@ RUNNER_MODULES = (
     "i2vbench.benchmarks.tvg",
     "i2vbench.benchmarks.var",
     "i2vbench.benchmarks.vtr",
+    "i2vbench.benchmarks.videoqa",
+    "i2vbench.benchmarks.captioning",
+    "i2vbench.benchmarks.ovmot",
 )
 _loaded = False
 
@@ -177,6 +192,7 @@ class MethodResult:
     trainable_params: int
     total_params: int
     seeds: list[SeedResult]
+    config: dict[str, Any] = field(default_factory=dict)  # the method's resolved config on this dataset
 
     @property
     def splits(self) -> list[str]:
@@ -213,6 +229,7 @@ class DatasetResult:
     methods: list[MethodResult]
     skipped: dict[str, str]  # method → why it could not run on this input
     prediction_format: str = "jsonl"
+    table_metrics: tuple[str, ...] = ()  # metrics the table shows beside the survey's columns
 
     def predictions_path(self, split: str, method: str, seed: int) -> str:
         """Where a seed's predictions go, relative to the run folder."""
@@ -289,6 +306,8 @@ class TaskData:
     stats: dict[str, Any] = field(default_factory=dict)
     # the official prediction format of the task, which `bench eval` reads back
     prediction_format: Literal["jsonl", "json", "npy"] = "jsonl"
+    # metrics the table shows beside the survey's columns (e.g. NExT-QA's per-type accuracies)
+    table_metrics: tuple[str, ...] = ()
 
 
 def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) -> DatasetResult:
@@ -308,7 +327,7 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
     for seed in cfg.seeds:
         for spec in runnable:
             seed_everything(seed)  # the same init whichever other methods and seeds run
-            built[seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name))
+            built[seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name), data.dataset)
 
     from i2vbench.distributed import broadcast_object, rank_and_world
 
@@ -340,10 +359,13 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
     by_key = {(seed, spec.name): r for (seed, spec), r in zip(items, done, strict=True)}
     results = []
     for spec in runnable:
-        trainable, total = built[cfg.seeds[0], spec.name].parameter_counts()
+        method = built[cfg.seeds[0], spec.name]
+        trainable, total = method.parameter_counts()
+        config = getattr(method, "config", None)
         results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, trainable, total,
-                                    [by_key[seed, spec.name] for seed in cfg.seeds]))
-    return DatasetResult(data.dataset, data.stats, results, skipped, data.prediction_format)
+                                    [by_key[seed, spec.name] for seed in cfg.seeds],
+                                    asdict(config) if is_dataclass(config) else {}))
+    return DatasetResult(data.dataset, data.stats, results, skipped, data.prediction_format, data.table_metrics)
 
 
 # --- records and the run folder --------------------------------------------------------------
@@ -360,7 +382,7 @@ def results_json(result: RunResult, detail: bool = False) -> list[dict[str, Any]
                                          "metrics_std": m.metrics_std(split), "per_seed": m.per_seed(split)}
                 if detail:
                     entry.update(display=m.display, survey_row=m.survey_row, trainable_params=m.trainable_params,
-                                 total_params=m.total_params)
+                                 total_params=m.total_params, method_config=m.config)
                     for row, s in zip(entry["per_seed"], m.seeds, strict=True):
                         row.update(train_s=round(s.train_s, 2), eval_s=round(s.eval_s, 2),
                                    predictions=ds.predictions_path(split, m.method, s.seed),
@@ -374,6 +396,9 @@ def method_records(result: RunResult, provenance: dict[str, Any]) -> list[dict]:
     from i2vbench.methods.registry import get_method
     from i2vbench.results.schema import OTHER_PARADIGM, ResultRecord
 
+    # an ILFM without pretrained weights (backbone id "...-random") measures the method's head on
+    # random features: a control, not a reproduction of the paper's row
+    kind = "random-init" if result.ilfm.endswith("-random") else "reproduced"
     records = []
     for ds in result.datasets:
         for m in ds.methods:
@@ -387,7 +412,7 @@ def method_records(result: RunResult, provenance: dict[str, Any]) -> list[dict]:
                     metrics=m.metrics(split), metrics_std=m.metrics_std(split),
                     per_seed=[{**row, "predictions": ds.predictions_path(split, m.method, row["seed"])}
                               for row in m.per_seed(split)],
-                    kind="reproduced", provenance=provenance,
+                    kind=kind, provenance=provenance,
                 )
                 records.append(record.model_dump(mode="json"))
     return records

@@ -12,6 +12,7 @@ frames as well. The train-and-score loop is every task's (:mod:`i2vbench.benchma
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,9 @@ from i2vbench.benchmarks.runner import (
 from i2vbench.errors import BenchError
 
 SPLITS = ("train", "val", "test")
+# seconds per clip of the released Charades-STA features (UniVTG, lighthouse, QD-DETR/Moment-DETR
+# family): the default for --features, since the files do not say it
+CHARADES_RELEASE_CLIP_LEN = 1.0
 
 
 class TVGRunConfig(RunConfig):
@@ -39,18 +43,38 @@ class TVGRunConfig(RunConfig):
     task: Literal["tvg"] = "tvg"
     dataset: str = "synthvid"  # or charades-sta (with data_root)
     videos: Path | None = None  # default: <data_root>/videos
-    features: Path | None = None  # pre-extracted vid_clip/ + txt_clip/ (Moment-DETR/UniVTG layout)
+    # pre-extracted per-video / per-query CLIP features in a release layout (datasets.features
+    # FEATURE_LAYOUTS: UniVTG vid_clip/ + txt_clip/, Moment-DETR clip_features/ + clip_text_features/
+    # with qid<qid>.npz, lighthouse clip/ + clip_text/), found by its folder names or named here
+    features: Path | None = None
+    features_layout: Literal["auto", "univtg", "moment_detr", "lighthouse"] = "auto"
+    # what produced the features (e.g. "clip:ViT-B/32"): the files do not say, so the run record
+    # says what the user says, or "unknown"; never the backbone field, which did not produce them
+    features_backbone: str | None = None
+    # charades-sta: video durations (a Charades csv with id/length, or a json {vid: {duration}} /
+    # {vid: seconds} such as VSLNet's charades.json); default: Charades_v1_{train,test}.csv in
+    # data_root, else data_root/charades.json
+    durations: Path | None = None
     fps: float = Field(2.0, gt=0)
-    # seconds per clip, the same rate as fps (1 / fps) said the way feature releases say it; set it
-    # for --features, whose files do not carry it (UniVTG / lighthouse Charades-STA: 1). Unset, it
-    # is 1 / fps; the resolved value is in the run record, and clip counts are checked against it.
+    # seconds per clip, the same rate as fps (1 / fps) said the way feature releases say it. The
+    # files do not carry it: with --features and neither given it is CHARADES_RELEASE_CLIP_LEN
+    # (the UniVTG, lighthouse and Moment-DETR-family Charades-STA releases); on videos, 1 / fps.
+    # The resolved value is in the run record, and clip counts are checked against it.
     clip_len: float | None = Field(None, gt=0)
     val_fraction: float = Field(0.1, ge=0, lt=1)  # charades-sta: train videos held out as val
     synthvid: dict[str, Any] = Field(default_factory=dict)  # build_tvg options (n_train, n_val, n_test)
 
     @model_validator(mode="after")
     def _one_clip_rate(self) -> TVGRunConfig:
-        if self.clip_len is None:
+        if self.features is None and (self.features_backbone or self.features_layout != "auto"):
+            raise ValueError("features_backbone / features_layout describe pre-extracted features: give features too")
+        if self.durations is not None and self.dataset != "charades-sta":
+            raise ValueError(f"durations is read for dataset charades-sta, not {self.dataset!r}")
+        if self.features is not None:
+            self.features_backbone = self.features_backbone or "unknown"
+        if self.clip_len is None and self.features is not None and "fps" not in self.model_fields_set:
+            self.clip_len, self.fps = CHARADES_RELEASE_CLIP_LEN, 1.0 / CHARADES_RELEASE_CLIP_LEN
+        elif self.clip_len is None:
             self.clip_len = 1.0 / self.fps
         elif "fps" not in self.model_fields_set:
             self.fps = 1.0 / self.clip_len
@@ -80,9 +104,11 @@ def load_annotations(cfg: TVGRunConfig, progress: bool) -> tuple[dict[str, list]
     elif cfg.dataset == "charades-sta":
         if cfg.data_root is None:
             raise BenchError("--dataset charades-sta needs --data-root (charades_sta_{train,test}.txt "
-                             "and Charades_v1_{train,test}.csv)")
+                             "and Charades_v1_{train,test}.csv or charades.json)")
         root = Path(cfg.data_root)
-        durations = {**load_durations(root / "Charades_v1_train.csv"), **load_durations(root / "Charades_v1_test.csv")}
+        if not root.is_dir():
+            raise BenchError(f"charades-sta data root not found: {root}")
+        durations = charades_durations(root, cfg.durations)
         train, val = _split_by_videos(load_charades_sta(root / "charades_sta_train.txt", durations),
                                       cfg.val_fraction)
         splits = {"train": train, "val": val, "test": load_charades_sta(root / "charades_sta_test.txt", durations)}
@@ -100,6 +126,23 @@ def load_annotations(cfg: TVGRunConfig, progress: bool) -> tuple[dict[str, list]
     return splits, find_videos(videos_dir, sorted({m.vid for moments in splits.values() for m in moments})), name
 
 
+def charades_durations(root: Path, given: Path | None) -> dict[str, float]:
+    """Video durations: the file given, else the Charades csvs, else a ``charades.json`` (VSLNet's
+    layout, ``{vid: {"duration": s, ...}}``) in ``root``."""
+    from i2vbench.datasets.charades_sta import load_durations
+
+    if given is not None:
+        return load_durations(given)
+    csvs = [root / "Charades_v1_train.csv", root / "Charades_v1_test.csv"]
+    if all(p.is_file() for p in csvs):
+        return {**load_durations(csvs[0]), **load_durations(csvs[1])}
+    if (root / "charades.json").is_file():
+        return load_durations(root / "charades.json")
+    raise BenchError(f"{root}: no video durations: expected Charades_v1_train.csv and Charades_v1_test.csv "
+                     "(Charades' own, columns id/length) or charades.json (VSLNet's, {vid: {duration}}); "
+                     "or name a file with durations: <csv or json>")
+
+
 def _to_queries(moments: list) -> list:
     from i2vbench.methods.tvg.data import TVGQuery
 
@@ -110,6 +153,7 @@ def build_splits(cfg: TVGRunConfig, backbone, moments: dict[str, list], paths: d
                  progress: bool) -> dict[str, Any]:
     """Split name → :class:`TVGSplit`, all sharing one dict of video features (encoded once)."""
     from i2vbench.datasets.features import (
+        detect_feature_layout,
         encode_texts,
         extract_video_features,
         load_univtg_features,
@@ -121,11 +165,13 @@ def build_splits(cfg: TVGRunConfig, backbone, moments: dict[str, list], paths: d
     durations = {q.vid: q.duration for qs in queries.values() for q in qs}
     if cfg.features is not None:
         # every file's shape (and every video's clip count) is checked here, before any training
-        videos = load_univtg_features(cfg.features, sorted(durations), durations, clip_len=cfg.clip_len)
+        layout = detect_feature_layout(cfg.features, cfg.features_layout)
+        videos = load_univtg_features(cfg.features, sorted(durations), durations, clip_len=cfg.clip_len,
+                                      layout=layout)
         text, widths = {}, None
         for s, qs in queries.items():
             if qs:
-                text[s] = load_univtg_text(cfg.features, [q.qid for q in qs], widths=widths)
+                text[s] = load_univtg_text(cfg.features, [q.qid for q in qs], widths=widths, layout=layout)
                 widths = (text[s].tokens.shape[-1], text[s].pooled.shape[-1])
     else:
         videos = extract_video_features(backbone, backbone.backbone_id, paths, sampling(cfg),
@@ -185,12 +231,19 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
     from i2vbench.methods.backbones import load_backbone
 
     seed_everything(cfg.resolved_data_seed)  # a randomly initialised backbone is the data's, too
-    moments, paths, dataset = load_annotations(cfg, progress)
-    # with pre-extracted features the ILFM is only needed by methods that train through it
-    backbone = load_backbone(cfg.backbone, cfg.pretrained) if cfg.features is None else None
-    t0 = time.perf_counter()
-    splits = build_splits(cfg, backbone, moments, paths, progress)
-    feature_s = time.perf_counter() - t0
+    # what loading the data warns about (clipped windows, clip counts off the rate, a random init)
+    # is kept in the run record, and said again for the CLI to print
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        moments, paths, dataset = load_annotations(cfg, progress)
+        # with pre-extracted features the ILFM is only needed by methods that train through it
+        backbone = load_backbone(cfg.backbone, cfg.pretrained) if cfg.features is None else None
+        t0 = time.perf_counter()
+        splits = build_splits(cfg, backbone, moments, paths, progress)
+        feature_s = time.perf_counter() - t0
+    data_warnings = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)))
+    for message in data_warnings:
+        warnings.warn(message, stacklevel=2)
     train = splits["train"]
     inputs = {"pooled", "text_tokens"}
     inputs |= {"layers"} if train.has_layers else set()
@@ -201,10 +254,11 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
         inputs=inputs, missing_why="which pre-extracted features do not have; run on videos instead",
         provided=constructor_args(cfg, train), score=_score(moments),
         stats={"feature_s": round(feature_s, 3), "n_videos": len(train.videos),
-               **{f"n_{s}_queries": len(m) for s, m in moments.items()}},
+               **{f"n_{s}_queries": len(m) for s, m in moments.items()},
+               **({"warnings": data_warnings} if data_warnings else {})},
     )
-    # pre-extracted features name no encoder we could verify: say where they came from
-    ilfm = backbone.backbone_id if backbone is not None else f"pre-extracted:{Path(cfg.features).name}"
+    # pre-extracted features name no encoder we could verify: say what the user says made them
+    ilfm = backbone.backbone_id if backbone is not None else f"pre-extracted:{cfg.features_backbone}"
     return RunResult("tvg", ilfm, [train_and_evaluate(cfg, data, progress)])
 
 

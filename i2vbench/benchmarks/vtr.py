@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field
 
+from i2vbench.benchmarks.msrvtt_pool import MSRVTTRunConfig, build_pool, pool_features, sampling
 from i2vbench.benchmarks.runner import (
-    RunConfig,
     RunResult,
     TaskData,
     held_out,
@@ -39,23 +39,11 @@ from i2vbench.errors import BenchError
 SPLITS = ("train", "val", "test")
 
 
-class VTRRunConfig(RunConfig):
-    """A VTR run: the shared fields plus where the videos are and how frames are sampled."""
+class VTRRunConfig(MSRVTTRunConfig):
+    """A VTR run: the pool's fields plus the held-out val share of MSR-VTT's training videos."""
 
     task: Literal["vtr"] = "vtr"
-    dataset: str = "synthvid"  # or msrvtt (with data_root)
-    videos: Path | None = None  # default: <data_root>/videos
-    fps: float = Field(2.0, gt=0)
-    num_frames: int = Field(8, ge=1)
     val_fraction: float = Field(0.1, gt=0, lt=1)  # msrvtt: 9k train videos held out as val
-    synthvid: dict[str, Any] = Field(default_factory=dict)  # build_msrvtt options (n_train, n_val, n_test)
-
-
-def sampling(cfg: VTRRunConfig):  # noqa: ANN201
-    """How a VTR run samples and encodes videos (frames kept for the methods that tune the ILFM)."""
-    from i2vbench.datasets.features import Sampling
-
-    return Sampling(fps=cfg.fps)
 
 
 @register_features("vtr")
@@ -69,22 +57,20 @@ def vtr_features(cfg: VTRRunConfig, progress: bool = True) -> list:
 
 @register_runner("vtr", VTRRunConfig)
 def run_vtr(cfg: VTRRunConfig, progress: bool = True) -> RunResult:
-    from i2vbench.datasets.features import encode_texts, extract_video_features
+    from i2vbench.datasets.features import encode_texts
     from i2vbench.methods.backbones import load_backbone
     from i2vbench.methods.registry import Lazy
     from i2vbench.methods.vtr.base import VTRSplit
 
     seed_everything(cfg.resolved_data_seed)
     pairs, twins, paths, dataset = load_annotations(cfg, progress)
-    backbone = load_backbone(cfg.backbone, cfg.pretrained)
+    backbone, features, feature_s = pool_features(cfg, paths, progress)
     t0 = time.perf_counter()
-    features = extract_video_features(backbone, backbone.backbone_id, paths, sampling(cfg),
-                                      progress=progress, jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
     splits = {}
     for name, (videos, texts, text_video) in pairs.items():
         splits[name] = VTRSplit(videos, features, texts, np.asarray(text_video), encode_texts(backbone, texts),
                                 cfg.num_frames)
-    feature_s = time.perf_counter() - t0
+    feature_s += time.perf_counter() - t0
     train = splits["train"]
     data = TaskData(
         dataset=dataset, train=train, eval_splits={"test": splits["test"], "val": splits["val"]},
@@ -110,9 +96,7 @@ def load_annotations(cfg: VTRRunConfig, progress: bool) -> tuple[dict[str, Pairs
     from i2vbench.datasets.video import find_videos
 
     if cfg.dataset == "synthvid":
-        from i2vbench.datasets.synthvid.msrvtt import build_msrvtt
-
-        data = build_msrvtt(progress=progress, **{"seed": cfg.resolved_data_seed, **cfg.synthvid})
+        data = build_pool(cfg, progress)
         captions = load_caption_json(data.data_json, split="train")
         train = _train_pairs(load_video_list_csv(data.train_csv), captions, data.train_csv)
         pairs = {"train": train, **{s: _eval_pairs(load_retrieval_csv(data.retrieval_csv(s))) for s in ("val", "test")}}

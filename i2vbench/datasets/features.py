@@ -287,14 +287,62 @@ def _extract(backbone, backbone_id: str, todo: list[tuple[str, Path, Path]], sam
     return out
 
 
+@dataclass(frozen=True)
+class FeatureLayout:
+    """Where a feature release keeps its per-video and per-query files under its root folder.
+
+    Video files are ``<video_dir>/<vid>.npz`` (key ``features``, (T, D)); query files
+    ``<text_dir>/<text_prefix><qid>.npz`` (``last_hidden_state`` (L, W), ``pooler_output`` (D)).
+    """
+
+    name: str
+    video_dir: str
+    text_dir: str
+    text_prefix: str
+    source: str
+
+    def text_file(self, root: Path, qid: str) -> Path:
+        return Path(root) / self.text_dir / f"{self.text_prefix}{require_safe_name(str(qid), 'query id', root)}.npz"
+
+
+FEATURE_LAYOUTS: dict[str, FeatureLayout] = {lay.name: lay for lay in (
+    FeatureLayout("univtg", "vid_clip", "txt_clip", "", "UniVTG's released Charades-STA / QVHighlights features"),
+    FeatureLayout("moment_detr", "clip_features", "clip_text_features", "qid",
+                  "Moment-DETR's QVHighlights release and the QD-DETR / CG-DETR family"),
+    FeatureLayout("lighthouse", "clip", "clip_text", "qid", "lighthouse's features/<dataset>/ folders"),
+)}
+
+
+def detect_feature_layout(root: Path, layout: str = "auto") -> FeatureLayout:
+    """The layout named, or the one whose two folders ``root`` has (one error when none or several)."""
+    if layout != "auto":
+        if layout not in FEATURE_LAYOUTS:
+            raise BenchError(f"unknown features layout {layout!r}; expected auto or one of {', '.join(FEATURE_LAYOUTS)}")
+        return FEATURE_LAYOUTS[layout]
+    root = Path(root)
+    if not root.is_dir():
+        raise BenchError(f"pre-extracted features folder not found: {root}")
+    found = [lay for lay in FEATURE_LAYOUTS.values() if (root / lay.video_dir).is_dir() and (root / lay.text_dir).is_dir()]
+    if len(found) == 1:
+        return found[0]
+    known = "; ".join(f"{lay.video_dir}/ + {lay.text_dir}/{lay.text_prefix}<qid>.npz ({lay.name}: {lay.source})"
+                      for lay in FEATURE_LAYOUTS.values())
+    if not found:
+        raise BenchError(f"{root}: no known pre-extracted feature layout: expected {known}")
+    raise BenchError(f"{root}: holds the folders of several feature layouts ({', '.join(lay.name for lay in found)}); "
+                     "name one: features_layout: <name> in the run config or --features-layout")
+
+
 # How far a video's clip count may be from duration / clip_len before it is reported: one clip
 # (a release may round the last partial clip either way) plus float slack.
 CLIP_COUNT_TOLERANCE = 1.0
 
 
 def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, float],
-                         clip_len: float | None = None) -> dict[str, VideoFeatures]:
-    """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG.
+                         clip_len: float | None = None, layout: FeatureLayout | None = None
+                         ) -> dict[str, VideoFeatures]:
+    """Read ``<root>/vid_clip/<vid>.npz`` (key ``features``) as released by Moment-DETR/UniVTG
+    (another :class:`FeatureLayout`'s folder with ``layout``).
 
     Every array must be (T, D) with one D for all videos, checked here, naming the file, so a
     wrong-width file fails before any training rather than after it. With ``clip_len`` (seconds
@@ -304,11 +352,12 @@ def load_univtg_features(root: Path, vids: list[str], durations: Mapping[str, fl
     rate the files suggest; when a few do, a warning names them (real duration tables are off for
     some videos).
     """
+    layout = layout or FEATURE_LAYOUTS["univtg"]
     out: dict[str, VideoFeatures] = {}
     widths: dict[int, list[Path]] = {}
     off: list[tuple[Path, int, float]] = []  # (file, clips, duration) beyond the tolerance
     for vid in vids:
-        path = Path(root) / "vid_clip" / f"{require_safe_name(vid, 'video id', root)}.npz"
+        path = Path(root) / layout.video_dir / f"{require_safe_name(vid, 'video id', root)}.npz"
         if not path.is_file():
             raise BenchError(f"pre-extracted features missing for video {vid!r}: {path}")
         with np.load(check_npz(path, "pre-extracted features"), allow_pickle=False) as z:
@@ -345,24 +394,27 @@ def _report_clip_counts(off: list[tuple[Path, int, float]], n: int, clip_len: fl
         seen = float(np.median([d / c for _, c, d in off]))
         nice = round(seen * 2) / 2 if seen >= 0.5 else float(f"{seen:.1g}")  # releases use 0.5, 1, 2 s
         raise BenchError(f"{what}: the clip rate is wrong; these features look like {seen:.3g} s clips "
-                         f"(UniVTG and lighthouse Charades-STA releases: 1 s): set clip_len: {nice:g} "
-                         "in the run config")
+                         f"(UniVTG and lighthouse Charades-STA releases: 1 s): pass --clip-len {nice:g} "
+                         f"(clip_len: {nice:g} in the run config)")
     import warnings
 
     more = f" (and {len(off) - 5} more)" if len(off) > 5 else ""
     warnings.warn(f"{what}; those files: {', '.join(str(p) for p, _, _ in off[:5])}{more}", stacklevel=3)
 
 
-def load_univtg_text(root: Path, qids: list[str], widths: tuple[int, int] | None = None) -> TextFeatures:
-    """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state`` (L, W), ``pooler_output`` (D)).
+def load_univtg_text(root: Path, qids: list[str], widths: tuple[int, int] | None = None,
+                     layout: FeatureLayout | None = None) -> TextFeatures:
+    """Read ``<root>/txt_clip/<qid>.npz`` (``last_hidden_state`` (L, W), ``pooler_output`` (D)), or
+    ``layout``'s files (e.g. Moment-DETR's ``clip_text_features/qid<qid>.npz``).
 
     Shapes are checked on load, naming the file: one W and one D for every query, equal to
     ``widths`` (W, D) when given (another split's, so a wrong test file fails before training).
     """
     toks, pooled = [], []
     seen: dict[tuple[int, int], list[Path]] = {}
+    layout = layout or FEATURE_LAYOUTS["univtg"]
     for qid in qids:
-        path = Path(root) / "txt_clip" / f"{require_safe_name(str(qid), 'query id', root)}.npz"
+        path = layout.text_file(root, qid)
         if not path.is_file():
             raise BenchError(f"pre-extracted text features missing for query {qid!r}: {path}")
         with np.load(check_npz(path, "pre-extracted text features"), allow_pickle=False) as z:

@@ -39,11 +39,11 @@ def load_how2qa_csv(path: str | Path) -> list:
                 raise BenchError(f"{where(p, n)}: expected 7 fields (youtube_id, [start:end], wrong1, "
                                  f"wrong2, wrong3, question, correct_answer), got {len(row)}")
             try:
-                parse_span(row[1])
+                span = parse_span(row[1])
             except ValueError:
                 raise BenchError(f"{where(p, n)}: time span {row[1]!r} is not of the form [start:end]") from None
             options = (row[2], row[3], row[4], row[6])
-            items.append(QAItem(str(len(items)), 3, None, row[0], row[5], options))
+            items.append(QAItem(str(len(items)), 3, None, row[0], row[5], options, span))
     return items
 
 

@@ -97,4 +97,22 @@ def load_answer_vocab(path: str | Path, unk_first: bool = True) -> list[str]:
     return (["<unk>"] if unk_first else []) + list(words)
 
 
+def load_youtube_mapping(path: str | Path) -> dict[str, str]:
+    """``msvd_youtube_mapping.txt`` (``<clip name> vid<N>`` a line) as ``{"vid<N>": clip name}``:
+    the QA files name videos ``vid<N>``, the video files are named by clip."""
+    p = require_file(path, "MSVD youtube mapping")
+    out: dict[str, str] = {}
+    with open_text(p) as f:
+        for n, line in enumerate(f, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2 or not parts[1].startswith("vid") or not parts[1][3:].isdigit():
+                raise BenchError(f"{where(p, n)}: expected '<clip name> vid<N>', got {line.strip()!r}")
+            if parts[1] in out:
+                raise BenchError(f"{where(p, n)}: {parts[1]} is mapped twice")
+            out[parts[1]] = parts[0]
+    return out
+
+
 register_dataset("msvd-qa", ("videoqa",), "MSVD-QA: open-ended QA json (answer strings) or NExT-QA-family csv (+ answer vocabulary)")

@@ -18,3 +18,4 @@ class QAItem(NamedTuple):
     video: str
     question: str
     options: tuple[str, ...] | None
+    span: tuple[float, float] | None = None  # the segment asked about, in seconds (How2QA's [start:end])

@@ -57,6 +57,7 @@ class TaoGT:
     not_exhaustive_category_ids: dict[int, list[int]] = field(default_factory=dict)
     merge_map: dict[int, int] = field(default_factory=dict)
     image_video: dict[int, int] = field(default_factory=dict)  # every GT image id -> video id
+    image_frame: dict[int, int] = field(default_factory=dict)  # every GT image id -> frame_index
 
     @property
     def evaluated_category_ids(self) -> list[int]:
@@ -251,6 +252,7 @@ def load_tao_gt(path: str | Path) -> TaoGT:
         boxes=a_box[perm], categories=cats, neg_category_ids=neg,
         not_exhaustive_category_ids=nexh, merge_map=merge_map,
         image_video={i: v for i, (v, _) in img_info.items()},
+        image_frame={i: f for i, (_, f) in img_info.items()},
     )
     _check_unique_tracks(gt.box_frame, gt.box_track, p, "GT", gt)
     return gt

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -15,6 +14,10 @@ from i2vbench.errors import BenchError
 # here as literals so that importing the CLI stays light; tests/test_pretrain.py checks they agree.
 RECIPE = dict(steps=1500, batch_size=128, lr=3e-4, warmup_steps=100, seed=2, eval_every=250,
               eval_frames=1000, partial=0.8, single_object_fraction=0.75, event_focus=0.3, init="tinyclip-v1")
+# The shipped tinylm's recipe (LMPretrainConfig's defaults; tests/test_tinylm.py checks they agree):
+# with --backbone tinylm these replace the options above that are not given on the command line.
+LM_RECIPE = dict(steps=800, batch_size=32, lr=1e-3, warmup_steps=100, seed=0)
+LM_OPTIONS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup_steps", "seed": "seed"}
 # `--backbone tinyvideo`: options left at their default take these (VideoPretrainConfig's defaults,
 # the shipped tinyvideo's recipe); tests/test_tinyvideo.py checks they agree.
 VIDEO_RECIPE = dict(train_clips=3000, eval_clips=500, frames=8, epochs=20, batch_size=32, lr=2e-3,
@@ -31,7 +34,7 @@ def register(app: typer.Typer) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
         ctx: typer.Context,
-        backbone: str = typer.Option("tinyclip", "--backbone", help="embedded model to pretrain: 'tinyclip' (the ILFM) or 'tinyvideo' (the extra video model)"),
+        backbone: str = typer.Option("tinyclip", "--backbone", help="embedded model to pretrain: 'tinyclip' (the ILFM), 'tinylm' (the LM) or 'tinyvideo' (the extra video model)"),
         steps: int = typer.Option(RECIPE["steps"], "--steps", min=1, help="optimiser steps"),
         batch_size: int = typer.Option(RECIPE["batch_size"], "--batch-size", min=2, help="stills per step"),
         lr: float = typer.Option(RECIPE["lr"], "--lr", min=0.0, help="peak learning rate (warmup, then cosine)"),
@@ -54,11 +57,15 @@ def register(app: typer.Typer) -> None:
         eval_clips: int = typer.Option(VIDEO_RECIPE["eval_clips"], "--eval-clips", min=1, help="tinyvideo: held-out clips"),
         frames: int = typer.Option(VIDEO_RECIPE["frames"], "--frames", min=2, help="tinyvideo: frames per clip"),
     ) -> None:
-        """Pretrain the embedded tiny CLIP on SynthVid stills with alt-text (image-text contrastive).
+        """Pretrain the embedded tiny CLIP on SynthVid stills with alt-text (image-text contrastive),
+        or with ``--backbone tinylm`` the embedded LM on SynthVid text (next-token prediction).
 
         With no options: the recipe of the shipped tinyclip (continues from the shipped
         tinyclip-v1). Deterministic for a given seed. Use the result with ``--backbone tinyclip
         --pretrained OUT``, or ship it by writing to ``i2vbench/assets/tinyclip`` with ``--force``.
+        With ``--backbone tinylm`` the defaults are the shipped tinylm's recipe (--steps 800
+        --batch-size 32 --lr 1e-3 --warmup 100 --seed 0, from scratch); only --steps, --batch-size,
+        --lr, --warmup, --seed, --out, --force apply. Ship it with ``--out i2vbench/assets/tinylm --force``.
 
         ``--backbone tinyvideo``: the extra video model, on SynthVid clips with per-frame event
         labels (options left at their default take the shipped tinyvideo's recipe; the
@@ -68,14 +75,21 @@ def register(app: typer.Typer) -> None:
         if backbone == "tinyvideo":
             _pretrain_tinyvideo(ctx, out, force, progress)
             return
+        if backbone == "tinylm":
+            # typer vendors click: compare the source by name, not by click's enum
+            given = {k for k in ctx.params if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
+            flags = {p.name: p.opts[0] for p in ctx.command.params}
+            foreign = sorted(flags[k] for k in given - set(LM_OPTIONS) - {"backbone", "out", "force", "progress"})
+            if foreign:
+                raise BenchError(f"--backbone tinylm does not take {', '.join(foreign)} (options of tinyclip's recipe)")
+            values = {v: ctx.params[k] if k in given else LM_RECIPE[v] for k, v in LM_OPTIONS.items()}
+            _pretrain_tinylm(values, out, force)
+            return
         if backbone != "tinyclip":
             raise BenchError(f"bench pretrain trains the embedded models only; got --backbone {backbone!r}, "
-                             "expected 'tinyclip' or 'tinyvideo' (open_clip / hf weights are loaded from disk "
+                             "expected 'tinyclip', 'tinylm' or 'tinyvideo' (open_clip / hf weights are loaded from disk "
                              "with --pretrained)")
-        from i2vbench.paths import cache_dir
-
-        target = out if out is not None else cache_dir() / "backbones" / f"tinyclip-s{seed}-n{steps}"
-        _check_target(target, force)
+        target = _target(out, f"tinyclip-s{seed}-n{steps}", force)
 
         from i2vbench.methods.backbones.checkpoint import save_tinyclip
         from i2vbench.methods.backbones.pretrain import PretrainConfig, pretrain
@@ -98,16 +112,20 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {target} ({metrics['steps']} steps, {metrics['wall_time_s']:.0f} s){': ' + summary if summary else ''}")
 
 
-def _check_target(target: Path, force: bool) -> None:
+def _target(out: Path | None, default_name: str, force: bool) -> Path:
+    from i2vbench.paths import cache_dir
+
+    target = out if out is not None else cache_dir() / "backbones" / default_name
     if target.exists() and not force:
         raise BenchError(f"refusing to overwrite existing directory {target} (pass --force to replace it)")
     if target.exists() and not target.is_dir():
         raise BenchError(f"--out {target} exists and is not a directory")
+    return target
 
 
-def _replace_dir(target: Path, write: Callable[[Path], object]) -> None:
-    """Fill a staging directory with ``write`` and swap it in for ``target``: a reader sees the
-    old checkpoint or the new one, never half of one."""
+def _replace_dir(target: Path, write) -> None:  # noqa: ANN001
+    """Write a checkpoint folder beside ``target`` with ``write(tmp_dir)``, then swap it in: a
+    reader never sees a half-written checkpoint."""
     from i2vbench.io import atomic_dir
 
     staging = target.with_name(f".{target.name}.new")
@@ -124,6 +142,23 @@ def _replace_dir(target: Path, write: Callable[[Path], object]) -> None:
         os.replace(staging, target)
 
 
+def _pretrain_tinylm(values: dict, out: Path | None, force: bool) -> None:
+    """``bench pretrain --backbone tinylm``: the LM recipe with ``values`` (LMPretrainConfig fields)."""
+    target = _target(out, f"tinylm-s{values['seed']}-n{values['steps']}", force)
+    from i2vbench.methods.backbones.lm_pretrain import LMPretrainConfig, pretrain
+    from i2vbench.methods.backbones.tinylm import save_tinylm
+
+    cfg = LMPretrainConfig(**{**values, "warmup_steps": min(values["warmup_steps"], values["steps"])})
+    model, metrics = pretrain(cfg, log=lambda s: typer.echo(s, err=True))
+    metrics["command"] = (f"bench pretrain --backbone tinylm --steps {cfg.steps} --batch-size {cfg.batch_size} "
+                          f"--lr {cfg.lr:g} --warmup {values['warmup_steps']} --seed {cfg.seed}")
+    _replace_dir(target, lambda tmp: save_tinylm(model, tmp, metrics))
+    typer.echo(f"wrote {target} ({cfg.steps} steps, {metrics['wall_time_s']:.0f} s): held-out perplexity "
+               f"{metrics['heldout_perplexity']:.2f} (uniform {metrics['uniform_perplexity']:.0f}, unigram "
+               f"{metrics['heldout_unigram_perplexity']:.1f}), next-word accuracy "
+               f"{100 * metrics['heldout_next_word_acc']:.1f}%")
+
+
 def _pretrain_tinyvideo(ctx: typer.Context, out: Path | None, force: bool, progress: bool) -> None:
     """``bench pretrain --backbone tinyvideo``: the options it reads, the recipe for the rest."""
     # by the source's name: click moves its ParameterSource enum between modules across versions
@@ -135,10 +170,7 @@ def _pretrain_tinyvideo(ctx: typer.Context, out: Path | None, force: bool, progr
         raise BenchError(f"bench pretrain --backbone tinyvideo: {flags} apply to tinyclip only; tinyvideo takes "
                          "--epochs --clips --eval-clips --frames --batch-size --lr --warmup --seed --out")
     recipe = {**VIDEO_RECIPE, **{_VIDEO_OPTIONS[k]: ctx.params[k] for k in given if _VIDEO_OPTIONS.get(k)}}
-    from i2vbench.paths import cache_dir
-
-    target = out if out is not None else cache_dir() / "backbones" / f"tinyvideo-s{recipe['seed']}-e{recipe['epochs']}"
-    _check_target(target, force)
+    target = _target(out, f"tinyvideo-s{recipe['seed']}-e{recipe['epochs']}", force)
     from i2vbench.methods.backbones.tinyvideo import save_tinyvideo
     from i2vbench.methods.backbones.tinyvideo_pretrain import (
         VideoPretrainConfig,

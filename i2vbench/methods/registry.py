@@ -17,7 +17,9 @@ prints as "-", and its result records say paradigm "other" with a description.
 A run config's ``overrides: {<method>: {...}}`` reach every field of the method's
 ``config_class`` (architecture included) and, flat beside them, every field of its ``train``
 :class:`~i2vbench.methods.trainable.TrainConfig`, e.g. ``{hidden: 64, enc_layers: 3, epochs: 1}``
-(see :meth:`MethodSpec.make_config`). Unknown keys are refused.
+(see :meth:`MethodSpec.make_config`). Unknown keys are refused. A config class may carry
+``dataset_recipes: ClassVar[dict[str, dict]]``, the same kind of keys per dataset id, chosen on
+that dataset's val; a run's overrides apply on top.
 
 Modules that define methods are listed in :data:`METHOD_MODULES` and imported on first lookup,
 so ``import i2vbench`` stays light.
@@ -74,14 +76,17 @@ class MethodSpec:
 
         return own, [f.name for f in dataclasses.fields(TrainConfig)]
 
-    def make_config(self, overrides: Mapping[str, Any] | None = None) -> Any:
-        """The method's config: its defaults with ``overrides`` applied, types checked.
+    def make_config(self, overrides: Mapping[str, Any] | None = None, dataset: str | None = None) -> Any:
+        """The method's config: its defaults, then its recipe for ``dataset`` (the config class's
+        ``dataset_recipes``, as papers train longer on SSv2 than on Kinetics), then ``overrides``;
+        types checked.
 
         Flat keys: the config's own fields, and the fields of its ``train`` recipe beside them
         (the two never share a name; a method whose config did would be refused here).
         """
         cls = self.config_class
-        overrides = dict(overrides or {})
+        recipe = getattr(cls, "dataset_recipes", {}).get(dataset, {}) if cls is not None else {}
+        overrides = {**recipe, **(overrides or {})}
         if cls is None:
             if overrides:
                 raise BenchError(f"overrides.{self.name}: method {self.name!r} has no settings to override")
@@ -107,14 +112,15 @@ class MethodSpec:
             problems = "; ".join(f"{'.'.join(map(str, err['loc'][-1:]))}: {err['msg']}" for err in e.errors())
             raise BenchError(f"overrides.{self.name}: {problems}") from None
 
-    def build(self, provided: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> Any:
+    def build(self, provided: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
+              dataset: str | None = None) -> Any:
         """Construct the method, passing exactly the constructor parameters it names.
 
         ``provided`` maps parameter names to values, or to zero-argument callables wrapped in
         :class:`Lazy` (e.g. loading a backbone) that are called only if the method asks for them.
-        ``config`` is always the method's config with ``overrides`` applied.
+        ``config`` is always the method's config for ``dataset`` with ``overrides`` applied.
         """
-        provided = {**provided, "config": self.make_config(overrides)}
+        provided = {**provided, "config": self.make_config(overrides, dataset)}
         kwargs = {}
         for p in inspect.signature(self.factory).parameters.values():
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
@@ -144,6 +150,9 @@ METHOD_MODULES = (
     "i2vbench.methods.tvg",
     "i2vbench.methods.var",
     "i2vbench.methods.vtr",
+    "i2vbench.methods.videoqa",
+    "i2vbench.methods.captioning",
+    "i2vbench.methods.ovmot",
 )
 _loaded = False
 

@@ -82,9 +82,16 @@ class TrainableMethod(nn.Module):
         """Called once before the first step (e.g. to take feature statistics of ``train``)."""
 
     def param_groups(self) -> list[dict[str, Any]]:
-        """AdamW parameter groups; a group's ``lr_scale`` multiplies the recipe's lr (e.g. a
-        fine-tuned ILFM learning slower than the new head on top of it, as CLIP4Clip does)."""
-        return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        """AdamW parameter groups; a group's ``lr_scale`` multiplies the recipe's lr. A method that
+        fine-tunes its ILFM (a ``backbone`` module and a ``backbone_lr_scale`` in its config) trains
+        the ILFM at that fraction of the lr and its new modules at the lr, as CLIP4Clip does."""
+        scale = getattr(getattr(self, "config", None), "backbone_lr_scale", None)
+        backbone = getattr(self, "backbone", None)
+        if scale is None or not isinstance(backbone, nn.Module):
+            return [{"params": [p for p in self.parameters() if p.requires_grad]}]
+        ilfm = {id(p) for p in backbone.parameters()}
+        return [{"params": list(backbone.parameters()), "lr_scale": scale},
+                {"params": [p for p in self.parameters() if id(p) not in ilfm]}]
 
     def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
         """The shared loop: AdamW, linear warm-up then cosine decay, grad clipping; returns the

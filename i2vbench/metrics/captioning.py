@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
+from typing import TypeVar
 
 from i2vbench.errors import BenchError, where
 from i2vbench.metrics.evaluate import register_evaluator
 
+K = TypeVar("K")
 METRICS = ("BLEU1", "BLEU2", "BLEU3", "BLEU4", "METEOR", "ROUGE-L", "CIDEr")
 
 
@@ -31,8 +33,11 @@ def tokenize(captions: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
-                    metrics: tuple[str, ...] = METRICS) -> dict[str, float]:
-    """The pycocoevalcap scorers on tokenised references/candidates, as fractions (their unit)."""
+                    metrics: tuple[str, ...] = METRICS, meteor=None) -> dict[str, float]:  # noqa: ANN001
+    """The pycocoevalcap scorers on tokenised references/candidates, as fractions (their unit).
+
+    ``meteor``: a running pycocoevalcap ``Meteor`` to score with (see :func:`caption_metrics_many`);
+    by default one is started for this call and stopped after it."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
@@ -42,7 +47,9 @@ def score_tokenized(gts: dict[str, list[str]], res: dict[str, list[str]],
         with contextlib.redirect_stdout(io.StringIO()):  # Bleu prints its n-gram statistics
             bleu, _ = Bleu(4).compute_score(gts, res)
         out.update({f"BLEU{n}": float(bleu[n - 1]) for n in range(1, 5) if f"BLEU{n}" in metrics})
-    if "METEOR" in metrics:
+    if "METEOR" in metrics and meteor is not None:
+        out["METEOR"] = float(_meteor_with_timeout(meteor, gts, res))
+    elif "METEOR" in metrics:
         from pycocoevalcap.meteor.meteor import Meteor
 
         meteor = Meteor()
@@ -63,8 +70,10 @@ MAX_CAPTION_CHARS = 10_000
 
 
 def meteor_timeout(n_videos: int) -> float:
-    """Seconds METEOR's Java child may take: ~2 ms a video measured here, given 60x headroom."""
-    return 60.0 + 0.1 * n_videos
+    """Seconds METEOR's Java child may take: ~2 ms a video measured here, given 60x headroom, after
+    its start (loading its paraphrase table: ~15 s idle, and more than 60 s measured on a 2-core
+    machine with ~24 runnable processes, which is why the start gets 180 s)."""
+    return 180.0 + 0.1 * n_videos
 
 
 def _meteor_with_timeout(meteor, gts: dict, res: dict) -> float:  # noqa: ANN001 (pycocoevalcap's Meteor)
@@ -117,6 +126,51 @@ def caption_metrics(refs: dict[str, list[str]], cands: dict[str, str],
     gts = tokenize({k: refs[k] for k in ids})
     res = tokenize({k: [cands[k]] for k in ids})
     return {k: v * 100 for k, v in score_tokenized(gts, res, metrics).items()}
+
+
+def caption_metrics_many(refs: dict[str, dict[str, list[str]]], candidates: dict[K, tuple[str, dict[str, str]]],
+                         metrics: tuple[str, ...] = METRICS) -> dict[K, dict[str, float]]:
+    """:func:`caption_metrics` for many candidate sets at once, with Java started twice in all.
+
+    ``refs``: ``{split: {video: [references]}}``; ``candidates``: ``{key: (split, {video: caption})}``
+    (e.g. one key per method, seed and split of a run). Every sentence is PTB-tokenised in one
+    tokenizer run (it tokenises line by line, so a sentence comes out as it would alone) and
+    every set is scored by one METEOR process; BLEU, ROUGE-L and CIDEr are per set as in
+    :func:`caption_metrics` (CIDEr's document frequencies from that set's references). The
+    scores equal :func:`caption_metrics` on each set alone; METEOR's ~15 s start is paid once
+    instead of once per set.
+    """
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise BenchError(f"unknown captioning metric(s) {unknown}; known: {', '.join(METRICS)}")
+    for key, (split, cands) in candidates.items():
+        if split not in refs or not refs[split]:
+            raise BenchError(f"candidate set {key!r}: no references for split {split!r}")
+        missing = [k for k in refs[split] if k not in cands]
+        if missing:
+            raise BenchError(f"candidate set {key!r}: no candidate caption for {len(missing)} videos, "
+                             f"e.g. {missing[0]!r}")
+    keys = list(candidates)
+    sentences: dict[tuple, list[str]] = {("ref", s, v): caps for s, by in refs.items() for v, caps in by.items()}
+    for i, key in enumerate(keys):
+        split, cands = candidates[key]
+        sentences.update({("cand", i, v): [cands[v]] for v in refs[split]})
+    tokens = tokenize(sentences)  # type: ignore[arg-type]
+    meteor = None
+    if "METEOR" in metrics:
+        from pycocoevalcap.meteor.meteor import Meteor
+
+        meteor = Meteor()
+    try:
+        out = {}
+        for i, key in enumerate(keys):
+            split = candidates[key][0]
+            gts = {v: tokens["ref", split, v] for v in refs[split]}
+            res = {v: tokens["cand", i, v] for v in refs[split]}
+            out[key] = {k: v * 100 for k, v in score_tokenized(gts, res, metrics, meteor).items()}
+        return out
+    finally:
+        del meteor  # its __del__ stops the Java process
 
 
 # ---------------------------------------------------------------------------------------- files

@@ -53,6 +53,9 @@ def eval_command(
                                      "evaluator ignores them (README: missing and extra predictions)"),
     dataset: str = typer.Option(None, "--dataset", help="dataset id, for tasks whose GT format needs it"),
     option: list[str] = typer.Option(None, "--option", "-o", help="extra evaluator option key=value (repeatable)"),
+    engine: str = typer.Option("ours", "--engine", help="ours, or official: also run the task's official "
+                               "package (captioning: pycocoevalcap, ovmot: trackeval, var: mmaction2) on "
+                               "the same files and print its numbers beside ours"),
 ) -> None:
     """Score PRED against GT; scores in percent, ranks as plain ranks."""
     from i2vbench.metrics.evaluate import evaluate, get_evaluator
@@ -75,25 +78,45 @@ def eval_command(
         if task != "captioning":
             raise BenchError(f"--gt given {len(gts)} times; only captioning takes several (reference files)")
         options["references"] = gts[1:]
+    if engine not in ("ours", "official"):
+        raise BenchError(f"--engine {engine!r}: expected ours or official")
+    if engine == "official":
+        from i2vbench.metrics.evaluate import official_engine
+
+        official_engine(task)  # before any work: a missing package is the first thing said
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         if not gts:
             metrics = get_evaluator(task)(None, pred, **options)
         else:
             metrics = evaluate(task, gts[0], pred, **options)
-    for w in caught:  # what an evaluator tells the user; library noise (ResourceWarning, ...) stays out
-        if issubclass(w.category, UserWarning):
-            typer.echo(f"warning: {w.message}", err=True)
+        if engine == "official":
+            from i2vbench.metrics.evaluate import official_evaluate
+
+            official = official_evaluate(task, gts[0] if gts else None, pred, **options)
+    # what an evaluator tells the user, once (--engine official reads the files a second time);
+    # library noise (ResourceWarning, ...) stays out
+    for message in dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, UserWarning)):
+        typer.echo(f"warning: {message}", err=True)
     if as_json:
         # NaN/inf are not JSON: a metric that is undefined on this input is printed as null
-        typer.echo(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v
-                               for k, v in metrics.items()}))
+        def clean(m: dict) -> dict:
+            return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in m.items()}
+
+        typer.echo(json.dumps(clean(metrics) if engine == "ours"
+                              else {"ours": clean(metrics), "official": clean(official)}))
         return
     from tabulate import tabulate
 
-    rows = [(k, format_value(v)) for k, v in metrics.items()]
-    typer.echo(tabulate(rows, headers=("metric", "value"), tablefmt="simple", disable_numparse=True,
-                        colalign=("left", "right")))
+    if engine == "ours":
+        rows = [(k, format_value(v)) for k, v in metrics.items()]
+        headers: tuple[str, ...] = ("metric", "value")
+    else:  # the official package's metrics, ours beside them, and the difference
+        rows = [(k, format_value(metrics[k]) if k in metrics else "-", format_value(v),
+                 f"{abs(metrics[k] - v):.1e}" if k in metrics else "-") for k, v in official.items()]
+        headers = ("metric", "ours", "official", "|diff|")
+    typer.echo(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                        colalign=("left", *("right",) * (len(headers) - 1))))
 
 
 def register(app: typer.Typer) -> None:

@@ -187,18 +187,62 @@ def compute_teta(gt: TaoGT, res: TaoResults, frames: Frames | None = None) -> Te
     return TetaResult(summary, per_class)
 
 
+SUBSET_FIELDS = ("TETA", "LocA", "AssocA", "ClsA")
+
+
+def ov_class_split(gt: TaoGT) -> dict[str, list[int]]:
+    """OVTrack's open-vocabulary split of the GT's categories: ``novel`` are LVIS-rare
+    (``frequency == "r"``), ``base`` the others ("c", "f"), exactly as OVTrack's
+    ``TaoDataset.evaluate`` builds its base and novel name sets. Categories without a
+    ``frequency`` are in neither (a file without the field has no split)."""
+    out: dict[str, list[int]] = {"base": [], "novel": []}
+    for c in gt.categories:
+        freq = c.get("frequency")
+        if freq is not None:
+            out["novel" if freq == "r" else "base"].append(int(c["id"]))
+    return out
+
+
+def subset_summary(result: TetaResult, class_ids: list[int] | set[int]) -> dict[str, float] | None:
+    """TETA fields averaged over the evaluated classes among ``class_ids``, in percent.
+
+    OVTrack's ``compute_teta_on_ovsetup``: one evaluation over all classes (the global
+    assignment sees every category), then the per-class rows of the subset's classes averaged.
+    Over all evaluated classes this is the full summary (evaluated classes have GT boxes, so none
+    is dropped as empty). ``None`` when no class of the subset is evaluated (OVTrack prints
+    "No Novel classes to evaluate!").
+    """
+    rows = [result.per_class[c] for c in sorted(set(class_ids)) if c in result.per_class]
+    if not rows:
+        return None
+    return {f: float(np.mean([r[f] for r in rows])) for f in FIELDS}
+
+
+def ov_subsets(gt: TaoGT, result: TetaResult) -> dict[str, float]:
+    """``base/<field>`` and ``novel/<field>`` (TETA, LocA, AssocA, ClsA) as OVTrack reports them."""
+    out = {}
+    for name, ids in ov_class_split(gt).items():
+        summary = subset_summary(result, ids)
+        if summary is not None:
+            out.update({f"{name}/{f}": summary[f] for f in SUBSET_FIELDS})
+    return out
+
+
 def teta(gt: TaoGT, res: TaoResults) -> dict[str, float]:
     """TETA and its nine parts, in percent, class-averaged as the official TAO evaluation."""
     return compute_teta(gt, res).summary
 
 
-@register_evaluator("ovmot", keys=(*FIELDS, "HOTA", "DetA", "AssA"))
+@register_evaluator("ovmot", keys=(*FIELDS, "HOTA", "DetA", "AssA",
+                                   *(f"{s}/{f}" for s in ("base", "novel") for f in SUBSET_FIELDS)))
 def evaluate_files(gt: Path | None, pred: Path, max_dets: int = 0, hota: bool = True,
                    hota_max_dets: int = 300, strict: bool = False) -> dict[str, float]:
     """``bench eval --task ovmot``: TETA and its parts, then HOTA/DetA/AssA, in percent.
 
     ``max_dets`` is TETA's ``MAX_DETECTIONS`` (official default 0: all results);
-    ``hota_max_dets`` TrackEval's (default 300). ``--option hota=false`` skips HOTA.
+    ``hota_max_dets`` TrackEval's (default 300). ``--option hota=false`` skips HOTA. When the
+    categories carry LVIS' ``frequency``, ``base/*`` and ``novel/*`` add TETA, LocA, AssocA and
+    ClsA on each side of OVTrack's split (:func:`ov_subsets`).
     """
     import warnings
 
@@ -214,7 +258,8 @@ def evaluate_files(gt: Path | None, pred: Path, max_dets: int = 0, hota: bool = 
                       "and were ignored, as the official evaluators do", stacklevel=2)
     rt = r.limit_per_image(int(max_dets))
     frames = frame_pairs(len(g.image_ids), g.box_frame, g.boxes, rt.box_frame, rt.boxes)
-    out = compute_teta(g, rt, frames).summary
+    result = compute_teta(g, rt, frames)
+    out = {**result.summary, **ov_subsets(g, result)}
     if hota:
         from i2vbench.metrics.hota import compute_hota
 

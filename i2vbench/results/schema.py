@@ -1,10 +1,12 @@
 """The one record schema for every number the suite shows, and how run folders hand records over.
 
 A :class:`ResultRecord` is one method's numbers for one task on one dataset/split. Tables II/III,
-``bench leaderboard`` and the static site are all generated from records of four kinds:
+``bench leaderboard`` and the static site are all generated from records of these kinds:
 
 ``reported``       transcribed from the survey (``i2vbench/results/reported/<task>.yaml``);
 ``reproduced``     measured by ``bench run`` (``results/runs/<run_id>/run.json``);
+``random-init``    measured by ``bench run`` on an ILFM without pretrained weights (backbone id
+                   ``...-random``): a control, never placed under the survey row of its method;
 ``self-reported``  submitted by a user as numbers (``bench submit RESULT.yaml``);
 ``verified``       scored by the suite from submitted predictions (``bench submit --predictions``)
                    against ground truth registered as the dataset's own (:mod:`.trusted`);
@@ -14,7 +16,7 @@ A :class:`ResultRecord` is one method's numbers for one task on one dataset/spli
 Contract with ``bench run`` (read by :func:`load_run_records`)
 -------------------------------------------------------------
 ``results/runs/<run_id>/run.json`` is a JSON object whose key ``"records"`` is a list of
-``ResultRecord.model_dump(mode="json")`` dicts with ``kind: "reproduced"``, e.g.::
+``ResultRecord.model_dump(mode="json")`` dicts with ``kind: "reproduced"`` (or ``"random-init"``), e.g.::
 
     {"task": "tvg", "dataset": "synthvid-tvg", "split": "test",
      "method": "Moment-DETR", "method_id": "moment_detr", "paradigm": "post_network_tuning",
@@ -60,8 +62,8 @@ from i2vbench.errors import BenchError, where
 from i2vbench.tasks import TASKS, TaskSpec
 from i2vbench.taxonomy import PARADIGM_IDS
 
-Kind = Literal["reported", "reproduced", "self-reported", "self-scored", "verified"]
-KINDS: tuple[str, ...] = ("reported", "reproduced", "self-reported", "self-scored", "verified")
+Kind = Literal["reported", "reproduced", "random-init", "self-reported", "self-scored", "verified"]
+KINDS: tuple[str, ...] = ("reported", "reproduced", "random-init", "self-reported", "self-scored", "verified")
 OTHER_PARADIGM = "other"
 
 # Metric keys `bench eval --json` prints per task beyond the table columns (issue 3), so that a

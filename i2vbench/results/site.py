@@ -20,7 +20,7 @@ from i2vbench.tasks import TASKS, TaskSpec
 from i2vbench.taxonomy import PARADIGMS
 
 ASSETS = Path(__file__).resolve().parent / "site_assets"
-KIND_COLOURS = {"reported": "#1f6feb", "reproduced": "#cf222e", "self-reported": "#1a7f37",
+KIND_COLOURS = {"reported": "#1f6feb", "reproduced": "#cf222e", "random-init": "#6e7781", "self-reported": "#1a7f37",
                 "self-scored": "#9a6700", "verified": "#8250df"}
 _e = html.escape
 

@@ -289,7 +289,7 @@ def render_html(blocks: list[tuple[TaskSpec, list[TableRow]]]) -> str:
            "<title>i2vbench: Tables II and III</title>",
            "<style>table{border-collapse:collapse;margin:1em 0}th,td{padding:2px 8px}"
            "thead th{border-bottom:1px solid #000}td.num{text-align:right}"
-           "tr.reproduced,tr.self-reported,tr.self-scored,tr.verified{font-style:italic}</style>",
+           "tr.reproduced,tr.random-init,tr.self-reported,tr.self-scored,tr.verified{font-style:italic}</style>",
            "</head>", "<body>"]
     table = None
     for spec, rows in blocks:

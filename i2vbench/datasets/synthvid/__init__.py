@@ -80,3 +80,15 @@ register_dataset(
     "chance between a class and its reverse), in SSv2 format (mp4 + something-something-v2-*.json)",
     load=build_ssv2,
 )
+
+from i2vbench.datasets.synthvid.tao import build_tao  # noqa: E402
+
+__all__ += ["build_tao"]
+
+register_dataset(
+    "synthvid-tao", ("ovmot",),
+    "SynthVid TAO-like: open-vocabulary tracking of shapes (6 base, 2 novel categories by LVIS "
+    "frequency; training file boxes base only), in TAO format (JPEG frame folders + TAO GT json, "
+    "labelled at 1 fps)",
+    load=build_tao,
+)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -39,7 +40,10 @@ import numpy as np
 
 from i2vbench.datasets.synthvid.text import EVENT_TEMPLATES, noun_phrase, tokenize
 from i2vbench.datasets.synthvid.world import (
+    COLORS,
     OPPOSITE,
+    SHAPES,
+    SIZES,
     Event,
     Scene,
     SceneConfig,
@@ -214,6 +218,50 @@ def caption(rng: np.random.Generator, scene: Scene, events: list[Event], cfg: MS
         if not best or len(tokenize(text)) < len(tokenize(best)):
             best = text
     return best
+
+
+EventWords = tuple[str, str, str]  # (colour, shape, motion) of one event, as a caption names it
+
+
+def event_sequence(scene: Scene) -> list[EventWords]:
+    """The events of ``scene`` in time order, as the captions name them (the reference order)."""
+    out = []
+    for e in sorted(scene.events, key=lambda e: e.start):
+        o = scene.objects[e.obj]
+        out.append((COLORS[o.color], SHAPES[o.shape], e.motion))
+    return out
+
+
+def _predicates() -> dict[str, str]:
+    return {" ".join(tokenize(t.replace("{the}", "").replace("{a}", ""))[:-1]): m
+            for m, tpls in EVENT_TEMPLATES.items() for t in tpls}
+
+
+_PREDICATE = _predicates()
+_SIZE, _COLOR, _SHAPE = ("|".join(words) for words in (SIZES, COLORS, SHAPES))
+_CLAUSE = re.compile(rf"^(?:the|an?) (?:(?:{_SIZE}) )?({_COLOR}) ({_SHAPE}) (.+)$")
+
+
+def parse_caption(text: str) -> list[EventWords] | None:
+    """The inverse of :func:`caption`: the events a sentence of the pool's grammar names, in time
+    order ("B after A" is A then B); None if the sentence is not in the grammar (a generated
+    caption that is not cannot be read, and counts as wrong)."""
+    s = " ".join(tokenize(text))
+    s = s.removesuffix(" .").removeprefix("first ")
+    parts = re.split(r" , and after that | , then | and then ", s)
+    if len(parts) == 1:
+        for sep, swap in ((" after ", True), (" before ", False)):
+            a, found, b = s.partition(sep)
+            if found:
+                parts = [b, a] if swap else [a, b]
+                break
+    out = []
+    for part in parts:
+        m = _CLAUSE.match(part)
+        if m is None or m.group(3) not in _PREDICATE:
+            return None
+        out.append((m.group(1), m.group(2), _PREDICATE[m.group(3)]))
+    return out
 
 
 def sample_captions(scene: Scene, rng: np.random.Generator, cfg: MSRVTTConfig) -> dict:

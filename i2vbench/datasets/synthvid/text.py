@@ -149,3 +149,43 @@ def _vocabulary() -> tuple[str, ...]:
 
 
 VOCABULARY: tuple[str, ...] = _vocabulary()
+
+
+# Questions (VideoQA): every SynthVid question is one of these templates, with its slots filled by
+# the phrases above ({event}: an event sentence without its full stop; {the}: a noun phrase;
+# {predicate}: an event's verb phrase). The key is the question's template id: answers are
+# balanced per template. Every word is in the frozen VOCABULARY (a test checks).
+QUESTIONS: dict[str, str] = {
+    "next": "what is next after {event}?",                    # NExT-QA TN
+    "previous": "what is the last thing before {event}?",     # NExT-QA TP
+    "first": "what is the first thing in the video?",         # NExT-QA TC (under way as it starts)
+    "final": "what is the last thing in the video?",          # NExT-QA TC (under way as it ends)
+    "count": "how many objects are there in the video?",      # NExT-QA DC
+    "where": "where is {the}?",                               # NExT-QA DL (an object that never moves)
+    "colour": "what colour is the {shape}?",                  # NExT-QA DO, MSVD-QA
+    "shape": "what shape is the {colour} object?",            # NExT-QA DO, MSVD-QA
+    "colour_of_event": "what colour is the shape that {predicate}?",  # MSVD-QA (reads the motion)
+    "shape_of_event": "what shape is the object that {predicate}?",   # MSVD-QA (reads the motion)
+    "in_clip": "what does {the} do in this clip?",            # How2QA (a [start:end] segment)
+}
+NUMBERS: tuple[str, ...] = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def question(template: str, **slots: str) -> str:
+    """The question of ``template`` (a key of :data:`QUESTIONS`) with its slots filled."""
+    return QUESTIONS[template].format(**slots)
+
+
+def event_clause(motion: str, color: int, shape: int, rng: np.random.Generator | None = None) -> str:
+    """An event as a clause without its full stop, e.g. "the red circle moves to the left": the
+    first template of ``motion`` (an answer option's fixed wording), or a random one given ``rng``
+    (a question's varied wording)."""
+    tpls = EVENT_TEMPLATES[motion]
+    tpl = tpls[0] if rng is None else tpls[int(rng.integers(len(tpls)))]
+    return tpl.format(the=noun_phrase("the", color, shape), a=noun_phrase("a", color, shape)).rstrip(".")
+
+
+def predicate(motion: str, rng: np.random.Generator | None = None) -> str:
+    """The verb phrase of ``motion``: its first template's (an option's wording) or a random one."""
+    tpls = EVENT_TEMPLATES[motion]
+    return _predicate(tpls[0] if rng is None else tpls[int(rng.integers(len(tpls)))])

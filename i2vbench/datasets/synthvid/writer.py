@@ -38,7 +38,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 
 from i2vbench.datasets.synthvid.codec import CRF, PRESET, X264_PARAMS, encode
-from i2vbench.datasets.synthvid.world import Scene, SceneConfig, sample_scene
+from i2vbench.datasets.synthvid.world import Scene, SceneConfig, sample_scene, scene_from_json
 from i2vbench.errors import BenchError
 from i2vbench.io import atomic_dir, atomic_write_bytes, atomic_write_text, dump_json, read_json
 from i2vbench.paths import cache_dir
@@ -104,6 +104,13 @@ class TaskWriter(Generic[C]):
     ``vid(split, index, annotations, cfg)`` gives its id (file stem and record ``vid``)
     instead of :func:`video_id` (e.g. MSR-VTT's ``video7010``, Kinetics' ``<yid>_<start>_<end>``).
     A task using them gives up the shared-pool guarantee above for its own videos, nothing else.
+
+    ``videos_from(cfg) -> (writer, config)`` makes a task that annotates another task's folder
+    instead of rendering its own: that folder is built (or reused) first, this one's ``videos``
+    is a link to its videos, and each record is that folder's record (scene and its task's
+    annotations, e.g. MSR-VTT's captions) plus this task's ``annotate`` of the same scene.
+    Question sets of one video pool (MSRVTT-MC and MSVD-QA on the MSR-VTT pool) share videos
+    and cached features this way, as the real datasets share videos.
     """
 
     task: str
@@ -114,6 +121,7 @@ class TaskWriter(Generic[C]):
     meta: Mapping[str, Any] = field(default_factory=dict)
     scene: Callable[[int, str, int, C], Scene] | None = None
     vid: Callable[[str, int, dict, C], str] | None = None
+    videos_from: Callable[[C], tuple[TaskWriter, WriterConfig]] | None = None
 
     def video(self, seed: int, split: str, index: int, cfg: C) -> tuple[Scene, dict]:
         """One video's scene and this task's annotations of it, exactly as a build writes them."""
@@ -228,6 +236,11 @@ def _reuse(writer: TaskWriter, root: Path, seed: int, cfg: WriterConfig) -> Buil
     for name, digest in meta["sha256"].items():
         if not (root / name).is_file() or _sha256(root / name) != digest:
             raise BenchError(f"{root / name}: missing or changed since it was generated; rebuild with force")
+    if writer.videos_from is not None:  # the videos it annotates must still be those it was built on
+        source_writer, source_config = writer.videos_from(cfg)
+        source = build_task(source_writer, source_config, seed=seed, progress=False)
+        if (root / "videos").resolve() != (source.root / "videos").resolve():
+            raise BenchError(f"{root / 'videos'}: does not lead to the videos of {source.root}; rebuild with force")
     return Built(root, meta)
 
 
@@ -318,6 +331,8 @@ def build_task(writer: TaskWriter[C], config: C, root: Path | str | None = None,
 def _write(writer: TaskWriter[C], config: C, root: Path, seed: int, progress: bool,
            workers: int | None) -> dict:
     """Build the folder in a temporary sibling and move it to ``root``; returns its meta."""
+    if writer.videos_from is not None:
+        return _write_derived(writer, config, root, seed, progress, workers)
     records, scenes = _plan(writer, seed, config)
     if workers is None:
         workers = min(2, os.cpu_count() or 1, max(1, len(scenes) // 64))
@@ -344,6 +359,45 @@ def _write(writer: TaskWriter[C], config: C, root: Path, seed: int, progress: bo
             "codec": {"codec": "libx264", "pix_fmt": "yuv420p", "crf": config.crf, "preset": PRESET,
                       "x264_params": X264_PARAMS, "threads": 1},
             "sha256": {name: _sha256(tmp / name) for name in names},
+        }
+        atomic_write_text(tmp / "meta.json", dump_json(meta))
+    return meta
+
+
+def _write_derived(writer: TaskWriter[C], config: C, root: Path, seed: int, progress: bool,
+                   workers: int | None) -> dict:
+    """A folder of annotations on another task's videos (see ``TaskWriter.videos_from``)."""
+    source_writer, source_config = writer.videos_from(config)
+    source = build_task(source_writer, source_config, seed=seed, progress=progress, workers=workers)
+    records: Records = {s: [] for s in SPLITS}
+    with (source.root / "scenes.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            records[rec["split"]].append(rec)
+    for split in SPLITS:
+        for i, rec in enumerate(records[split]):
+            ann = writer.annotate(scene_from_json(rec), task_rng(seed, split, i, writer.task), config)
+            clash = rec.keys() & ann.keys()
+            if clash:
+                raise ValueError(f"task {writer.task!r} may not reuse keys of {source_writer.task!r}'s "
+                                 f"records: {sorted(clash)}")
+            rec.update(ann)
+    with atomic_dir(root) as tmp:
+        os.symlink(source.root.resolve() / "videos", tmp / "videos", target_is_directory=True)
+        files = writer.files(records, config)
+        bad = [n for n in files if n.split("/")[0] in RESERVED]
+        if bad:
+            raise ValueError(f"task {writer.task!r} may not write {bad}: reserved by the writer")
+        files["scenes.jsonl"] = "".join(json.dumps(r, separators=(",", ":")) + "\n"
+                                        for s in SPLITS for r in records[s])
+        for name, data in files.items():
+            atomic_write_bytes(tmp / name, data.encode("utf-8") if isinstance(data, str) else data)
+        counts = {s: {"videos": len(records[s]), "events": sum(len(r["events"]) for r in records[s]),
+                      **writer.counts(records[s])} for s in SPLITS}
+        meta = {
+            **writer.meta, "generator": "i2vbench.datasets.synthvid", **_identity(writer, seed, config),
+            "counts": counts, "videos_from": {"task": source_writer.task, "root": str(source.root)},
+            "sha256": {name: _sha256(tmp / name) for name in files},
         }
         atomic_write_text(tmp / "meta.json", dump_json(meta))
     return meta

@@ -1,22 +1,28 @@
-"""The tinyclip checkpoint format: a directory with ``model.safetensors`` (fp16), ``config.json``
-and ``metrics.json``. Safetensors and JSON only, so loading a checkpoint never runs code."""
+"""The checkpoint format of the embedded models (tinyclip, tinylm, ...): a directory with
+``model.safetensors``, ``config.json`` (the model config's ``to_dict()``) and ``metrics.json``.
+Safetensors and JSON only, so loading a checkpoint never runs code."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import torch
+from torch import nn
 
 from i2vbench.errors import BenchError
 from i2vbench.io import atomic_write_bytes, atomic_write_text, dump_json, read_json
 from i2vbench.methods.backbones.tinyclip import TinyCLIP, TinyCLIPConfig
 
 WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
+M = TypeVar("M", bound=nn.Module)
 
 
-def save_tinyclip(model: TinyCLIP, out_dir: str | Path, metrics: dict | None = None,
-                  dtype: torch.dtype = torch.float16) -> Path:
-    """Write the checkpoint files into ``out_dir`` (each file atomically)."""
+def save_checkpoint(model: nn.Module, out_dir: str | Path, metrics: dict | None = None,
+                    dtype: torch.dtype = torch.float32) -> Path:
+    """Write ``model``'s weights (as ``dtype``), its ``config.to_dict()`` and ``metrics`` into
+    ``out_dir``, each file atomically."""
     from safetensors.torch import save
 
     out = Path(out_dir)
@@ -29,8 +35,10 @@ def save_tinyclip(model: TinyCLIP, out_dir: str | Path, metrics: dict | None = N
     return out
 
 
-def load_tinyclip(path: str | Path, device: str = "cpu") -> TinyCLIP:
-    """Load a checkpoint directory (or its ``model.safetensors`` with ``config.json`` beside it)."""
+def load_checkpoint(path: str | Path, name: str, build: Callable[[dict], M], device: str = "cpu") -> M:
+    """The model ``build(config)`` of a checkpoint directory (or of its ``model.safetensors`` with
+    ``config.json`` beside it), its weights checked against the config key by key and shape by
+    shape; ``name`` says what kind of checkpoint in errors."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -38,11 +46,11 @@ def load_tinyclip(path: str | Path, device: str = "cpu") -> TinyCLIP:
     d = p if p.is_dir() else p.parent
     weights = d / WEIGHTS_FILE if p.is_dir() else p
     if not weights.is_file():
-        raise BenchError(f"tinyclip weights not found: {weights}")
-    config = read_json(d / CONFIG_FILE, "tinyclip config.json")
+        raise BenchError(f"{name} weights not found: {weights}")
+    config = read_json(d / CONFIG_FILE, f"{name} config.json")
     if not isinstance(config, dict):
-        raise BenchError(f"{d / CONFIG_FILE}: expected a JSON object of TinyCLIPConfig fields")
-    model = TinyCLIP(TinyCLIPConfig.from_dict(config))
+        raise BenchError(f"{d / CONFIG_FILE}: expected a JSON object of {name}'s config fields")
+    model = build(config)
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as e:
@@ -60,6 +68,16 @@ def load_tinyclip(path: str | Path, device: str = "cpu") -> TinyCLIP:
     return model.to(device).eval()
 
 
+def save_tinyclip(model: TinyCLIP, out_dir: str | Path, metrics: dict | None = None,
+                  dtype: torch.dtype = torch.float16) -> Path:
+    """tinyclip ships in fp16 (half the size; it trains and runs under bf16 autocast anyway)."""
+    return save_checkpoint(model, out_dir, metrics, dtype)
+
+
+def load_tinyclip(path: str | Path, device: str = "cpu") -> TinyCLIP:
+    return load_checkpoint(path, "tinyclip", lambda c: TinyCLIP(TinyCLIPConfig.from_dict(c)), device)
+
+
 def read_metrics(path: str | Path) -> dict:
     """The ``metrics.json`` a checkpoint directory ships with."""
-    return read_json(Path(path) / METRICS_FILE, "tinyclip metrics.json")
+    return read_json(Path(path) / METRICS_FILE, "checkpoint metrics.json")

@@ -17,6 +17,12 @@ from i2vbench.methods.backbones.base import ILFM, BlockParts, TextOutput, Visual
 from i2vbench.methods.backbones.openclip import offline
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+# What a saved tokenizer leaves in the folder (fast: tokenizer.json; CLIP's slow BPE: vocab.json +
+# merges.txt; WordPiece: vocab.txt; SentencePiece, SigLIP's: spiece.model / tokenizer.model).
+# Without any of them transformers still builds a CLIPTokenizer, of two tokens, that maps every
+# word to the same id: the model then runs, and every text score is silently wrong.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "spiece.model", "tokenizer.model")
+PROBE = "a photo of a red dog"
 
 
 class TokensToTokens(nn.Module):
@@ -102,6 +108,19 @@ class HFBackbone(ILFM):
         return self.model.text_model.embeddings.token_embedding(ids)
 
 
+def check_tokenizer(tokenizer, vocab_size: int, d: Path) -> None:  # noqa: ANN001 (a transformers tokenizer)
+    """Refuse a tokenizer that cannot be the text model's: more ids than the model has embeddings
+    for, or one id for every word of a plain English sentence (a degenerate vocabulary)."""
+    n = len(tokenizer)
+    if n > vocab_size:
+        raise BenchError(f"hf:{d}: the tokenizer has {n} tokens but the text model's vocab_size is {vocab_size}: "
+                         "ids past it have no embedding (the tokenizer files of another model?)")
+    ids = tokenizer(PROBE, add_special_tokens=False)["input_ids"]
+    if len(set(ids)) < 2:
+        raise BenchError(f"hf:{d}: the tokenizer maps every word of {PROBE!r} to the same id {ids[:1]} (a vocabulary "
+                         f"of {n} tokens for a text model of {vocab_size}): degenerate tokenizer files")
+
+
 def load_hf(arg: str | None, pretrained: str | None, device: str = "cpu") -> HFBackbone:
     """``hf:<dir>`` (or ``hf`` with ``--pretrained <dir>``): a saved CLIPModel / SiglipModel."""
     d = Path(pretrained or arg or "")
@@ -118,6 +137,10 @@ def load_hf(arg: str | None, pretrained: str | None, device: str = "cpu") -> HFB
     classes = {"clip": CLIPModel, "siglip": SiglipModel}
     if model_type not in classes:
         raise BenchError(f"{d / 'config.json'} [model_type]: {model_type!r}; expected one of {sorted(classes)}")
+    if not any((d / f).is_file() for f in TOKENIZER_FILES):
+        raise BenchError(f"hf:{d}: no tokenizer files (none of {', '.join(TOKENIZER_FILES)}): save the tokenizer "
+                         "into the folder too (processor.save_pretrained(dir) or tokenizer.save_pretrained(dir)); "
+                         "without them transformers builds a tokenizer that maps every word to one id")
     with offline():
         try:
             # safetensors only: a pickled pytorch_model.bin can run code when it is loaded
@@ -127,6 +150,7 @@ def load_hf(arg: str | None, pretrained: str | None, device: str = "cpu") -> HFB
             hint = ("; only safetensors weights are loaded (convert pytorch_model.bin with save_pretrained("
                     "..., safe_serialization=True))" if not any(d.glob("*.safetensors")) else "")
             raise BenchError(f"hf:{d}: could not load model/tokenizer ({e}){hint}") from None
+    check_tokenizer(tokenizer, int(model.config.text_config.vocab_size), d)
     mean = std = None
     pp = d / "preprocessor_config.json"
     if pp.is_file():

@@ -43,7 +43,7 @@ from i2vbench.errors import BenchError
 from i2vbench.paths import ASSETS
 
 TINYVIDEO_DIR = ASSETS / "tinyvideo"
-WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
+WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass
@@ -217,19 +217,10 @@ class TinyVideo(nn.Module):
 
 
 def save_tinyvideo(model: TinyVideo, out_dir: str | Path, metrics: dict | None = None) -> Path:
-    """Write ``model.safetensors`` (fp32: ~1.5 MB), ``config.json`` and ``metrics.json``, each atomically."""
-    from safetensors.torch import save
+    """The embedded models' checkpoint format (:mod:`.checkpoint`), fp32 (~1.3 MB)."""
+    from i2vbench.methods.backbones.checkpoint import save_checkpoint
 
-    from i2vbench.io import atomic_write_bytes, atomic_write_text, dump_json
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(out / WEIGHTS_FILE, save(state, metadata={"format": "pt"}))
-    atomic_write_text(out / CONFIG_FILE, dump_json(model.config.to_dict()))
-    if metrics is not None:
-        atomic_write_text(out / METRICS_FILE, dump_json(metrics))
-    return out
+    return save_checkpoint(model, out_dir, metrics)
 
 
 def load_tinyvideo(path: str | Path | None = None, device: str = "cpu") -> TinyVideo:
@@ -237,33 +228,13 @@ def load_tinyvideo(path: str | Path | None = None, device: str = "cpu") -> TinyV
 
     The model carries ``.model_id`` (``tinyvideo-<sha256 prefix of the weights>``) for cache keys.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from i2vbench.io import read_json
     from i2vbench.methods.backbones import file_sha256
+    from i2vbench.methods.backbones.checkpoint import load_checkpoint
 
     d = Path(path) if path is not None else TINYVIDEO_DIR
-    weights = d / WEIGHTS_FILE
-    if not weights.is_file():
-        raise BenchError(f"tinyvideo weights not found: {weights} "
+    if not (d / WEIGHTS_FILE).is_file():
+        raise BenchError(f"tinyvideo weights not found: {d / WEIGHTS_FILE} "
                          "(`bench pretrain --backbone tinyvideo --out DIR` writes a checkpoint)")
-    config = read_json(d / CONFIG_FILE, "tinyvideo config.json")
-    if not isinstance(config, dict):
-        raise BenchError(f"{d / CONFIG_FILE}: expected a JSON object of TinyVideoConfig fields")
-    model = TinyVideo(TinyVideoConfig.from_dict(config))
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError) as e:
-        raise BenchError(f"{weights}: not a readable safetensors file ({e})") from None
-    want = model.state_dict()
-    missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or extra:
-        raise BenchError(f"{weights}: does not match {d / CONFIG_FILE} (missing {missing[:5]}, unexpected {extra[:5]})")
-    bad = [k for k in want if want[k].shape != state[k].shape]
-    if bad:
-        raise BenchError(f"{weights} [{bad[0]}]: shape {tuple(state[bad[0]].shape)}, "
-                         f"config expects {tuple(want[bad[0]].shape)}")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    model.model_id = f"tinyvideo-{file_sha256(weights)[:12]}"
-    return model.to(device).eval()
+    model = load_checkpoint(d, "tinyvideo", lambda c: TinyVideo(TinyVideoConfig.from_dict(c)), device)
+    model.model_id = f"tinyvideo-{file_sha256(d / WEIGHTS_FILE)[:12]}"
+    return model

@@ -15,7 +15,8 @@ never see them) and are refused by the methods that need text prompts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
@@ -79,3 +80,41 @@ class FramePositionPrompts(nn.Module):
         if t is None:
             raise RuntimeError("FramePositionPrompts need num_frames_context(T) around the forward pass")
         return self.tokens[:t].repeat(len(x) // t, 1, 1)
+
+
+class _PromptContext:
+    """Per-input tokens (e.g. a video's, for a text tower) that conditional prompts read, set
+    around the forward pass by the method that has them, as the clip length is for frames."""
+
+    value: torch.Tensor | None = None
+
+
+PROMPT_CONTEXT = _PromptContext()
+
+
+@contextlib.contextmanager
+def prompt_context(tokens: torch.Tensor) -> Iterator[None]:
+    """Make ``tokens`` (B, P, C), one row per input of the wrapped forward, the context of every
+    :class:`ConditionalPrompts` inside it."""
+    old, PROMPT_CONTEXT.value = PROMPT_CONTEXT.value, tokens
+    try:
+        yield
+    finally:
+        PROMPT_CONTEXT.value = old
+
+
+class ConditionalPrompts(nn.Module):
+    """Prompts made from another modality's tokens: the context (B, P, C) mapped by this block's
+    own projection to the block's width, followed by ``n`` static learned tokens (ViTiS's
+    multimodal prompts: visual tokens and learnable prompts into a frozen language model)."""
+
+    def __init__(self, n: int, width: int, context_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(context_dim, width)
+        self.tokens = nn.Parameter(torch.randn(n, width) * 0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = PROMPT_CONTEXT.value
+        if ctx is None:
+            raise RuntimeError("ConditionalPrompts need prompt_context(tokens) around the forward pass")
+        return torch.cat([self.proj(ctx.to(self.proj.weight.dtype)), self.tokens.expand(len(x), -1, -1)], 1)

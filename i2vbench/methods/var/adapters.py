@@ -14,6 +14,7 @@ layer-normalised, dropout, linear.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -98,6 +99,8 @@ class AIMConfig:
     dropout: float = 0.1
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=15, lr=5e-3, batch_size=32,
                                                                    weight_decay=0.05, grad_clip=1.0))
+    # SynthVid-Kinetics val (seed 0): 96.9 at 5 epochs and at 15
+    dataset_recipes: ClassVar[dict[str, dict]] = {"synthvid-kinetics400": {"epochs": 5}}
 
 
 @register_method("aim", task="var", paradigm="adapter", display="AIM", survey_row="AIM", ref=117,
@@ -138,6 +141,8 @@ class STAdapterConfig:
     # 40.6; lr 5e-3 with dropout 0.1: 61.7
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=15, lr=5e-3, batch_size=32,
                                                                    weight_decay=0.05, grad_clip=1.0))
+    # SynthVid-Kinetics val (seed 0): 94.4 at 5 epochs, 95.0 at 15
+    dataset_recipes: ClassVar[dict[str, dict]] = {"synthvid-kinetics400": {"epochs": 5}}
 
 
 @register_method("st_adapter", task="var", paradigm="adapter", display="ST-Adapter", survey_row=None,

@@ -125,16 +125,6 @@ class VTRMethod(TrainableMethod):
         init = float(scale.detach()) if isinstance(scale, torch.Tensor) else math.log(1 / 0.07)
         self.logit_scale = nn.Parameter(torch.tensor(init))
 
-    def param_groups(self) -> list[dict]:
-        """A method that fine-tunes its ILFM (a ``backbone_lr_scale`` in its config) trains the
-        ILFM at that fraction of the lr and its new modules at the lr, as CLIP4Clip does."""
-        scale = getattr(getattr(self, "config", None), "backbone_lr_scale", None)
-        if scale is None:
-            return super().param_groups()
-        ilfm = {id(p) for p in self.backbone.parameters()}
-        return [{"params": list(self.backbone.parameters()), "lr_scale": scale},
-                {"params": [p for p in self.parameters() if id(p) not in ilfm]}]
-
     def embed_videos(self, b: VTRBatch) -> torch.Tensor:
         raise NotImplementedError
 

@@ -1,0 +1,244 @@
+"""SynthVid in TAO's own files: open-vocabulary multi-object tracking ground truth.
+
+A built benchmark is a folder the real TAO loader (:func:`i2vbench.datasets.tao.load_tao_gt`)
+and a TAO tracker read as they are::
+
+    frames/<split>/SynthVid/<vid>/frame0001.jpg ...  every frame as a JPEG (1-based names, as TAO)
+    annotations/train.json                         TAO GT: videos, images, tracks, annotations,
+    annotations/validation.json                    categories (LVIS-style, with ``frequency``)
+    annotations/test.json
+    videos/<vid>.mp4, scenes.jsonl, meta.json      the writer's (scene + every box, novel included)
+
+What TAO has and this keeps:
+
+- **Sparse ground truth**: frames are written at the scene rate (4 fps) but only every
+  ``annotate_every``-th frame (1 fps by default) is an ``images`` entry with boxes, as TAO
+  labels about one frame per second of 30 fps video. A tracker runs on every frame and is scored
+  on the labelled ones (``frame_index`` is 0-based, file names 1-based: ``frame0005.jpg`` is
+  frame_index 4, as in TAO).
+- **Base and novel categories**, decided as OVTrack decides them, by LVIS' ``frequency``: the
+  shapes in :data:`~.world.NOVEL_SHAPES` are ``"r"`` (rare = novel), the others ``"f"`` (base).
+  Every file lists all categories (OVTrack runs with the whole vocabulary), but the **training
+  file boxes base categories only**: novel objects are in the training videos, unlabelled, as
+  LVIS' rare classes are removed from OVTrack's training data. Val and test box both.
+- Federated labels: ``neg_category_ids`` are the categories absent from the whole video (in the
+  training file only base ones: nothing is claimed about unlabelled novel objects);
+  ``not_exhaustive_category_ids`` is empty (every labelled category is boxed wherever it is
+  visible).
+- Hard cases come from the shared scene pool: objects **cross** and **occlude** each other
+  (a box is labelled while at least ``min_visible`` of the object's drawn area is unhidden and
+  it is at least half opaque), **appear and disappear**, and many share a colour or a shape
+  with another object of the video (distractors). ``videos[].metadata.crossings`` counts the
+  pairs of tracks whose boxes overlap (IoU >= ``crossing_iou``) on some frame while both are
+  visible; the OV-MOT runner scores association on the videos that have one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from i2vbench.datasets.synthvid.world import NOVEL_SHAPES, SHAPES, Scene, scene_from_json
+from i2vbench.datasets.synthvid.writer import (
+    SPLITS,
+    Built,
+    Records,
+    TaskFolder,
+    TaskWriter,
+    WriterConfig,
+    build_task,
+    check_split,
+)
+
+GT_FILES = {"train": "annotations/train.json", "val": "annotations/validation.json",
+            "test": "annotations/test.json"}
+SPLIT_DIR = {"train": "train", "val": "val", "test": "test"}  # TAO's video name prefixes
+SOURCE = "SynthVid"  # TAO's second name component is the source dataset (YFCC100M, ArgoVerse, ...)
+
+
+@dataclass(frozen=True)
+class TAOConfig(WriterConfig):
+    """Sizes, the labelling rate and what counts as visible; with the seed, the folder's identity."""
+
+    n_train: int = 60
+    n_val: int = 20
+    n_test: int = 40
+    annotate_every: int = 4  # label one frame in this many (4 at SynthVid's 4 fps: TAO's 1 fps)
+    min_visible: float = 0.25  # a box is labelled if this share of the object is unhidden
+    crossing_iou: float = 0.2  # two tracks cross where their boxes overlap this much
+    jpeg_quality: int = 90
+
+
+def category_table() -> list[dict]:
+    """TAO/LVIS-style categories: id (1-based), name, synset, frequency ("r" = novel)."""
+    return [{"id": i + 1, "name": s, "synset": f"{s}.n.01", "frequency": "r" if s in NOVEL_SHAPES else "f"}
+            for i, s in enumerate(SHAPES)]
+
+
+def novel_category_ids() -> list[int]:
+    return [c["id"] for c in category_table() if c["frequency"] == "r"]
+
+
+def _xywh(b: np.ndarray) -> list[float]:
+    return [round(float(b[0]), 2), round(float(b[1]), 2), round(float(b[2] - b[0]), 2),
+            round(float(b[3] - b[1]), 2)]
+
+
+def _crossings(boxes: np.ndarray, visible: np.ndarray, thr: float) -> int:
+    """Pairs of objects whose boxes overlap with IoU >= thr on a frame where both are visible."""
+    n = boxes.shape[1]
+    count = 0
+    for a in range(n):
+        for b in range(a + 1, n):
+            x0 = np.maximum(boxes[:, a, 0], boxes[:, b, 0])
+            y0 = np.maximum(boxes[:, a, 1], boxes[:, b, 1])
+            x1 = np.minimum(boxes[:, a, 2], boxes[:, b, 2])
+            y1 = np.minimum(boxes[:, a, 3], boxes[:, b, 3])
+            inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+            area = lambda j: (boxes[:, j, 2] - boxes[:, j, 0]) * (boxes[:, j, 3] - boxes[:, j, 1])  # noqa: E731
+            iou = inter / np.maximum(area(a) + area(b) - inter, 1e-6)
+            count += bool(((iou >= thr) & visible[:, a] & visible[:, b]).any())
+    return count
+
+
+def annotate(scene: Scene, rng: np.random.Generator, cfg: TAOConfig) -> dict:
+    """Every labelled frame's boxes (novel objects included; the training file drops them).
+
+    ``tao_boxes``: [frame_index, object index, x, y, w, h] rows; ``crossings`` as in the module
+    docstring. Deterministic: no random draws.
+    """
+    boxes = scene.boxes
+    unhidden = scene.visible_fraction()
+    labelled = scene.visibility & (unhidden >= cfg.min_visible)
+    labelled &= (boxes[..., 2] - boxes[..., 0] >= 1) & (boxes[..., 3] - boxes[..., 1] >= 1)
+    rows = []
+    for t in range(0, scene.n_frames, cfg.annotate_every):
+        for j in np.flatnonzero(labelled[t]).tolist():
+            rows.append([t, j, *_xywh(boxes[t, j])])
+    return {"tao_boxes": rows, "crossings": _crossings(boxes, scene.visibility, cfg.crossing_iou)}
+
+
+def video_name(split: str, vid: str) -> str:
+    """TAO's ``<split>/<source>/<video>`` name (also the video's frame folder under ``frames/``)."""
+    return f"{SPLIT_DIR[check_split(split)]}/{SOURCE}/{vid}"
+
+
+def frame_file(name: str, frame_index: int) -> str:
+    """TAO's 1-based JPEG name of 0-based ``frame_index``."""
+    return f"{name}/frame{frame_index + 1:04d}.jpg"
+
+
+def _gt_json(records: list[dict], split: str, cfg: TAOConfig) -> str:
+    cats = category_table()
+    novel = {c["id"] for c in cats if c["frequency"] == "r"}
+    cat_of = {c["name"]: c["id"] for c in cats}
+    videos, images, tracks, anns = [], [], [], []
+    image_count: dict[int, set] = {c["id"]: set() for c in cats}
+    instance_count = {c["id"]: 0 for c in cats}
+    for v, r in enumerate(records, start=1):
+        name = video_name(split, r["vid"])
+        size = r["image_size"]
+        obj_cat = [cat_of[o["category"]] for o in r["objects"]]
+        present = set(obj_cat)
+        neg = [c["id"] for c in cats if c["id"] not in present and not (split == "train" and c["id"] in novel)]
+        videos.append({"id": v, "name": name, "width": size, "height": size, "neg_category_ids": neg,
+                       "not_exhaustive_category_ids": [],
+                       "metadata": {"dataset": SOURCE, "crossings": r["crossings"], "fps": r["fps"]}})
+        image_id = {}
+        for t in range(0, r["n_frames"], cfg.annotate_every):
+            image_id[t] = len(images) + 1
+            images.append({"id": image_id[t], "video_id": v, "file_name": frame_file(name, t),
+                           "frame_index": t, "width": size, "height": size, "video": name})
+        track_id = {}
+        for j, c in enumerate(obj_cat):
+            boxed = any(row[1] == j for row in r["tao_boxes"])
+            if boxed and not (split == "train" and c in novel):
+                track_id[j] = len(tracks) + 1
+                tracks.append({"id": track_id[j], "category_id": c, "video_id": v})
+                instance_count[c] += 1
+        for t, j, x, y, w, h in r["tao_boxes"]:
+            if j not in track_id:
+                continue
+            c = obj_cat[j]
+            image_count[c].add(image_id[t])
+            anns.append({"id": len(anns) + 1, "image_id": image_id[t], "video_id": v, "track_id": track_id[j],
+                         "category_id": c, "bbox": [x, y, w, h], "area": round(w * h, 2), "iscrowd": 0})
+    for c in cats:
+        c["image_count"] = len(image_count[c["id"]])
+        c["instance_count"] = instance_count[c["id"]]
+    data = {"info": {"description": f"SynthVid TAO-format {split} split", "version": "1"},
+            "licenses": [], "videos": videos, "images": images, "tracks": tracks, "annotations": anns,
+            "categories": cats}
+    return json.dumps(data, separators=(",", ":")) + "\n"
+
+
+def _jpeg(frame: np.ndarray, quality: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(frame).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def tao_files(records: Records, cfg: TAOConfig) -> dict[str, str | bytes]:
+    files: dict[str, str | bytes] = {GT_FILES[s]: _gt_json(records[s], s, cfg) for s in SPLITS}
+    for s in SPLITS:
+        for r in records[s]:
+            name = video_name(s, r["vid"])
+            for t, frame in enumerate(scene_from_json(r).render()):
+                files[f"frames/{frame_file(name, t)}"] = _jpeg(frame, cfg.jpeg_quality)
+    return files
+
+
+def _counts(records: list[dict]) -> dict[str, int]:
+    novel = set(NOVEL_SHAPES)
+    return {"labelled boxes": sum(len(r["tao_boxes"]) for r in records),
+            "videos with a crossing": sum(r["crossings"] > 0 for r in records),
+            "novel objects": sum(o["shape"] in novel for r in records for o in r["objects"])}
+
+
+TAO = TaskWriter("tao", "1", annotate, tao_files, _counts,
+                 {"categories": category_table(), "novel": "frequency == 'r' (OVTrack's split)"})
+
+
+@dataclass(frozen=True)
+class SynthVidTAO(TaskFolder):
+    """A built SynthVid TAO-format benchmark (see the module docstring for the layout)."""
+
+    frames_dir: Path
+    annotations_dir: Path
+
+    def gt_json(self, split: str) -> Path:
+        """TAO GT json of "train", "val" (``validation.json``) or "test"."""
+        return self.root / GT_FILES[check_split(split)]
+
+    def scenes(self, split: str | None = None) -> Iterator[tuple[str, str, Scene, dict]]:
+        """(id, split, scene, record) for every video, from ``scenes.jsonl``."""
+        with self.scenes_jsonl.open(encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                if split is None or d["split"] == split:
+                    yield d["vid"], d["split"], scene_from_json(d), d
+
+
+def _handle(built: Built) -> SynthVidTAO:
+    return SynthVidTAO(**built.folder_fields(), frames_dir=built.root / "frames",
+                       annotations_dir=built.root / "annotations")
+
+
+def build_tao(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
+              n_val: int | None = None, n_test: int | None = None, force: bool = False,
+              progress: bool = True, config: TAOConfig | None = None,
+              workers: int | None = None) -> SynthVidTAO:
+    """Generate (or reuse) the SynthVid TAO-format benchmark; returns its paths.
+
+    ``n_train`` / ``n_val`` / ``n_test`` override the config's video counts. Caching, reuse,
+    ``force``, atomicity and ``workers`` are those of :func:`.writer.build_task`.
+    """
+    cfg = (config or TAOConfig()).with_counts(n_train, n_val, n_test)
+    return _handle(build_task(TAO, cfg, root, seed=seed, force=force, progress=progress, workers=workers))

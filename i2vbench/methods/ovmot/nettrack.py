@@ -1,0 +1,119 @@
+"""NetTrack (Zheng et al., CVPR 2024) in miniature: fine-grained points vote for associations.
+
+The mechanism kept: the open-vocabulary detector (Grounding DINO; here the frozen tinyground)
+detects and labels; a **point tracker**, the extra model, follows a net of points inside each
+track's last box to the current frame, and a detection's affinity to a track is the share of the
+track's reliably followed points that land inside it (NetTrack's fine-grained "net" voting),
+added to the box IoU in the association. Points survive appearance change and partial
+occlusion that a box overlap or an appearance embedding does not.
+
+What plays the extra model: a classical pyramidal Lucas-Kanade tracker with a forward-backward
+check (:mod:`.points`), in place of CoTracker; no video model is trained here, and neither is
+NetTrack (its parts are all pretrained). Dropped: NetTrack's multi-granularity coarse-to-fine
+association stages and its Grounding DINO prompt refinement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from i2vbench.methods.ovmot.base import (
+    OVMOTMethod,
+    OVMOTSplit,
+    TrackerConfig,
+    VideoDetections,
+    detector_probs,
+)
+from i2vbench.methods.ovmot.points import Pyramid, track_points
+from i2vbench.methods.registry import register_method
+from i2vbench.methods.trainable import TrainConfig
+
+
+@dataclass
+class NetTrackConfig(TrackerConfig):
+    grid: int = 4  # a grid x grid net of points over the inner part of each box
+    inner: float = 0.6  # share of the box's width/height the net spans
+    iou_weight: float = 0.5
+    extra_weight: float = 1.0  # the point votes
+    match_thresh: float = 0.3
+
+
+class PointVotes:
+    """Track x detection affinities from points followed frame to frame.
+
+    Each track's net is followed from the frame of its last detection to the current frame,
+    all tracks' points in one Lucas-Kanade call per frame step; pyramids are built once per frame.
+    """
+
+    def __init__(self, v: VideoDetections, cfg: NetTrackConfig) -> None:
+        assert v.gray is not None, "NetTrack follows points on the frames"
+        self.v, self.cfg = v, cfg
+        self.state: dict[int, tuple[int, np.ndarray]] = {}  # row -> (frame, reliable points)
+        self.pyr: dict[int, Pyramid] = {}
+
+    def _pyramid(self, t: int) -> Pyramid:
+        if t not in self.pyr:
+            self.pyr = {k: p for k, p in self.pyr.items() if k >= t - 1}
+            self.pyr[t] = Pyramid(self.v.gray[t])
+        return self.pyr[t]
+
+    def _net(self, r: int) -> np.ndarray:
+        x0, y0, x1, y1 = self.v.boxes[r]
+        g = (np.arange(self.cfg.grid) + 0.5) / self.cfg.grid
+        u = 0.5 + (g - 0.5) * self.cfg.inner
+        xs, ys = x0 + u * (x1 - x0), y0 + u * (y1 - y0)
+        return np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)
+
+    def _advance(self, rows: list[int], t: int) -> None:
+        """Bring every row's points to frame t."""
+        for r in rows:
+            if r not in self.state:
+                self.state[r] = (int(self.v.frame[r]), self._net(r))
+        start = min(self.state[r][0] for r in rows)
+        for f in range(start, t):
+            moving = [r for r in rows if self.state[r][0] == f]
+            if not moving:
+                continue
+            pts = [self.state[r][1] for r in moving]
+            n = np.cumsum([0] + [len(p) for p in pts])
+            new, ok = track_points(self._pyramid(f), self._pyramid(f + 1), np.concatenate(pts))
+            for i, r in enumerate(moving):
+                sl = slice(n[i], n[i + 1])
+                self.state[r] = (f + 1, new[sl][ok[sl]])
+
+    def __call__(self, t: int, track_rows: list[int], det_rows: np.ndarray) -> np.ndarray:
+        self._advance(track_rows, t)
+        out = np.zeros((len(track_rows), len(det_rows)), np.float32)
+        b = self.v.boxes[det_rows]
+        for i, r in enumerate(track_rows):
+            pts = self.state[r][1]
+            if len(pts):
+                inside = ((pts[:, None, 0] >= b[None, :, 0]) & (pts[:, None, 0] <= b[None, :, 2])
+                          & (pts[:, None, 1] >= b[None, :, 1]) & (pts[:, None, 1] <= b[None, :, 3]))
+                out[i] = inside.mean(0)
+        return out
+
+
+@register_method("nettrack", task="ovmot", paradigm="extra_models", display="NetTrack", survey_row="NetTrack",
+                 ref=42, paper="NetTrack: Tracking highly dynamic objects with a net")
+class NetTrack(OVMOTMethod):
+    """The frozen detector's boxes and labels, associated by IoU plus the votes of points a
+    point tracker (the extra model: Lucas-Kanade here, CoTracker in the paper) follows."""
+
+    config_class = NetTrackConfig
+
+    def __init__(self, config: NetTrackConfig | None = None) -> None:
+        super().__init__()
+        self.tracker = self.config = config or NetTrackConfig()
+        self.train_config = TrainConfig(epochs=0)
+
+    def fit(self, train: OVMOTSplit, seed: int = 0, progress: bool = True) -> list[float]:
+        return []
+
+    def class_probs(self, split: OVMOTSplit, v: VideoDetections) -> np.ndarray:
+        return detector_probs(v)
+
+    def extra_similarity(self, split: OVMOTSplit, v: VideoDetections) -> PointVotes:
+        return PointVotes(v, self.config)

@@ -1,0 +1,100 @@
+"""Tem-Adapter (Chen et al., ICCV 2023, "Tem-Adapter: Adapting Image-Text Pretraining for Video
+Question Answer"; survey [114]): two aligners on a frozen ILFM's features.
+
+Mechanism kept:
+
+- **Temporal Aligner**: a question-guided, causally masked transformer over the frozen frame
+  embeddings (with their positions and motion channels), trained with the paper's extra
+  language-guided autoregressive task: from the frames up to t and the question, forecast the
+  embedding of frame t + 1 (an MSE term beside the QA loss). Its states then answer: each
+  candidate's "question + option" query attends over them.
+- **Semantic Aligner**: a zero-initialised residual adapter on the frozen text features of the
+  question and the options (it starts as the identity), refining them for the video side.
+
+Dropped: the paper's multi-stage schedule and its captions of the video as extra text. The ILFM
+is never run (its features are read frozen), as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from i2vbench.methods.paradigms.common import temporal_differences
+from i2vbench.methods.registry import register_method
+from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.videoqa.base import QABatch, QAHead, QAMethod, attend
+
+
+class SemanticAligner(nn.Module):
+    """``x + up(gelu(down(x)))`` with ``up`` zero-initialised: the frozen text features at first."""
+
+    def __init__(self, width: int, bottleneck: int) -> None:
+        super().__init__()
+        self.down = nn.Linear(width, bottleneck)
+        self.up = nn.Linear(bottleneck, width)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.up(nn.functional.gelu(self.down(x)))
+
+
+@dataclass
+class TemAdapterConfig:
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 4
+    bottleneck: int = 64
+    forecast_weight: float = 0.5  # weight of the autoregressive forecasting term
+    dropout: float = 0.1
+    max_frames: int = 64
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, lr=1e-3, batch_size=32))
+
+
+@register_method("tem_adapter", task="videoqa", paradigm="adapter", display="Tem-Adapter", survey_row="Tem-Adapter",
+                 ref=114, paper="Tem-Adapter: Adapting Image-Text Pretraining for Video Question Answer")
+class TemAdapter(QAMethod):
+    """Question-guided causal temporal aligner (forecasting the next frame) + semantic text adapter."""
+
+    config_class = TemAdapterConfig
+    needs = frozenset({"pooled", "text_tokens"})
+
+    def __init__(self, video_dim: int, text_dim: int, config: TemAdapterConfig | None = None) -> None:
+        super().__init__()
+        c = self.config = config or TemAdapterConfig()
+        self.train_config = c.train
+        self.semantic = SemanticAligner(text_dim, c.bottleneck)
+        self.head = QAHead(text_dim, c.hidden, c.dropout)
+        self.frame = nn.Linear(4 * video_dim, c.hidden)  # frame + motion channels (3 spans)
+        self.pos = nn.Parameter(torch.randn(c.max_frames + 1, c.hidden) * 0.02)
+        layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 2 * c.hidden, c.dropout, batch_first=True,
+                                           norm_first=True)
+        self.temporal = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
+        self.forecast = nn.Linear(c.hidden, video_dim)
+        self.query = nn.Linear(2 * c.hidden, c.hidden)
+
+    def aligned(self, b: QABatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(question (B, H), candidates (B, K, H), causal frame states (B, T, H))."""
+        q, cands = self.head.embed(replace(b, question=self.semantic(b.question),
+                                           candidates=self.semantic(b.candidates)))
+        t = b.frames.shape[1]
+        x = torch.cat([q.unsqueeze(1), self.frame(temporal_differences(b.frames))], 1) + self.pos[: t + 1]
+        causal = torch.triu(torch.full((t + 1, t + 1), float("-inf")), diagonal=1)  # the question is seen by all
+        return q, cands, self.temporal(x, mask=causal)[:, 1:]
+
+    def forward(self, b: QABatch) -> torch.Tensor:
+        q, cands, h = self.aligned(b)
+        return self._answer(q, cands, h)
+
+    def _answer(self, q: torch.Tensor, cands: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        query = self.query(torch.cat([q.unsqueeze(1).expand_as(cands), cands], -1))
+        return self.head(attend(query, h) + q.unsqueeze(1), cands)
+
+    def loss(self, b: QABatch) -> dict[str, torch.Tensor]:
+        q, cands, h = self.aligned(b)
+        ce = nn.functional.cross_entropy(self._answer(q, cands, h).float(), b.answer)
+        forecast = nn.functional.mse_loss(self.forecast(h[:, :-1]), b.frames[:, 1:])
+        return {"ce": ce, "forecast": self.config.forecast_weight * forecast}

@@ -1,0 +1,300 @@
+"""`bench run --task captioning` end to end on a small SynthVid MSR-VTT pool and on the real
+MSR-VTT layout; the shared caption decoder; the grammar parser behind ``twin-order``; the
+batched (one Java session) scoring against the per-file evaluator."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+METHODS = ("nearest_caption", "consensus_caption", "clip4caption", "mams", "mplug2", "swinbert")
+TRAINED = [m for m in METHODS if m not in ("nearest_caption", "consensus_caption")]
+SMALL = "synthvid: {n_train: 24, n_val: 9, n_test: 9}\noverrides: {" + ", ".join(
+    f"{m}: {{epochs: 1}}" for m in TRAINED) + "}\n"
+SYNTHVID = {"seed": 0, "n_train": 24, "n_val": 9, "n_test": 9}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> dict:
+    from conftest import run_bench
+
+    tmp = tmp_path_factory.mktemp("captioning")
+    (tmp / "small.yaml").write_text(SMALL)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("I2VBENCH_CACHE", str(tmp / "cache"))
+    try:
+        code, stdout, stderr = run_bench("run", "--task", "captioning", "--config", str(tmp / "small.yaml"),
+                                         "--out", str(tmp / "runs"), "--json", "--no-progress")
+        assert code == 0, stderr
+        out = json.loads(stdout)
+        out["cache"] = str(tmp / "cache")
+        return out
+    finally:
+        mp.undo()
+
+
+def test_every_method_runs_and_its_captions_score_as_bench_eval_scores_them(run, bench, monkeypatch):
+    from i2vbench.datasets.synthvid.msrvtt import build_msrvtt
+
+    assert run["task"] == "captioning"
+    assert {(r["method"], r["split"]) for r in run["results"]} == {(m, s) for m in METHODS for s in ("val", "test")}
+    assert {r["dataset"] for r in run["results"]} == {"synthvid-msrvtt"}
+    for r in run["results"]:
+        assert list(r["metrics"])[:7] == ["BLEU1", "BLEU2", "BLEU3", "BLEU4", "METEOR", "ROUGE-L", "CIDEr"]
+        assert 0 <= r["metrics"]["twin-order"] <= 100 and 0 <= r["metrics"]["event-acc"] <= 100
+    monkeypatch.setenv("I2VBENCH_CACHE", run["cache"])
+    data = build_msrvtt(progress=False, **SYNTHVID)
+    run_dir = Path(run["run_dir"])
+    record = json.loads((run_dir / "run.json").read_text())
+    assert {r["method_id"]: r["paradigm"] for r in record["records"]} == {
+        "nearest_caption": "other", "consensus_caption": "other", "clip4caption": "post_network_tuning",
+        "mams": "side_tuning", "mplug2": "partial_tuning", "swinbert": "full_fine_tuning"}
+    for r in record["records"]:
+        (seed,) = r["per_seed"]
+        rows = json.loads((run_dir / seed["predictions"]).read_text())
+        assert [set(row) for row in rows] == [{"video_id", "caption"}] * 9
+    # `bench eval` on a predictions file (its own Java session) gives the run's batched scores
+    (r,) = [r for r in record["records"] if r["split"] == "test" and r["method_id"] == "clip4caption"]
+    (seed,) = r["per_seed"]
+    code, out, err = bench("eval", "--task", "captioning", "--gt", str(data.data_json), "--pred",
+                           str(run_dir / seed["predictions"]), "--option", "split=test", "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert set(got) == {"BLEU1", "BLEU2", "BLEU3", "BLEU4", "METEOR", "ROUGE-L", "CIDEr"}
+    for key, value in got.items():
+        assert seed["metrics"][key] == pytest.approx(value, abs=1e-6)
+
+
+def test_the_real_msrvtt_layout_runs_from_its_split_field(bench, run, tmp_path, monkeypatch):
+    """MSR-VTT's caption protocol: train/validate/test from ``split`` in MSRVTT_data.json."""
+    from i2vbench.datasets.synthvid.msrvtt import build_msrvtt
+
+    monkeypatch.setenv("I2VBENCH_CACHE", run["cache"])
+    data = build_msrvtt(progress=False, **SYNTHVID)
+    root = tmp_path / "msrvtt"
+    root.mkdir()
+    shutil.copy(data.data_json, root / "MSRVTT_data.json")
+    (tmp_path / "c.yaml").write_text("overrides: {clip4caption: {epochs: 1}}\n")
+    code, stdout, stderr = bench("run", "--task", "captioning", "--dataset", "msrvtt", "--data-root", str(root),
+                                 "--videos", str(data.videos_dir), "--methods", "nearest_caption,clip4caption",
+                                 "--config", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "runs"), "--json",
+                                 "--no-progress")
+    assert code == 0, stderr
+    out = json.loads(stdout)
+    assert [(r["dataset"], r["method"], r["split"]) for r in out["results"]] == \
+        [("msrvtt", m, s) for m in ("nearest_caption", "clip4caption") for s in ("test", "val")]
+    stats = out["datasets"][0]["stats"]
+    assert (stats["n_train_videos"], stats["n_val_videos"], stats["n_test_videos"]) == (24, 9, 9)
+    assert all("twin-order" not in r["metrics"] for r in out["results"])  # real videos have no twins
+
+
+def test_missing_files_fail_cleanly(bench, tmp_path):
+    code, _, stderr = bench("run", "--task", "captioning", "--dataset", "msrvtt", "--data-root", str(tmp_path),
+                            "--out", str(tmp_path / "runs"), "--no-progress")
+    assert code != 0 and "MSRVTT_data.json" in stderr and "Traceback" not in stderr
+    assert not (tmp_path / "runs").exists()
+
+
+# --- the shared decoder ------------------------------------------------------------------------
+
+def _decoder(vocab_size: int = 12, seed: int = 0, max_len: int = 12):
+    from i2vbench.methods.captioning.decoder import CaptionDecoder
+
+    torch.manual_seed(seed)
+    return CaptionDecoder(vocab_size, dim=32, layers=2, heads=4, max_len=max_len, dropout=0.0).eval()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_beam_of_one_is_greedy(seed):
+    dec = _decoder(seed=seed)
+    torch.manual_seed(100 + seed)
+    memory, pad = torch.randn(5, 3, 32), torch.tensor([[False, False, True]] * 5)
+    greedy = dec.greedy(memory, pad, bos=1, eos=2)
+    beam = dec.beam_search(memory, pad, bos=1, eos=2, beam_size=1)
+    assert torch.equal(greedy, beam)
+
+
+def _sequence_logp(dec, memory, ids, eos: int) -> torch.Tensor:  # noqa: ANN001
+    """Sum of word log-probabilities of each row of ``ids`` up to and including its first <eos>."""
+    logp = dec(ids[:, :-1], memory).log_softmax(-1).gather(-1, ids[:, 1:, None])[..., 0]
+    keep = torch.cumsum((ids[:, :-1] == eos).long(), 1) == 0
+    keep[:, 0] = True
+    return (logp * keep).sum(1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_beam_search_returns_its_best_hypothesis_scored_by_the_model(seed):
+    """The score beam search ranks by is the model's own log-probability of the returned words, and
+    a wider beam never ends with a worse best hypothesis than a beam of one when all finish."""
+    dec = _decoder(seed=seed)
+    torch.manual_seed(200 + seed)
+    memory = torch.randn(4, 3, 32)
+    ids = {k: dec.beam_search(memory, None, bos=1, eos=2, beam_size=k, max_len=12) for k in (1, 4)}
+    scores = {k: _sequence_logp(dec, memory, v, eos=2) for k, v in ids.items()}
+    finished = [(v == 2).any(1) for v in ids.values()]
+    both = finished[0] & finished[1]
+    assert (scores[4][both] >= scores[1][both] - 1e-5).all()
+
+
+def test_the_decoder_learns_captions_by_teacher_forcing_and_decodes_them_back():
+    from i2vbench.methods.captioning.decoder import Vocabulary
+
+    captions = ["the red circle moves left, then the blue square grows.", "a green star appears."]
+    vocab = Vocabulary.from_captions(captions)
+    dec = _decoder(len(vocab), max_len=24).train()
+    memory = torch.randn(2, 3, 32)
+    ids = vocab.encode(captions, 24)
+    opt = torch.optim.Adam(dec.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = dec.loss(ids, memory, None, vocab.pad)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    dec.eval()
+    for beam in (1, 3):
+        out = dec.generate(memory, None, vocab.bos, vocab.eos, beam_size=beam)
+        assert [vocab.decode(r[1:]) for r in out.tolist()] == captions
+
+
+@settings(deadline=None, max_examples=50)
+@given(st.lists(st.sampled_from(["the", "red", "circle", "moves", "left", ",", ".", "then", "a", "grows"]),
+                min_size=1, max_size=20))
+def test_vocabulary_round_trips_sentences_of_its_words(tokens):
+    from i2vbench.methods.captioning.decoder import Vocabulary, words
+
+    text = " ".join(tokens).replace(" ,", ",").replace(" .", ".")
+    vocab = Vocabulary(["the", "red", "circle", "moves", "left", ",", ".", "then", "a", "grows"])
+    assert words(vocab.decode(vocab.encode([text], 64)[0])) == words(text)
+
+
+# --- the order score ---------------------------------------------------------------------------
+
+@settings(deadline=None, max_examples=60)
+@given(st.integers(0, 10_000))
+def test_every_pool_caption_parses_back_to_a_stretch_of_its_videos_events(index):
+    from i2vbench.datasets.synthvid.msrvtt import (
+        MSRVTTConfig,
+        event_sequence,
+        msrvtt_scene,
+        parse_caption,
+        sample_captions,
+    )
+
+    cfg = MSRVTTConfig()
+    scene = msrvtt_scene(0, "train", index % cfg.n_train, cfg)
+    seq = event_sequence(scene)
+    refs = sample_captions(scene, np.random.default_rng(index), cfg)["captions"]
+    assert parse_caption(refs[0]) == seq  # reference 0 names every event
+    for ref in refs:
+        got = parse_caption(ref)
+        assert got and any(seq[i:i + len(got)] == got for i in range(len(seq) - len(got) + 1))
+
+
+def test_parse_reads_after_and_before_as_time_order_and_refuses_other_sentences():
+    from i2vbench.datasets.synthvid.msrvtt import parse_caption
+
+    a, b = ("red", "circle", "move left"), ("blue", "square", "grow")
+    for text in ("the red circle moves left, then the blue square grows.",
+                 "first the red circle goes left, then the large blue square gets bigger.",
+                 "the blue square grows after the red circle slides to the left.",
+                 "the small red circle moves to the left before the blue square becomes larger.",
+                 "the red circle moves left, and after that the blue square grows."):
+        assert parse_caption(text) == [a, b], text
+    assert parse_caption("the red circle moves left then.") is None
+    assert parse_caption("the red moves left.") is None
+
+
+def test_twin_order_is_half_for_one_caption_for_both_twins_and_full_for_the_right_order():
+    from i2vbench.benchmarks.captioning import order_scores
+
+    a, b = ("red", "circle", "move left"), ("blue", "star", "grow")
+    a_rev, b_rev = ("red", "circle", "move right"), ("blue", "star", "shrink")
+    ev = {"v": [a, b], "w": [b_rev, a_rev], "x": [b]}
+    right = {"v": "the red circle moves right, then the blue star grows.",  # motion wrong, order right
+             "w": "the blue star moves up, then the red circle moves up.", "x": "a blue star grows."}
+    assert order_scores(right, ev, [("v", "w")]) == {"event-acc": pytest.approx(100 / 3), "twin-order": 100.0}
+    blind = {**right, "w": right["v"]}  # one caption for both twins: closer to exactly one of them
+    assert order_scores(blind, ev, [("v", "w")])["twin-order"] == 50.0
+    unreadable = {**right, "v": "red red red.", "w": "the blue star grows after the red circle goes left."}
+    assert order_scores(unreadable, ev, [("v", "w")])["twin-order"] == 25.0  # a tie, and the wrong order
+
+
+def test_consensus_prefers_the_caption_the_corpus_repeats():
+    from i2vbench.methods.captioning.baselines import consensus_scores
+
+    caps = ["a red circle grows.", "a red circle grows.", "a red circle shrinks.", "the blue star moves left."]
+    scores = consensus_scores(caps, np.array([0, 1, 2, 3]))
+    assert scores.argmax() in (0, 1) and scores[3] < scores[2] < scores[0]
+
+
+def test_batched_scoring_in_one_java_session_equals_scoring_each_set_alone():
+    from i2vbench.metrics.captioning import caption_metrics, caption_metrics_many
+
+    refs = {"test": {"v1": ["a red circle moves left.", "the red circle goes left."],
+                     "v2": ["a blue star grows, then it fades out.", "the blue star gets bigger."]},
+            "val": {"v3": ["a green square falls.", "the green square moves down."]}}
+    sets = {"a": ("test", {"v1": "a red circle moves to the left.", "v2": "the blue star grows."}),
+            "b": ("test", {"v1": "a blue star.", "v2": ""}),
+            "c": ("val", {"v3": "the green square goes down."})}
+    many = caption_metrics_many(refs, sets)
+    assert many["b"]["CIDEr"] < many["a"]["CIDEr"]
+    for key in ("a", "c"):  # a Java session each
+        split, cands = sets[key]
+        alone = caption_metrics(refs[split], cands)
+        assert many[key] == pytest.approx(alone, abs=1e-6)
+
+
+# --- the mechanisms the methods add ------------------------------------------------------------
+
+def test_mplug2_starts_as_the_image_model_and_tunes_only_its_last_blocks_and_temporal_modules():
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.methods.captioning.decoder import Vocabulary
+    from i2vbench.methods.captioning.mplug2 import MPLUG2, MPLUG2Config
+    from i2vbench.methods.paradigms.common import num_frames_context
+
+    torch.manual_seed(0)
+    frozen = load_backbone("tinyclip", None)
+    x = torch.rand(6, 3, 64, 64)
+    before = frozen.encode_frames(x).tokens
+    m = MPLUG2(Vocabulary(["a"]), load_backbone("tinyclip", None), MPLUG2Config(tuned_blocks=1))
+    with num_frames_context(3):
+        after = m.backbone.encode_frames(x).tokens
+    torch.testing.assert_close(after, before)  # zero-initialised local temporal module
+    last = len(m.backbone.visual_blocks) - 1
+    tuned = {tuple(n.split(".")[1:3]) for n, p in m.backbone.named_parameters() if p.requires_grad}
+    assert tuned == {(str(last), "block"), (str(last), "adapter")}
+    scaled = {id(p) for p in m.param_groups()[0]["params"]}
+    assert m.param_groups()[0]["lr_scale"] == m.config.backbone_lr_scale
+    for n, p in m.backbone.named_parameters():  # the image model's own weights learn slower, new modules not
+        assert (id(p) in scaled) == (".adapter." not in n)
+
+
+def test_mams_significance_and_module_selection():
+    from i2vbench.methods.captioning.mams import dynamics, token_significance
+
+    tokens = torch.zeros(1, 3, 4)
+    tokens[0, 0] = torch.tensor([1.0, 0, 0, 0])  # class token
+    tokens[0, 1] = torch.tensor([3.0, 0, 0, 0])  # aligned with it and large: most significant
+    tokens[0, 2] = torch.tensor([0.0, 1, 0, 0])
+    sig = token_significance(tokens)
+    assert sig[0, 1] > sig[0, 2] and sig[0, 0] == sig[0, 1:].max()
+    steady, changing = torch.ones(1, 8), torch.tensor([[1.0, 1, 1, 1, 5, 5, 5, 5]])
+    assert dynamics(steady) < dynamics(changing)
+
+
+def test_swinbert_sparsity_regulariser_pulls_the_mask_down():
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.methods.captioning.decoder import Vocabulary
+    from i2vbench.methods.captioning.swinbert import SwinBERT, SwinBERTConfig
+
+    m = SwinBERT(Vocabulary(["a"]), load_backbone("tinyclip", None), num_frames=2, config=SwinBERTConfig())
+    reg = m.extra_losses(None, torch.zeros(1))["sparsity"]  # type: ignore[arg-type]
+    reg.backward()
+    assert m.mask.shape == (2 * 5, 2 * 5) and (m.mask.grad > 0).all()
