@@ -1,10 +1,13 @@
-"""`torchrun --nproc_per_node 2 -m i2vbench run`: 2-process gloo DDP training of one TVG method
-(Moment-DETR) and one VAR method (EVL) on small SynthVid gives the loss curve of one process
-with the same global batch, and the same metrics; rank 0 alone writes the record.
+"""`torchrun --nproc_per_node 2 -m i2vbench run`: 2-process gloo DDP training of a TVG method
+(Moment-DETR), a VTR method (CLIP4Clip meanP, whose contrastive loss takes its negatives from
+the global batch through a gather) and a VAR method (EVL) on small SynthVid gives the loss curve
+of one process with the same global batch, and the same metrics; rank 0 alone writes the record.
 
-Tolerance: every step's loss within 1e-4 relative. What can differ is float rounding only: two
-ranks' gradients are summed by an all-reduce instead of one backward pass over the whole batch
-(measured: at most a few 1e-7 relative over these steps). Dropout and Moment-DETR's saliency
+Tolerance: every step's loss within 1e-4 relative (TVG, VAR; measured: EVL identical to the 6
+decimals recorded) and 1e-2 for CLIP4Clip, which fine-tunes the ILFM under bf16 autocast, where
+splitting a batch over two backward passes rounds differently (measured: first step identical,
+then up to 2e-3). What can differ is float rounding only: two ranks' gradients are summed by an
+all-reduce instead of one backward pass over the whole batch. Dropout and Moment-DETR's saliency
 hinge (a randomly drawn clip pair per item) are off in both runs: their draws are per rank.
 Moment-DETR's set loss is normalised by the global batch's matched-span count, as DETR does
 under DDP (``distributed.global_count``).
@@ -20,11 +23,14 @@ from pathlib import Path
 
 import pytest
 
+# task → (run config, method, relative tolerance of each step's loss)
 CONFIGS = {
     "tvg": ("synthvid: {n_train: 24, n_val: 8, n_test: 8}\n"
-            "overrides: {moment_detr: {epochs: 2, batch_size: 8, dropout: 0.0, w_saliency: 0.0}}\n", "moment_detr"),
+            "overrides: {moment_detr: {epochs: 2, batch_size: 8, dropout: 0.0, w_saliency: 0.0}}\n", "moment_detr", 1e-4),
+    "vtr": ("synthvid: {n_train: 24, n_val: 9, n_test: 9}\n"
+            "overrides: {clip4clip_meanp: {epochs: 2, batch_size: 8}}\n", "clip4clip_meanp", 1e-2),
     "var": ("dataset: synthvid-ssv2\nsynthvid: {n_train: 24, n_val: 8, n_test: 8}\n"
-            "overrides: {evl: {epochs: 2, batch_size: 8, mlp_dropout: 0.0, cls_dropout: 0.0}}\n", "evl"),
+            "overrides: {evl: {epochs: 2, batch_size: 8, mlp_dropout: 0.0, cls_dropout: 0.0}}\n", "evl", 1e-4),
 }
 
 
@@ -43,7 +49,7 @@ def _curves_and_metrics(run_dir: str) -> tuple[list[float], dict]:
 
 @pytest.mark.parametrize("task", sorted(CONFIGS))
 def test_two_gloo_processes_match_one(task, tmp_path):
-    config, method = CONFIGS[task]
+    config, method, rel = CONFIGS[task]
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(config)
     env = {**os.environ, "I2VBENCH_CACHE": str(tmp_path / "cache"), "OMP_WAIT_POLICY": "PASSIVE"}
@@ -55,7 +61,8 @@ def test_two_gloo_processes_match_one(task, tmp_path):
     curve1, metrics1 = _curves_and_metrics(one["run_dir"])
     curve2, metrics2 = _curves_and_metrics(two["run_dir"])
     assert len(curve1) == len(curve2) >= 4  # 2 epochs of >= 2 global batches of 8
-    assert curve2 == pytest.approx(curve1, rel=1e-4)
+    assert curve2 == pytest.approx(curve1, rel=rel)
+    assert curve2[0] == pytest.approx(curve1[0], rel=1e-4)  # the first step: the same loss
     assert metrics2 == pytest.approx(metrics1, abs=1e-3)
     assert len(list((tmp_path / "two").iterdir())) == 1  # one record, by rank 0
     run2 = json.loads((Path(two["run_dir"]) / "run.json").read_text())

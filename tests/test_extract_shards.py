@@ -100,3 +100,20 @@ def test_shard_split_is_balanced_and_order_free():
 def test_bad_shard_spec(bad):
     with pytest.raises(BenchError, match="--shard expects I/N"):
         parse_shard(bad)
+
+
+def test_the_index_finds_features_by_id_when_videos_moved(tmp_path):
+    """Shards on other machines mount the videos elsewhere: a merged index entry (same video
+    size) names the file; a stale entry (other size) or one that is not a plain file name is not
+    used."""
+    from i2vbench.datasets.features import cache_file
+
+    video = tmp_path / "elsewhere" / "v1.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"0" * 100)
+    root = tmp_path / "root"
+    default = cache_file(root, "v1", video)
+    assert default.parent == root and default.name.startswith("v1-")
+    assert cache_file(root, "v1", video, {"v1": {"file": "v1-abc.npz", "video_size": 100}}) == root / "v1-abc.npz"
+    assert cache_file(root, "v1", video, {"v1": {"file": "v1-abc.npz", "video_size": 99}}) == default
+    assert cache_file(root, "v1", video, {"v1": {"file": "../x.npz", "video_size": 100}}) == default

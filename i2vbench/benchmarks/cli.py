@@ -242,9 +242,12 @@ def run_task(cfg, out: Path | None, progress: bool):  # noqa: ANN001, ANN201
     configure_threads(max(1, cfg.threads // local_world()) if world > 1 else cfg.threads)
     started, t0 = utc_now(), time.perf_counter()
     if world > 1:
-        # rank 0 builds the data and encodes the features once (`bench extract`); the other ranks
-        # then find everything in the cache instead of building it side by side
-        if rank == 0:
+        # rank 0 builds the data and encodes the features once (`bench extract`, for tasks that
+        # declare their extraction); the other ranks then find everything in the cache instead
+        # of building it side by side
+        from i2vbench.benchmarks.runner import FEATURE_PLANS
+
+        if rank == 0 and cfg.task in FEATURE_PLANS:
             extract_features(cfg, progress=progress)
         barrier()
     result = runner_for(cfg.task).run(cfg, progress=progress and rank == 0)

@@ -18,6 +18,14 @@ RECIPE = dict(steps=1500, batch_size=128, lr=3e-4, warmup_steps=100, seed=2, eva
 # with --backbone tinylm these replace the options above that are not given on the command line.
 LM_RECIPE = dict(steps=800, batch_size=32, lr=1e-3, warmup_steps=100, seed=0)
 LM_OPTIONS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup_steps", "seed": "seed"}
+# `--backbone tinyvideo`: options left at their default take these (VideoPretrainConfig's defaults,
+# the shipped tinyvideo's recipe); tests/test_tinyvideo.py checks they agree.
+VIDEO_RECIPE = dict(train_clips=3000, eval_clips=500, frames=8, epochs=20, batch_size=32, lr=2e-3,
+                    warmup_steps=50, seed=0)
+# the options `--backbone tinyvideo` reads (by parameter name); any other one given is refused
+_VIDEO_OPTIONS = {"backbone": None, "batch_size": "batch_size", "lr": "lr", "warmup": "warmup_steps",
+                  "seed": "seed", "epochs": "epochs", "clips": "train_clips", "eval_clips": "eval_clips",
+                  "frames": "frames", "out": None, "force": None, "progress": None}
 
 
 def register(app: typer.Typer) -> None:
@@ -26,7 +34,7 @@ def register(app: typer.Typer) -> None:
     @app.command("pretrain")
     def pretrain_cmd(
         ctx: typer.Context,
-        backbone: str = typer.Option("tinyclip", "--backbone", help="embedded model to pretrain: 'tinyclip' (the ILFM), 'tinylm' (the LM) or 'tinyground' (the grounding ILFM)"),
+        backbone: str = typer.Option("tinyclip", "--backbone", help="embedded model to pretrain: 'tinyclip' (the ILFM), 'tinylm' (the LM), 'tinyground' (the grounding ILFM) or 'tinyvideo' (the extra video model)"),
         steps: int = typer.Option(RECIPE["steps"], "--steps", min=1, help="optimiser steps"),
         batch_size: int = typer.Option(RECIPE["batch_size"], "--batch-size", min=2, help="stills per step"),
         lr: float = typer.Option(RECIPE["lr"], "--lr", min=0.0, help="peak learning rate (warmup, then cosine)"),
@@ -44,6 +52,10 @@ def register(app: typer.Typer) -> None:
         out: Path | None = typer.Option(None, "--out", help="checkpoint directory [default: CACHE/backbones/tinyclip-s<seed>-n<steps>]"),
         force: bool = typer.Option(False, "--force", help="replace an existing --out directory"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+        epochs: int = typer.Option(VIDEO_RECIPE["epochs"], "--epochs", min=1, help="tinyvideo: passes over the training clips"),
+        clips: int = typer.Option(VIDEO_RECIPE["train_clips"], "--clips", min=1, help="tinyvideo: training clips"),
+        eval_clips: int = typer.Option(VIDEO_RECIPE["eval_clips"], "--eval-clips", min=1, help="tinyvideo: held-out clips"),
+        frames: int = typer.Option(VIDEO_RECIPE["frames"], "--frames", min=2, help="tinyvideo: frames per clip"),
     ) -> None:
         """Pretrain the embedded tiny CLIP on SynthVid stills with alt-text (image-text contrastive),
         or with ``--backbone tinylm`` the embedded LM on SynthVid text (next-token prediction).
@@ -54,8 +66,15 @@ def register(app: typer.Typer) -> None:
         With ``--backbone tinylm`` the defaults are the shipped tinylm's recipe (--steps 800
         --batch-size 32 --lr 1e-3 --warmup 100 --seed 0, from scratch); only --steps, --batch-size,
         --lr, --warmup, --seed, --out, --force apply. Ship it with ``--out i2vbench/assets/tinylm --force``.
+
+        ``--backbone tinyvideo``: the extra video model, on SynthVid clips with per-frame event
+        labels (options left at their default take the shipped tinyvideo's recipe; the
+        tinyclip-only options are refused).
         """
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        if backbone == "tinyvideo":
+            _pretrain_tinyvideo(ctx, out, force, progress)
+            return
         if backbone == "tinylm":
             # typer vendors click: compare the source by name, not by click's enum
             given = {k for k in ctx.params if getattr(ctx.get_parameter_source(k), "name", "") == "COMMANDLINE"}
@@ -74,8 +93,8 @@ def register(app: typer.Typer) -> None:
             return run_cli(given, log=lambda s: typer.echo(s, err=True))
         if backbone != "tinyclip":
             raise BenchError(f"bench pretrain trains the embedded models only; got --backbone {backbone!r}, "
-                             "expected 'tinyclip', 'tinylm' or 'tinyground' (open_clip / hf weights are loaded "
-                             "from disk with --pretrained)")
+                             "expected 'tinyclip', 'tinylm', 'tinyground' or 'tinyvideo' (open_clip / hf weights "
+                             "are loaded from disk with --pretrained)")
         target = _target(out, f"tinyclip-s{seed}-n{steps}", force)
 
         from i2vbench.methods.backbones.checkpoint import save_tinyclip
@@ -144,3 +163,35 @@ def _pretrain_tinylm(values: dict, out: Path | None, force: bool) -> None:
                f"{metrics['heldout_perplexity']:.2f} (uniform {metrics['uniform_perplexity']:.0f}, unigram "
                f"{metrics['heldout_unigram_perplexity']:.1f}), next-word accuracy "
                f"{100 * metrics['heldout_next_word_acc']:.1f}%")
+
+
+def _pretrain_tinyvideo(ctx: typer.Context, out: Path | None, force: bool, progress: bool) -> None:
+    """``bench pretrain --backbone tinyvideo``: the options it reads, the recipe for the rest."""
+    # by the source's name: click moves its ParameterSource enum between modules across versions
+    given = {k for k in ctx.params
+             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")}
+    foreign = sorted(given - set(_VIDEO_OPTIONS))
+    if foreign:
+        flags = ", ".join("--" + k.replace("_", "-") for k in foreign)
+        raise BenchError(f"bench pretrain --backbone tinyvideo: {flags} apply to tinyclip only; tinyvideo takes "
+                         "--epochs --clips --eval-clips --frames --batch-size --lr --warmup --seed --out")
+    recipe = {**VIDEO_RECIPE, **{_VIDEO_OPTIONS[k]: ctx.params[k] for k in given if _VIDEO_OPTIONS.get(k)}}
+    target = _target(out, f"tinyvideo-s{recipe['seed']}-e{recipe['epochs']}", force)
+    from i2vbench.methods.backbones.tinyvideo import save_tinyvideo
+    from i2vbench.methods.backbones.tinyvideo_pretrain import (
+        VideoPretrainConfig,
+        pretrain_tinyvideo,
+    )
+
+    cfg = VideoPretrainConfig(**recipe)
+    model, metrics = pretrain_tinyvideo(cfg, progress=progress, log=lambda s: typer.echo(s, err=True))
+    metrics["command"] = ("bench pretrain --backbone tinyvideo " + " ".join(
+        f"--{flag} {recipe[key]:g}" if isinstance(recipe[key], float) else f"--{flag} {recipe[key]}"
+        for flag, key in (("epochs", "epochs"), ("clips", "train_clips"), ("eval-clips", "eval_clips"),
+                          ("frames", "frames"), ("batch-size", "batch_size"), ("lr", "lr"),
+                          ("warmup", "warmup_steps"), ("seed", "seed"))))
+    _replace_dir(target, lambda tmp: save_tinyvideo(model, tmp, metrics))
+    typer.echo(f"wrote {target} ({metrics['steps']} steps, {metrics['wall_time_s']:.0f} s): "
+               f"frame event {100 * metrics['frame_motion_acc']:.1f}%, "
+               f"frame direction {100 * metrics['frame_direction_acc']:.1f}%, "
+               f"clip event {100 * metrics['clip_motion_acc']:.1f}% on {cfg.eval_clips} held-out clips")

@@ -94,9 +94,25 @@ def symmetric_cross_entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 def info_nce(video: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor) -> torch.Tensor:
-    """CLIP4Clip's symmetric cross-entropy over the batch's text × video cosine similarities."""
-    return symmetric_cross_entropy(logit_scale.exp().clamp(max=100) * F.normalize(text, dim=-1)
-                                   @ F.normalize(video, dim=-1).T)
+    """CLIP4Clip's symmetric cross-entropy over the batch's text × video cosine similarities.
+
+    Under torchrun the negatives are the *global* batch's, as CLIP4Clip's AllGather gives them:
+    each rank scores its own texts against every rank's videos and its own videos against every
+    rank's texts (embeddings gathered with their gradients); DDP's mean of the ranks' gradients
+    is then the single-process loss's on the same global batch.
+    """
+    from i2vbench.distributed import rank_and_world
+
+    scale = logit_scale.exp().clamp(max=100)
+    text, video = F.normalize(text, dim=-1), F.normalize(video, dim=-1)
+    rank, world = rank_and_world()
+    if world == 1:
+        return symmetric_cross_entropy(scale * text @ video.T)
+    from torch.distributed.nn.functional import all_gather
+
+    all_text, all_video = torch.cat(all_gather(text)), torch.cat(all_gather(video))
+    target = torch.arange(len(text)) + rank * len(text)  # every rank holds an equal share
+    return (F.cross_entropy(scale * text @ all_video.T, target) + F.cross_entropy(scale * video @ all_text.T, target)) / 2
 
 
 class VTRMethod(TrainableMethod):
