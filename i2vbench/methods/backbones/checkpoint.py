@@ -35,10 +35,13 @@ def save_checkpoint(model: nn.Module, out_dir: str | Path, metrics: dict | None 
     return out
 
 
-def load_checkpoint(path: str | Path, name: str, build: Callable[[dict], M], device: str = "cpu") -> M:
+def load_checkpoint(path: str | Path, name: str, build: Callable[[dict], M], device: str = "cpu",
+                    hint: str = "") -> M:
     """The model ``build(config)`` of a checkpoint directory (or of its ``model.safetensors`` with
     ``config.json`` beside it), its weights checked against the config key by key and shape by
-    shape; ``name`` says what kind of checkpoint in errors."""
+    shape; ``name`` says what kind of checkpoint in errors, ``hint`` how to get missing weights.
+    A config ``build`` refuses (``TypeError``/``ValueError``, e.g. an unknown key) is a
+    :class:`BenchError` naming the file."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -46,11 +49,14 @@ def load_checkpoint(path: str | Path, name: str, build: Callable[[dict], M], dev
     d = p if p.is_dir() else p.parent
     weights = d / WEIGHTS_FILE if p.is_dir() else p
     if not weights.is_file():
-        raise BenchError(f"{name} weights not found: {weights}")
+        raise BenchError(f"{name} weights not found: {weights}" + (f" ({hint})" if hint else ""))
     config = read_json(d / CONFIG_FILE, f"{name} config.json")
     if not isinstance(config, dict):
         raise BenchError(f"{d / CONFIG_FILE}: expected a JSON object of {name}'s config fields")
-    model = build(config)
+    try:
+        model = build(config)
+    except (TypeError, ValueError) as e:
+        raise BenchError(f"{d / CONFIG_FILE}: {e}") from None
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError) as e:

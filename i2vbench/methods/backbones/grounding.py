@@ -17,11 +17,9 @@ import numpy as np
 import torch
 
 from i2vbench.errors import BenchError
-from i2vbench.io import atomic_write_bytes, atomic_write_text, dump_json, read_json
 from i2vbench.paths import ASSETS
 
 TINYGROUND_DIR = ASSETS / "tinyground"
-WEIGHTS_FILE, CONFIG_FILE, METRICS_FILE = "model.safetensors", "config.json", "metrics.json"
 
 
 @dataclass
@@ -139,52 +137,20 @@ def load_grounder(spec: str = "tinyground", pretrained: str | Path | None = None
 
 
 # ---------------------------------------------------------------------------------------------
-# tinyground checkpoints: model.safetensors (fp16) + config.json + metrics.json, as tinyclip's
+# tinyground checkpoints: the embedded models' format (:mod:`.checkpoint`), fp16 as tinyclip's
 
 
 def save_tinyground(model: torch.nn.Module, out_dir: str | Path, metrics: dict | None = None,
                     dtype: torch.dtype = torch.float16) -> Path:
-    from safetensors.torch import save
+    from i2vbench.methods.backbones.checkpoint import save_checkpoint
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(out / WEIGHTS_FILE, save(state, metadata={"format": "pt"}))
-    atomic_write_text(out / CONFIG_FILE, dump_json(model.config.to_dict()))
-    if metrics is not None:
-        atomic_write_text(out / METRICS_FILE, dump_json(metrics))
-    return out
+    return save_checkpoint(model, out_dir, metrics, dtype)
 
 
 def load_tinyground(path: str | Path, device: str = "cpu") -> torch.nn.Module:
     """A tinyground checkpoint directory → the model in eval mode (fp32)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+    from i2vbench.methods.backbones.checkpoint import load_checkpoint
     from i2vbench.methods.backbones.tinyground import TinyGround, TinyGroundConfig
 
-    d = Path(path)
-    weights = d / WEIGHTS_FILE
-    if not weights.is_file():
-        raise BenchError(f"tinyground weights not found: {weights} (run `bench pretrain --backbone tinyground`)")
-    config = read_json(d / CONFIG_FILE, "tinyground config.json")
-    if not isinstance(config, dict):
-        raise BenchError(f"{d / CONFIG_FILE}: expected a JSON object of TinyGroundConfig fields")
-    try:
-        model = TinyGround(TinyGroundConfig.from_dict(config))
-    except (TypeError, ValueError) as e:
-        raise BenchError(f"{d / CONFIG_FILE}: {e}") from None
-    try:
-        state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError) as e:
-        raise BenchError(f"{weights}: not a readable safetensors file ({e})") from None
-    want = model.state_dict()
-    missing, extra = sorted(set(want) - set(state)), sorted(set(state) - set(want))
-    if missing or extra:
-        raise BenchError(f"{weights}: does not match {d / CONFIG_FILE} (missing {missing[:5]}, unexpected {extra[:5]})")
-    bad = [k for k in want if want[k].shape != state[k].shape]
-    if bad:
-        raise BenchError(f"{weights} [{bad[0]}]: shape {tuple(state[bad[0]].shape)}, "
-                         f"config expects {tuple(want[bad[0]].shape)}")
-    model.load_state_dict({k: v.float() for k, v in state.items()})
-    return model.to(device).eval()
+    return load_checkpoint(path, "tinyground", lambda c: TinyGround(TinyGroundConfig.from_dict(c)), device,
+                           hint="run `bench pretrain --backbone tinyground`")

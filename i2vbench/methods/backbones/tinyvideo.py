@@ -43,7 +43,6 @@ from i2vbench.errors import BenchError
 from i2vbench.paths import ASSETS
 
 TINYVIDEO_DIR = ASSETS / "tinyvideo"
-WEIGHTS_FILE = "model.safetensors"
 
 
 @dataclass
@@ -229,12 +228,10 @@ def load_tinyvideo(path: str | Path | None = None, device: str = "cpu") -> TinyV
     The model carries ``.model_id`` (``tinyvideo-<sha256 prefix of the weights>``) for cache keys.
     """
     from i2vbench.methods.backbones import file_sha256
-    from i2vbench.methods.backbones.checkpoint import load_checkpoint
+    from i2vbench.methods.backbones.checkpoint import WEIGHTS_FILE, load_checkpoint
 
     d = Path(path) if path is not None else TINYVIDEO_DIR
-    if not (d / WEIGHTS_FILE).is_file():
-        raise BenchError(f"tinyvideo weights not found: {d / WEIGHTS_FILE} "
-                         "(`bench pretrain --backbone tinyvideo --out DIR` writes a checkpoint)")
-    model = load_checkpoint(d, "tinyvideo", lambda c: TinyVideo(TinyVideoConfig.from_dict(c)), device)
-    model.model_id = f"tinyvideo-{file_sha256(d / WEIGHTS_FILE)[:12]}"
+    model = load_checkpoint(d, "tinyvideo", lambda c: TinyVideo(TinyVideoConfig.from_dict(c)), device,
+                            hint="`bench pretrain --backbone tinyvideo --out DIR` writes a checkpoint")
+    model.model_id = f"tinyvideo-{file_sha256(d / WEIGHTS_FILE if d.is_dir() else d)[:12]}"
     return model
