@@ -26,10 +26,10 @@ layout with split ``test``: the runner chooses on ``val`` and reports ``test``.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,21 +39,24 @@ from i2vbench.datasets.synthvid.world import (
     SIZE_FRAC,
     Scene,
     SceneConfig,
-    scene_from_json,
     scripted_scene,
     slot_windows,
 )
 from i2vbench.datasets.synthvid.writer import (
     SPLITS,
+    BuildOptions,
     Built,
     Records,
     TaskFolder,
     TaskWriter,
     WriterConfig,
-    build_task,
+    build,
     check_split,
     task_rng,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 CSV_HEADER = "label,youtube_id,time_start,time_end,split,is_cc"
 LABEL_MAP = "label_map_k400.txt"
@@ -101,10 +104,6 @@ class SynthVidKinetics(TaskFolder):
         """``kinetics-400_<split>.csv`` of "train", "val" or "test"."""
         return {"train": self.train_csv, "val": self.val_csv, "test": self.test_csv}[check_split(split)]
 
-    def video(self, clip: str) -> Path:
-        """The clip file of a clip name (``<youtube_id>_<start:06d>_<end:06d>``)."""
-        return self.videos_dir / f"{clip}.mp4"
-
     def clips(self, split: str) -> list[tuple[str, str]]:
         """(clip name, label) of ``split`` in csv order; the clip's file is ``video(name)``."""
         out = []
@@ -115,11 +114,7 @@ class SynthVidKinetics(TaskFolder):
 
     def scenes(self, split: str | None = None) -> Iterator[tuple[str, str, Scene, str]]:
         """(clip name, split, scene, label) for every clip, from ``scenes.jsonl``."""
-        with self.scenes_jsonl.open(encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                if split is None or d["split"] == split:
-                    yield d["vid"], d["split"], scene_from_json(d), d["label"]
+        return self.scenes_with("label", split)
 
 
 def kinetics_scene(seed: int, split: str, index: int, cfg: KineticsConfig) -> Scene:
@@ -221,14 +216,11 @@ def _handle(built: Built) -> SynthVidKinetics:
     )
 
 
-def build_kinetics(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-                   n_val: int | None = None, n_test: int | None = None, force: bool = False,
-                   progress: bool = True, config: KineticsConfig | None = None,
-                   workers: int | None = None) -> SynthVidKinetics:
+def build_kinetics(root: Path | str | None = None, *, config: KineticsConfig | None = None,
+                   **options: Unpack[BuildOptions]) -> SynthVidKinetics:
     """Generate (or reuse) the SynthVid Kinetics-400-like benchmark; returns its paths.
 
-    ``n_train`` / ``n_val`` / ``n_test`` override the config's clip counts. Caching, reuse,
-    ``force``, atomicity and ``workers`` are those of :func:`.writer.build_task`.
+    ``n_train`` / ``n_val`` / ``n_test`` override the config's clip counts. ``options``
+    are those of :func:`.writer.build`.
     """
-    cfg = (config or KineticsConfig()).with_counts(n_train, n_val, n_test)
-    return _handle(build_task(KINETICS, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
+    return build(KINETICS, config or KineticsConfig(), _handle, root, **options)

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -48,20 +49,23 @@ from i2vbench.datasets.synthvid.world import (
     Scene,
     SceneConfig,
     reverse_scene,
-    scene_from_json,
 )
 from i2vbench.datasets.synthvid.writer import (
     SPLITS,
+    BuildOptions,
     Built,
     Records,
     TaskFolder,
     TaskWriter,
     WriterConfig,
-    build_task,
+    build,
     check_split,
     task_rng,
     video_scene,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 MSRVTT_SPLIT = {"train": "train", "val": "validate", "test": "test"}  # MSRVTT_data.json's names
 RETRIEVAL_HEADER = ("key", "vid_key", "video_id", "sentence")
@@ -106,9 +110,6 @@ class SynthVidMSRVTT(TaskFolder):
             raise ValueError("train has no retrieval csv: use train_csv (ids) and data_json (captions)")
         return self.val_csv if split == "val" else self.test_csv
 
-    def video(self, vid: str) -> Path:
-        return self.videos_dir / f"{vid}.mp4"
-
     def twins(self, split: str) -> list[tuple[str, str]]:
         """(video, its time-reversed twin) pairs of ``split`` (the forward pool scene first)."""
         data = json.loads(self.twins_json.read_text(encoding="utf-8"))
@@ -116,11 +117,7 @@ class SynthVidMSRVTT(TaskFolder):
 
     def scenes(self, split: str | None = None) -> Iterator[tuple[str, str, Scene, list[str]]]:
         """(video_id, split, scene, captions) for every video, from ``scenes.jsonl``."""
-        with self.scenes_jsonl.open(encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                if split is None or d["split"] == split:
-                    yield d["vid"], d["split"], scene_from_json(d), d["captions"]
+        return self.scenes_with("captions", split)
 
 
 # -- which pool scene each video shows --------------------------------------------------------
@@ -342,14 +339,11 @@ def _handle(built: Built) -> SynthVidMSRVTT:
     )
 
 
-def build_msrvtt(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-                 n_val: int | None = None, n_test: int | None = None, force: bool = False,
-                 progress: bool = True, config: MSRVTTConfig | None = None,
-                 workers: int | None = None) -> SynthVidMSRVTT:
+def build_msrvtt(root: Path | str | None = None, *, config: MSRVTTConfig | None = None,
+                 **options: Unpack[BuildOptions]) -> SynthVidMSRVTT:
     """Generate (or reuse) the SynthVid MSR-VTT pool; returns its paths.
 
-    ``n_train`` / ``n_val`` / ``n_test`` override the config's video counts. Caching, reuse,
-    ``force``, atomicity and ``workers`` are those of :func:`.writer.build_task`.
+    ``n_train`` / ``n_val`` / ``n_test`` override the config's video counts. ``options``
+    are those of :func:`.writer.build`.
     """
-    cfg = (config or MSRVTTConfig()).with_counts(n_train, n_val, n_test)
-    return _handle(build_task(MSRVTT, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
+    return build(MSRVTT, config or MSRVTTConfig(), _handle, root, **options)

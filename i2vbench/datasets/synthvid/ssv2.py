@@ -36,6 +36,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,21 +48,24 @@ from i2vbench.datasets.synthvid.world import (
     Scene,
     SceneConfig,
     reverse_scene,
-    scene_from_json,
     scripted_scene,
     slot_windows,
 )
 from i2vbench.datasets.synthvid.writer import (
     SPLITS,
+    BuildOptions,
     Built,
     Records,
     TaskFolder,
     TaskWriter,
     WriterConfig,
-    build_task,
+    build,
     check_split,
     task_rng,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 FILES = {"train": "something-something-v2-train.json", "val": "something-something-v2-validation.json",
          "test": "something-something-v2-test.json"}
@@ -128,16 +132,9 @@ class SynthVidSSv2(TaskFolder):
         """The split json of "train", "val" (``-validation.json``) or "test"."""
         return {"train": self.train_json, "val": self.val_json, "test": self.test_json}[check_split(split)]
 
-    def video(self, vid: str) -> Path:
-        return self.videos_dir / f"{vid}.mp4"
-
     def scenes(self, split: str | None = None) -> Iterator[tuple[str, str, Scene, str]]:
         """(id, split, scene, template) for every clip, from ``scenes.jsonl``."""
-        with self.scenes_jsonl.open(encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                if split is None or d["split"] == split:
-                    yield d["vid"], d["split"], scene_from_json(d), d["template"]
+        return self.scenes_with("template", split)
 
 
 def _forward_scene(rng: np.random.Generator, template: str, cfg: SSv2Config) -> Scene:
@@ -221,14 +218,11 @@ def _handle(built: Built) -> SynthVidSSv2:
     )
 
 
-def build_ssv2(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-               n_val: int | None = None, n_test: int | None = None, force: bool = False,
-               progress: bool = True, config: SSv2Config | None = None,
-               workers: int | None = None) -> SynthVidSSv2:
+def build_ssv2(root: Path | str | None = None, *, config: SSv2Config | None = None,
+               **options: Unpack[BuildOptions]) -> SynthVidSSv2:
     """Generate (or reuse) the SynthVid SSv2-like benchmark; returns its paths.
 
-    ``n_train`` / ``n_val`` / ``n_test`` override the config's clip counts. Caching, reuse,
-    ``force``, atomicity and ``workers`` are those of :func:`.writer.build_task`.
+    ``n_train`` / ``n_val`` / ``n_test`` override the config's clip counts. ``options``
+    are those of :func:`.writer.build`.
     """
-    cfg = (config or SSv2Config()).with_counts(n_train, n_val, n_test)
-    return _handle(build_task(SSV2, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
+    return build(SSV2, config or SSv2Config(), _handle, root, **options)

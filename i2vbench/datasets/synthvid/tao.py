@@ -41,6 +41,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,14 +54,18 @@ from i2vbench.datasets.synthvid.world import (
 )
 from i2vbench.datasets.synthvid.writer import (
     SPLITS,
+    BuildOptions,
     Built,
     Records,
     TaskFolder,
     TaskWriter,
     WriterConfig,
-    build_task,
+    build,
     check_split,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 GT_FILES = {"train": "annotations/train.json", "val": "annotations/validation.json",
             "test": "annotations/test.json"}
@@ -234,11 +239,7 @@ class SynthVidTAO(TaskFolder):
 
     def scenes(self, split: str | None = None) -> Iterator[tuple[str, str, Scene, dict]]:
         """(id, split, scene, record) for every video, from ``scenes.jsonl``."""
-        with self.scenes_jsonl.open(encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                if split is None or d["split"] == split:
-                    yield d["vid"], d["split"], scene_from_json(d), d
+        return self.scenes_with(None, split)
 
 
 def _handle(built: Built) -> SynthVidTAO:
@@ -246,14 +247,11 @@ def _handle(built: Built) -> SynthVidTAO:
                        annotations_dir=built.root / "annotations")
 
 
-def build_tao(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-              n_val: int | None = None, n_test: int | None = None, force: bool = False,
-              progress: bool = True, config: TAOConfig | None = None,
-              workers: int | None = None) -> SynthVidTAO:
+def build_tao(root: Path | str | None = None, *, config: TAOConfig | None = None,
+              **options: Unpack[BuildOptions]) -> SynthVidTAO:
     """Generate (or reuse) the SynthVid TAO-format benchmark; returns its paths.
 
-    ``n_train`` / ``n_val`` / ``n_test`` override the config's video counts. Caching, reuse,
-    ``force``, atomicity and ``workers`` are those of :func:`.writer.build_task`.
+    ``n_train`` / ``n_val`` / ``n_test`` override the config's video counts. ``options``
+    are those of :func:`.writer.build`.
     """
-    cfg = (config or TAOConfig()).with_counts(n_train, n_val, n_test)
-    return _handle(build_task(TAO, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
+    return build(TAO, config or TAOConfig(), _handle, root, **options)

@@ -17,25 +17,29 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from i2vbench.datasets.synthvid.text import event_sentence
-from i2vbench.datasets.synthvid.world import MOTIONS, Scene, scene_from_json
+from i2vbench.datasets.synthvid.world import MOTIONS, Scene
 from i2vbench.datasets.synthvid.writer import (
     SPLITS,
+    BuildOptions,
     Built,
     Records,
     TaskFolder,
     TaskWriter,
     WriterConfig,
-    build_task,
+    build,
     check_split,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 CSV_HEADER = ("id", "subject", "scene", "quality", "relevance", "verified", "script", "objects",
               "descriptions", "actions", "length")
@@ -72,16 +76,9 @@ class SynthVidTVG(TaskFolder):
         return {"train": self.train_durations_csv, "val": self.val_durations_csv,
                 "test": self.test_durations_csv}[check_split(split)]
 
-    def video(self, vid: str) -> Path:
-        return self.videos_dir / f"{vid}.mp4"
-
     def scenes(self, split: str | None = None) -> Iterator[tuple[str, str, Scene, list[dict]]]:
         """(vid, split, scene, queries) for every video, from ``scenes.jsonl``."""
-        with self.scenes_jsonl.open(encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                if split is None or d["split"] == split:
-                    yield d["vid"], d["split"], scene_from_json(d), d["queries"]
+        return self.scenes_with("queries", split)
 
 
 def sample_queries(scene: Scene, rng: np.random.Generator, cfg: TVGConfig) -> dict:
@@ -151,14 +148,11 @@ def _handle(built: Built) -> SynthVidTVG:
     )
 
 
-def build_tvg(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-              n_val: int | None = None, n_test: int | None = None, force: bool = False,
-              progress: bool = True, config: TVGConfig | None = None,
-              workers: int | None = None) -> SynthVidTVG:
+def build_tvg(root: Path | str | None = None, *, config: TVGConfig | None = None,
+              **options: Unpack[BuildOptions]) -> SynthVidTVG:
     """Generate (or reuse) the SynthVid TVG benchmark; returns its paths.
 
-    ``n_train`` / ``n_val`` / ``n_test`` override the config's video counts. Caching, reuse,
-    ``force``, atomicity and ``workers`` are those of :func:`.writer.build_task`.
+    ``n_train`` / ``n_val`` / ``n_test`` override the config's video counts. ``options``
+    are those of :func:`.writer.build`.
     """
-    cfg = (config or TVGConfig()).with_counts(n_train, n_val, n_test)
-    return _handle(build_task(TVG, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
+    return build(TVG, config or TVGConfig(), _handle, root, **options)

@@ -37,6 +37,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -61,13 +62,17 @@ from i2vbench.datasets.synthvid.world import (
 )
 from i2vbench.datasets.synthvid.writer import (
     SPLITS,
+    BuildOptions,
     Built,
     Records,
     TaskFolder,
     TaskWriter,
     WriterConfig,
-    build_task,
+    build,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 TEMPORAL_TYPES = ("TN", "TP", "TC")
 DESCRIPTIVE_TYPES = ("DC", "DL", "DO")
@@ -440,31 +445,23 @@ class SynthVidMSRVTTQA(TaskFolder):
         return self.root / f"msvd_{split}_qa_encode.json"
 
 
-def build_nextqa(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-                 n_val: int | None = None, n_test: int | None = None, force: bool = False,
-                 progress: bool = True, config: NExTQAConfig | None = None,
-                 workers: int | None = None) -> SynthVidNExTQA:
-    """Generate (or reuse) the SynthVid NExT-QA set (see the module docstring)."""
-    cfg = (config or NExTQAConfig()).with_counts(n_train, n_val, n_test)
-    built = build_task(NEXTQA, cfg, root, seed=seed, force=force, progress=progress, workers=workers)
-    return SynthVidNExTQA(**built.folder_fields())
-
-
-def build_how2qa(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-                 n_val: int | None = None, n_test: int | None = None, force: bool = False,
-                 progress: bool = True, config: How2QAConfig | None = None,
-                 workers: int | None = None) -> SynthVidHow2QA:
-    """Generate (or reuse) SynthVid How2QA on the NExT-QA set's videos (built first if needed)."""
-    cfg = (config or How2QAConfig()).with_counts(n_train, n_val, n_test)
-    built = build_task(HOW2QA, cfg, root, seed=seed, force=force, progress=progress, workers=workers)
-    return SynthVidHow2QA(**built.folder_fields())
-
-
-def build_msrvtt_qa(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-                    n_val: int | None = None, n_test: int | None = None, force: bool = False,
-                    progress: bool = True, config: MSRVTTQAConfig | None = None,
-                    workers: int | None = None) -> SynthVidMSRVTTQA:
-    """Generate (or reuse) SynthVid MSRVTT-MC and MSVD-QA on the MSR-VTT pool (built first if needed)."""
-    cfg = (config or MSRVTTQAConfig()).with_counts(n_train, n_val, n_test)
-    built: Built = build_task(MSRVTT_QA, cfg, root, seed=seed, force=force, progress=progress, workers=workers)
+def _msrvtt_qa_handle(built: Built) -> SynthVidMSRVTTQA:
     return SynthVidMSRVTTQA(**built.folder_fields(), mapping_txt=built.root / "msvd_youtube_mapping.txt")
+
+
+def build_nextqa(root: Path | str | None = None, *, config: NExTQAConfig | None = None,
+                 **options: Unpack[BuildOptions]) -> SynthVidNExTQA:
+    """Generate (or reuse) the SynthVid NExT-QA set (see the module docstring)."""
+    return build(NEXTQA, config or NExTQAConfig(), SynthVidNExTQA.of, root, **options)
+
+
+def build_how2qa(root: Path | str | None = None, *, config: How2QAConfig | None = None,
+                 **options: Unpack[BuildOptions]) -> SynthVidHow2QA:
+    """Generate (or reuse) SynthVid How2QA on the NExT-QA set's videos (built first if needed)."""
+    return build(HOW2QA, config or How2QAConfig(), SynthVidHow2QA.of, root, **options)
+
+
+def build_msrvtt_qa(root: Path | str | None = None, *, config: MSRVTTQAConfig | None = None,
+                    **options: Unpack[BuildOptions]) -> SynthVidMSRVTTQA:
+    """Generate (or reuse) SynthVid MSRVTT-MC and MSVD-QA on the MSR-VTT pool (built first if needed)."""
+    return build(MSRVTT_QA, config or MSRVTTQAConfig(), _msrvtt_qa_handle, root, **options)

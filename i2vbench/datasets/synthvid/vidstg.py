@@ -26,6 +26,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,15 +44,19 @@ from i2vbench.datasets.synthvid.world import (
 )
 from i2vbench.datasets.synthvid.writer import (
     SPLITS,
+    BuildOptions,
     Built,
     Records,
     TaskFolder,
     TaskWriter,
     WriterConfig,
-    build_task,
+    build,
     check_split,
     task_rng,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 MOTIONS_STVG = ("move left", "move right", "move up", "move down", "grow", "shrink")
 
@@ -82,16 +87,9 @@ class SynthVidSTG(TaskFolder):
     def json(self, split: str) -> Path:
         return {"train": self.train_json, "val": self.val_json, "test": self.test_json}[check_split(split)]
 
-    def video(self, vid: str) -> Path:
-        return self.videos_dir / f"{vid}.mp4"
-
     def scenes(self, split: str | None = None) -> Iterator[tuple[str, str, Scene, list[dict]]]:
         """(vid, split, scene, queries) for every video, from ``scenes.jsonl``."""
-        with self.scenes_jsonl.open(encoding="utf-8") as f:
-            for line in f:
-                d = json.loads(line)
-                if split is None or d["split"] == split:
-                    yield d["vid"], d["split"], scene_from_json(d), d["queries"]
+        return self.scenes_with("queries", split)
 
 
 def stvg_scene(seed: int, split: str, index: int, cfg: VidSTGConfig) -> Scene:
@@ -224,11 +222,8 @@ def _handle(built: Built) -> SynthVidSTG:
                        test_json=root / "test.json", vidor_dir=root / "vidor")
 
 
-def build_vidstg(root: Path | str | None = None, *, seed: int = 0, n_train: int | None = None,
-                 n_val: int | None = None, n_test: int | None = None, force: bool = False,
-                 progress: bool = True, config: VidSTGConfig | None = None,
-                 workers: int | None = None) -> SynthVidSTG:
+def build_vidstg(root: Path | str | None = None, *, config: VidSTGConfig | None = None,
+                 **options: Unpack[BuildOptions]) -> SynthVidSTG:
     """Generate (or reuse) the SynthVid STVG benchmark; returns its paths (caching, reuse,
     ``force``, atomicity and ``workers`` are those of :func:`.writer.build_task`)."""
-    cfg = (config or VidSTGConfig()).with_counts(n_train, n_val, n_test)
-    return _handle(build_task(VIDSTG, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
+    return build(VIDSTG, config or VidSTGConfig(), _handle, root, **options)

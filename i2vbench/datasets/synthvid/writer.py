@@ -30,10 +30,10 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypedDict, TypeVar
 
 import numpy as np
 
@@ -53,6 +53,7 @@ _SPLIT_KEY = {"train": 0, "test": 1, "val": 2}
 _SCENE_STREAM = 0x7B6  # the scene pool's stream tag (a task's tag is derived from its name)
 RESERVED = ("videos", "scenes.jsonl", "meta.json")  # names a task's files may not take
 C = TypeVar("C", bound="WriterConfig")
+H = TypeVar("H", bound="TaskFolder")
 Records = dict[str, list[dict]]  # split -> scenes.jsonl records of its videos, in index order
 
 
@@ -161,6 +162,29 @@ class TaskFolder:
     image_size: int
     seed: int
     counts: dict
+
+    @classmethod
+    def of(cls: type[H], built: Built) -> H:
+        """The handle of a built folder, for a task with no files of its own to point at."""
+        return cls(**built.folder_fields())
+
+    def video(self, vid: str) -> Path:
+        """The video file of a video id (a record's ``vid``, a file stem under ``videos/``)."""
+        return self.videos_dir / f"{vid}.mp4"
+
+    def records(self, split: str | None = None) -> Iterator[dict]:
+        """The ``scenes.jsonl`` records (scene + the task's annotations) of ``split``, or of all."""
+        with self.scenes_jsonl.open(encoding="utf-8") as f:
+            for line in f:
+                d = json.loads(line)
+                if split is None or d["split"] == split:
+                    yield d
+
+    def scenes_with(self, key: str | None, split: str | None = None) -> Iterator[tuple[str, str, Scene, Any]]:
+        """(vid, split, scene, the record's ``key`` annotation, or the whole record if ``key`` is
+        None) for every video of ``split``: what each task's ``scenes()`` gives."""
+        for d in self.records(split):
+            yield d["vid"], d["split"], scene_from_json(d), d if key is None else d[key]
 
 
 def check_split(split: str) -> str:
@@ -326,6 +350,27 @@ def build_task(writer: TaskWriter[C], config: C, root: Path | str | None = None,
             return _reuse(writer, root, seed, config)
         raise
     return Built(root, meta)
+
+
+class BuildOptions(TypedDict, total=False):
+    """The options of every ``build_<task>`` (see :func:`build`)."""
+
+    seed: int
+    n_train: int | None
+    n_val: int | None
+    n_test: int | None
+    force: bool
+    progress: bool
+    workers: int | None
+
+
+def build(writer: TaskWriter[C], config: C, handle: Callable[[Built], H], root: Path | str | None = None, *,
+          seed: int = 0, n_train: int | None = None, n_val: int | None = None, n_test: int | None = None,
+          force: bool = False, progress: bool = True, workers: int | None = None) -> H:
+    """The body of every ``build_<task>``: :func:`build_task` of ``config`` with the given
+    per-split video counts (``None`` keeps the config's), returned as the task's handle."""
+    cfg = config.with_counts(n_train, n_val, n_test)
+    return handle(build_task(writer, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
 
 
 def _write(writer: TaskWriter[C], config: C, root: Path, seed: int, progress: bool,
