@@ -63,6 +63,25 @@ def run_bench(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
+def quick_run(tmp: Path, task: str, config_yaml: str, cache: str | Path | None = None) -> dict:
+    """``bench run --task TASK --json`` with ``config_yaml`` (small SynthVid sizes, one epoch) in
+    ``cache`` (default: a fresh ``TMP/cache``), outputs under ``TMP/runs``: the run's JSON plus
+    ``cache``, where its data and features stay for the test to rebuild or rerun on."""
+    import json
+
+    (tmp / "small.yaml").write_text(config_yaml)
+    cache = str(cache or tmp / "cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("I2VBENCH_CACHE", cache)
+    try:
+        code, stdout, stderr = run_bench("run", "--task", task, "--config", str(tmp / "small.yaml"), "--out",
+                                         str(tmp / "runs"), "--json", "--no-progress")
+    finally:
+        mp.undo()
+    assert code == 0, stderr
+    return {**json.loads(stdout), "cache": cache}
+
+
 @pytest.fixture
 def bench():
     return run_bench

@@ -23,21 +23,9 @@ SYNTHVID = {"seed": 0, "n_train": 24, "n_val": 9, "n_test": 9}
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
-    from conftest import run_bench
+    from conftest import quick_run
 
-    tmp = tmp_path_factory.mktemp("captioning")
-    (tmp / "small.yaml").write_text(SMALL)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("I2VBENCH_CACHE", str(tmp / "cache"))
-    try:
-        code, stdout, stderr = run_bench("run", "--task", "captioning", "--config", str(tmp / "small.yaml"),
-                                         "--out", str(tmp / "runs"), "--json", "--no-progress")
-        assert code == 0, stderr
-        out = json.loads(stdout)
-        out["cache"] = str(tmp / "cache")
-        return out
-    finally:
-        mp.undo()
+    return quick_run(tmp_path_factory.mktemp("captioning"), "captioning", SMALL)
 
 
 def test_every_method_runs_and_its_captions_score_as_bench_eval_scores_them(run, bench, monkeypatch):

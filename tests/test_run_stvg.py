@@ -21,21 +21,9 @@ SYNTHVID = {"seed": 0, "n_train": 12, "n_val": 4, "n_test": 4}
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
-    from conftest import run_bench
+    from conftest import quick_run
 
-    tmp = tmp_path_factory.mktemp("stvg")
-    (tmp / "small.yaml").write_text(SMALL)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("I2VBENCH_CACHE", str(tmp / "cache"))
-    try:
-        code, stdout, stderr = run_bench("run", "--task", "stvg", "--config", str(tmp / "small.yaml"), "--out",
-                                         str(tmp / "runs"), "--json", "--no-progress")
-        assert code == 0, stderr
-        out = json.loads(stdout)
-        out["cache"] = str(tmp / "cache")
-        return out
-    finally:
-        mp.undo()
+    return quick_run(tmp_path_factory.mktemp("stvg"), "stvg", SMALL)
 
 
 def test_every_method_runs_and_its_predictions_score_as_bench_eval_scores_them(run, monkeypatch):
@@ -70,18 +58,11 @@ def test_framewise_baseline_predicts_the_training_span_prior(run):
 
 
 def test_same_seed_same_numbers(run, tmp_path):
-    from conftest import run_bench
+    from conftest import quick_run
 
-    (tmp_path / "small.yaml").write_text(SMALL)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("I2VBENCH_CACHE", run["cache"])  # data and features cached: only training reruns
-    # (the same methods side by side: the thread count per method, hence float rounding, is the same)
-    try:
-        code, stdout, stderr = run_bench("run", "--task", "stvg", "--config", str(tmp_path / "small.yaml"),
-                                         "--out", str(tmp_path / "runs"), "--json", "--no-progress")
-    finally:
-        mp.undo()
-    assert code == 0, stderr
-    again = {(r["method"], r["split"]): r["metrics"] for r in json.loads(stdout)["results"]}
+    # data and features cached: only training reruns (the same methods side by side: the thread
+    # count per method, hence float rounding, is the same)
+    rerun = quick_run(tmp_path, "stvg", SMALL, cache=run["cache"])
+    again = {(r["method"], r["split"]): r["metrics"] for r in rerun["results"]}
     first = {(r["method"], r["split"]): r["metrics"] for r in run["results"]}
     assert again == first

@@ -26,21 +26,9 @@ overrides: {{atp: {{epochs: 1}}, tem_adapter: {{epochs: 1}}, videodistill: {{epo
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
-    from conftest import run_bench
+    from conftest import quick_run
 
-    tmp = tmp_path_factory.mktemp("videoqa")
-    (tmp / "small.yaml").write_text(SMALL)
-    mp = pytest.MonkeyPatch()
-    mp.setenv("I2VBENCH_CACHE", str(tmp / "cache"))
-    try:
-        code, stdout, stderr = run_bench("run", "--task", "videoqa", "--config", str(tmp / "small.yaml"), "--out",
-                                         str(tmp / "runs"), "--json", "--no-progress")
-        assert code == 0, stderr
-        out = json.loads(stdout)
-        out["cache"] = str(tmp / "cache")
-        return out
-    finally:
-        mp.undo()
+    return quick_run(tmp_path_factory.mktemp("videoqa"), "videoqa", SMALL)
 
 
 def _built(cache: str, monkeypatch) -> dict:  # noqa: ANN001
