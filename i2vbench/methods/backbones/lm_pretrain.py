@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from i2vbench.errors import BenchError
+from i2vbench.methods.backbones.pretrain import lr_at
 from i2vbench.methods.backbones.tinylm import TinyLM, TinyLMConfig
 
 # the base form of each motion, for yes/no and "when" questions
@@ -165,13 +166,6 @@ def encode_corpus(model: TinyLM, docs: list[str]) -> list[list[int]]:
 
 
 # -- training ---------------------------------------------------------------------------------
-
-
-def lr_at(step: int, cfg: LMPretrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:

@@ -18,8 +18,10 @@ import platform
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -113,12 +115,48 @@ def synthvid_prompts(attribute: str) -> list[str]:
     return list(zero_shot_prompts(attribute))
 
 
-def lr_at(step: int, cfg: PretrainConfig) -> float:
-    """Linear warmup to ``lr`` then cosine decay to ``min_lr_ratio * lr`` at the last step."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+class Schedule(Protocol):
+    """The fields of a pretraining config that :func:`lr_at` reads."""
+
+    lr: float
+    warmup_steps: int
+    min_lr_ratio: float
+    steps: int
+
+
+@contextmanager
+def pretraining_torch(threads: int) -> Iterator[None]:
+    """``threads`` CPU threads and deterministic algorithms for a pretraining run (what makes two
+    runs of a recipe the same on one machine), the caller's settings restored after: the same
+    process goes on to run tests or a benchmark."""
+    prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev_threads)
+        torch.use_deterministic_algorithms(prev_det)
+
+
+def environment(threads: int) -> dict:
+    """Where a checkpoint was trained, as its ``metrics.json`` records it."""
+    return {"torch_version": torch.__version__, "python_version": platform.python_version(),
+            "machine": platform.machine(), "cpu_threads": threads}
+
+
+def warmup_cosine(step: int, total: int, lr: float, warmup_steps: int, min_lr_ratio: float) -> float:
+    """Linear warmup to ``lr`` then cosine decay to ``min_lr_ratio * lr`` at step ``total``: the
+    schedule of every embedded model's pretraining (tinyclip, tinylm, tinyground, tinyvideo)."""
+    if step < warmup_steps:
+        return lr * (step + 1) / warmup_steps
+    t = (step - warmup_steps) / max(1, total - warmup_steps)
+    return lr * (min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+
+
+def lr_at(step: int, cfg: Schedule) -> float:
+    """:func:`warmup_cosine` over a config's ``steps``."""
+    return warmup_cosine(step, cfg.steps, cfg.lr, cfg.warmup_steps, cfg.min_lr_ratio)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -316,10 +354,7 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
     from tqdm import tqdm
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # only effective before OpenMP starts
-    prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
+    with pretraining_torch(cfg.threads):
         torch.manual_seed(cfg.seed)
         if cfg.init:
             from i2vbench.methods.backbones.checkpoint import load_tinyclip
@@ -381,15 +416,9 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
             "eval": {"frames": cfg.eval_frames, "single_object": True, "retrieval_pool": cfg.retrieval_pool,
                      "seeds": [stream_seed(cfg.seed, 1, 0), stream_seed(cfg.seed, 1, 1)]},
             "history": history,
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_threads": cfg.threads,
+            **environment(cfg.threads),
         }
         return model, metrics
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
 
 
 def resolve_init(init: str) -> Path:

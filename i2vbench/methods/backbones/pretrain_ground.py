@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -35,7 +34,13 @@ from i2vbench.datasets.synthvid.grounding import (
     referring_phrases,
 )
 from i2vbench.datasets.synthvid.world import NOVEL_SHAPES, SHAPES
-from i2vbench.methods.backbones.pretrain import param_groups, stream_seed
+from i2vbench.methods.backbones.pretrain import (
+    environment,
+    lr_at,
+    param_groups,
+    pretraining_torch,
+    stream_seed,
+)
 from i2vbench.methods.backbones.tinyground import (
     TinyGround,
     TinyGroundConfig,
@@ -65,13 +70,6 @@ class GroundPretrainConfig:
     eval_every: int = 0  # 0: evaluate at the end only
     bf16: bool = True
     threads: int = 2
-
-
-def lr_at(step: int, cfg: GroundPretrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 @dataclass
@@ -237,10 +235,7 @@ def pretrain_ground(cfg: GroundPretrainConfig, *, model_config: TinyGroundConfig
     from tqdm import tqdm
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
+    with pretraining_torch(cfg.threads):
         model = build_model(cfg, model_config)
         model.train()
         tower = {id(p) for p in model.clip.parameters()}
@@ -293,15 +288,9 @@ def pretrain_ground(cfg: GroundPretrainConfig, *, model_config: TinyGroundConfig
                      "category_phrases": len(ev.categories) if ev else 0,
                      "referring_phrases": len(ev.referring) if ev else 0},
             "history": history,
-            "torch_version": torch.__version__,
-            "python_version": platform.python_version(),
-            "machine": platform.machine(),
-            "cpu_threads": cfg.threads,
+            **environment(cfg.threads),
         }
         return model, metrics
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
 
 
 # ``bench pretrain`` option -> GroundPretrainConfig field, for the options tinyground honours

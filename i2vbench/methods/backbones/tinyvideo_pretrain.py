@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -222,25 +221,21 @@ def evaluate(model: TinyVideo, data: ClipSet, batch: int = 64) -> dict[str, floa
     }
 
 
-def lr_at(step: int, total: int, cfg: VideoPretrainConfig) -> float:
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
-
-
 def pretrain_tinyvideo(cfg: VideoPretrainConfig, *, model_config: TinyVideoConfig | None = None,
                        progress: bool = True, log: Callable[[str], None] = print) -> tuple[TinyVideo, dict]:
     """Train a TinyVideo from a seeded random init; return it and its ``metrics.json`` record."""
     from tqdm import tqdm
 
-    from i2vbench.methods.backbones.pretrain import param_groups, stream_seed
+    from i2vbench.methods.backbones.pretrain import (
+        environment,
+        param_groups,
+        pretraining_torch,
+        stream_seed,
+        warmup_cosine,
+    )
 
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    prev_threads, prev_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
+    with pretraining_torch(cfg.threads):
         t0 = time.perf_counter()
         train = event_clips(cfg.train_clips, stream_seed(cfg.seed, 0, 0), cfg.frames, cfg.event_focus, cfg.codec,
                             max_objects=cfg.max_objects)
@@ -264,7 +259,7 @@ def pretrain_tinyvideo(cfg: VideoPretrainConfig, *, model_config: TinyVideoConfi
             for b in range(per_epoch):
                 batch = augment(subset(train, order[b * cfg.batch_size:(b + 1) * cfg.batch_size]), rng)
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step, total, cfg)
+                    g["lr"] = warmup_cosine(step, total, cfg.lr, cfg.warmup_steps, cfg.min_lr_ratio)
                 loss, _ = losses(model, batch, cfg.aux_weight)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -294,10 +289,6 @@ def pretrain_tinyvideo(cfg: VideoPretrainConfig, *, model_config: TinyVideoConfi
             "wall_time_s": round(time.perf_counter() - t0, 1), "data_time_s": round(t_data, 1),
             "seed": cfg.seed, "config": asdict(cfg), "model_config": (model_config or TinyVideoConfig()).to_dict(),
             "history": history,
-            "torch_version": torch.__version__, "python_version": platform.python_version(),
-            "machine": platform.machine(), "cpu_threads": cfg.threads,
+            **environment(cfg.threads),
         }
         return model, metrics
-    finally:
-        torch.set_num_threads(prev_threads)
-        torch.use_deterministic_algorithms(prev_det)
