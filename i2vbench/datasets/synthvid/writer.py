@@ -373,6 +373,25 @@ def build(writer: TaskWriter[C], config: C, handle: Callable[[Built], H], root: 
     return handle(build_task(writer, cfg, root, seed=seed, force=force, progress=progress, workers=workers))
 
 
+def _write_files(writer: TaskWriter[C], records: Records, config: C, tmp: Path) -> list[str]:
+    """Write the task's files and ``scenes.jsonl`` into ``tmp``; returns their names."""
+    files = writer.files(records, config)
+    bad = [n for n in files if n.split("/")[0] in RESERVED]
+    if bad:
+        raise ValueError(f"task {writer.task!r} may not write {bad}: reserved by the writer")
+    files["scenes.jsonl"] = "".join(json.dumps(r, separators=(",", ":")) + "\n"
+                                    for s in SPLITS for r in records[s])
+    for name, data in files.items():
+        atomic_write_bytes(tmp / name, data.encode("utf-8") if isinstance(data, str) else data)
+    return list(files)
+
+
+def _counts(writer: TaskWriter, records: Records) -> dict[str, dict[str, int]]:
+    """meta.json's ``counts``: videos and events per split, plus the task's own counts."""
+    return {s: {"videos": len(records[s]), "events": sum(len(r["events"]) for r in records[s]),
+                **writer.counts(records[s])} for s in SPLITS}
+
+
 def _write(writer: TaskWriter[C], config: C, root: Path, seed: int, progress: bool,
            workers: int | None) -> dict:
     """Build the folder in a temporary sibling and move it to ``root``; returns its meta."""
@@ -386,17 +405,9 @@ def _write(writer: TaskWriter[C], config: C, root: Path, seed: int, progress: bo
         videos.mkdir()
         jobs = [(scene, str(videos / f"{vid}.mp4"), config.crf) for vid, scene in scenes]
         _render_all(jobs, workers, f"SynthVid {writer.task} videos", progress)
-        files = writer.files(records, config)
-        bad = [n for n in files if n.split("/")[0] in RESERVED]
-        if bad:
-            raise ValueError(f"task {writer.task!r} may not write {bad}: reserved by the writer")
-        files["scenes.jsonl"] = "".join(json.dumps(r, separators=(",", ":")) + "\n"
-                                        for s in SPLITS for r in records[s])
-        for name, data in files.items():
-            atomic_write_bytes(tmp / name, data.encode("utf-8") if isinstance(data, str) else data)
+        files = _write_files(writer, records, config, tmp)
         names = [*files, *(f"videos/{vid}.mp4" for vid, _ in scenes)]
-        counts = {s: {"videos": len(records[s]), "events": sum(len(r["events"]) for r in records[s]),
-                      **writer.counts(records[s])} for s in SPLITS}
+        counts = _counts(writer, records)
         meta = {
             **writer.meta,  # first, so that it can never shadow the writer's own entries
             "generator": "i2vbench.datasets.synthvid", **_identity(writer, seed, config),
@@ -429,16 +440,8 @@ def _write_derived(writer: TaskWriter[C], config: C, root: Path, seed: int, prog
             rec.update(ann)
     with atomic_dir(root) as tmp:
         os.symlink(source.root.resolve() / "videos", tmp / "videos", target_is_directory=True)
-        files = writer.files(records, config)
-        bad = [n for n in files if n.split("/")[0] in RESERVED]
-        if bad:
-            raise ValueError(f"task {writer.task!r} may not write {bad}: reserved by the writer")
-        files["scenes.jsonl"] = "".join(json.dumps(r, separators=(",", ":")) + "\n"
-                                        for s in SPLITS for r in records[s])
-        for name, data in files.items():
-            atomic_write_bytes(tmp / name, data.encode("utf-8") if isinstance(data, str) else data)
-        counts = {s: {"videos": len(records[s]), "events": sum(len(r["events"]) for r in records[s]),
-                      **writer.counts(records[s])} for s in SPLITS}
+        files = _write_files(writer, records, config, tmp)
+        counts = _counts(writer, records)
         meta = {
             **writer.meta, "generator": "i2vbench.datasets.synthvid", **_identity(writer, seed, config),
             "counts": counts, "videos_from": {"task": source_writer.task, "root": str(source.root)},
