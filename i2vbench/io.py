@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +239,26 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def replace_dir(target: str | Path, write: Callable[[Path], object]) -> Path:
+    """Write a folder beside ``target`` with ``write(tmp_dir)``, then swap it in (``target`` may
+    exist: a retrained checkpoint): a reader never sees a half-written folder, and the old one is
+    removed only once the new one is in place."""
+    target = Path(target)
+    staging = target.with_name(f".{target.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    with atomic_dir(staging) as tmp:
+        write(tmp)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, target)
+    return target
 
 
 def load_npy(path: str | Path, what: str = ".npy array", max_bytes: int = MAX_INPUT_BYTES) -> Any:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import typer
 
 from i2vbench.errors import BenchError
+from i2vbench.io import replace_dir
 
 # The command's defaults are the shipped checkpoint's recipe (PretrainConfig's defaults), kept
 # here as literals so that importing the CLI stays light; tests/test_pretrain.py checks they agree.
@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
                               f"--single-object-fraction {single:g} --event-focus {event_focus:g}"
                               + (f" --stop-after {stop_after}" if stop_after else "")
                               + (" --from-scratch" if from_scratch else f" --init {init}"))
-        _replace_dir(target, lambda tmp: save_tinyclip(model, tmp, metrics))
+        replace_dir(target, lambda tmp: save_tinyclip(model, tmp, metrics))
         keys = [k for k in metrics if k.startswith(("zero_shot", "caption_r1"))]
         summary = ", ".join(f"{k} {100 * metrics[k]:.1f}%" for k in keys)
         typer.echo(f"wrote {target} ({metrics['steps']} steps, {metrics['wall_time_s']:.0f} s){': ' + summary if summary else ''}")
@@ -129,25 +129,6 @@ def _target(out: Path | None, default_name: str, force: bool) -> Path:
     return target
 
 
-def _replace_dir(target: Path, write) -> None:  # noqa: ANN001
-    """Write a checkpoint folder beside ``target`` with ``write(tmp_dir)``, then swap it in: a
-    reader never sees a half-written checkpoint."""
-    from i2vbench.io import atomic_dir
-
-    staging = target.with_name(f".{target.name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    with atomic_dir(staging) as tmp:
-        write(tmp)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
-
-
 def _pretrain_tinylm(values: dict, out: Path | None, force: bool) -> None:
     """``bench pretrain --backbone tinylm``: the LM recipe with ``values`` (LMPretrainConfig fields)."""
     target = _target(out, f"tinylm-s{values['seed']}-n{values['steps']}", force)
@@ -158,7 +139,7 @@ def _pretrain_tinylm(values: dict, out: Path | None, force: bool) -> None:
     model, metrics = pretrain(cfg, log=lambda s: typer.echo(s, err=True))
     metrics["command"] = (f"bench pretrain --backbone tinylm --steps {cfg.steps} --batch-size {cfg.batch_size} "
                           f"--lr {cfg.lr:g} --warmup {values['warmup_steps']} --seed {cfg.seed}")
-    _replace_dir(target, lambda tmp: save_tinylm(model, tmp, metrics))
+    replace_dir(target, lambda tmp: save_tinylm(model, tmp, metrics))
     typer.echo(f"wrote {target} ({cfg.steps} steps, {metrics['wall_time_s']:.0f} s): held-out perplexity "
                f"{metrics['heldout_perplexity']:.2f} (uniform {metrics['uniform_perplexity']:.0f}, unigram "
                f"{metrics['heldout_unigram_perplexity']:.1f}), next-word accuracy "
@@ -190,7 +171,7 @@ def _pretrain_tinyvideo(ctx: typer.Context, out: Path | None, force: bool, progr
         for flag, key in (("epochs", "epochs"), ("clips", "train_clips"), ("eval-clips", "eval_clips"),
                           ("frames", "frames"), ("batch-size", "batch_size"), ("lr", "lr"),
                           ("warmup", "warmup_steps"), ("seed", "seed"))))
-    _replace_dir(target, lambda tmp: save_tinyvideo(model, tmp, metrics))
+    replace_dir(target, lambda tmp: save_tinyvideo(model, tmp, metrics))
     typer.echo(f"wrote {target} ({metrics['steps']} steps, {metrics['wall_time_s']:.0f} s): "
                f"frame event {100 * metrics['frame_motion_acc']:.1f}%, "
                f"frame direction {100 * metrics['frame_direction_acc']:.1f}%, "

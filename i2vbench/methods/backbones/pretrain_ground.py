@@ -315,11 +315,10 @@ def run_cli(given: dict, log: Callable[[str], None] = print) -> None:
     """``bench pretrain --backbone tinyground``: the shipped recipe, with the options given on
     the command line (those in :data:`CLI_FIELDS`, ``--from-scratch``, ``--out``, ``--force``,
     ``--progress``) applied; any other option is refused rather than silently ignored."""
-    import shutil
     from pathlib import Path
 
     from i2vbench.errors import BenchError
-    from i2vbench.io import atomic_dir
+    from i2vbench.io import replace_dir
     from i2vbench.methods.backbones.grounding import save_tinyground
     from i2vbench.paths import cache_dir
 
@@ -337,18 +336,7 @@ def run_cli(given: dict, log: Callable[[str], None] = print) -> None:
         raise BenchError(f"refusing to overwrite existing directory {target} (pass --force to replace it)")
     model, metrics = pretrain_ground(cfg, progress=given.get("progress", True), log=log)
     metrics["command"] = command_line(cfg)
-    staging = target.with_name(f".{target.name}.new")
-    shutil.rmtree(staging, ignore_errors=True)
-    with atomic_dir(staging) as tmp:
-        save_tinyground(model, tmp, metrics)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(staging, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, target)
+    replace_dir(target, lambda tmp: save_tinyground(model, tmp, metrics))
     keys = ("box_ap50", "box_ap50_base", "box_ap50_novel", "referring_acc", "prior_referring_acc")
     summary = ", ".join(f"{k} {100 * metrics[k]:.1f}%" for k in keys if k in metrics)
     log(f"wrote {target} ({cfg.steps} steps, {metrics['wall_time_s']:.0f} s){': ' + summary if summary else ''}")
