@@ -96,6 +96,18 @@ class WordTokenizer:
         return ids, ids != self.stoi[PAD]
 
 
+def init_weights(m: nn.Module) -> None:
+    """CLIP's and GPT-2's init (``module.apply(init_weights)``): N(0, 0.02) linear and embedding
+    weights, zero biases; the embedded transformers (tinyclip, tinylm, tinyground's new layers)
+    all start from it."""
+    if isinstance(m, nn.Linear):
+        nn.init.normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.Embedding):
+        nn.init.normal_(m.weight, std=0.02)
+
+
 class Attention(nn.Module):
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -161,16 +173,7 @@ class TinyCLIP(ILFM):
         self.ln_final = nn.LayerNorm(c.text_width)
         self.text_proj = nn.Linear(c.text_width, c.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(float(c.init_logit_scale)))
-        self.apply(self._init)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, std=0.02)
+        self.apply(init_weights)
 
     @property
     def visual_blocks(self) -> nn.ModuleList:

@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from i2vbench.methods.backbones.base import ILFM, BlockParts, TextOutput, VisualOutput
-from i2vbench.methods.backbones.tinyclip import TinyCLIP, TinyCLIPConfig
+from i2vbench.methods.backbones.tinyclip import TinyCLIP, TinyCLIPConfig, init_weights
 
 
 @dataclass
@@ -224,7 +224,7 @@ class TinyGround(ILFM):
         self.match_bias = nn.Parameter(torch.tensor(-2.0))
         for m in [self.img_in, self.txt_in, self.pos_mlp, self.fusion, self.decoder, self.box_head,
                   self.obj_head, self.region_proj, self.phrase_proj, self.enc_box_head, self.enc_obj_head]:
-            m.apply(TinyCLIP._init)
+            m.apply(init_weights)
         for head in (self.box_head, self.enc_box_head):
             nn.init.zeros_(head[-1].weight)
             nn.init.zeros_(head[-1].bias)

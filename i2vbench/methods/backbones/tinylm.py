@@ -30,6 +30,7 @@ from torch import nn
 
 from i2vbench.errors import BenchError
 from i2vbench.methods.backbones.lm import CausalLM, LMOutput, positions_from_mask
+from i2vbench.methods.backbones.tinyclip import init_weights
 
 PAD, UNK, BOS, EOS, SEP = "<pad>", "<unk>", "<bos>", "<eos>", "<sep>"
 SPECIALS = (PAD, UNK, BOS, EOS, SEP)
@@ -161,19 +162,10 @@ class TinyLM(CausalLM):
         self.drop = nn.Dropout(c.dropout)
         self._blocks = nn.ModuleList(DecoderBlock(c.width, c.heads, c.mlp_ratio, c.dropout) for _ in range(c.depth))
         self.ln_f = nn.LayerNorm(c.width)
-        self.apply(self._init)
+        self.apply(init_weights)
         for name, p in self.named_parameters():  # GPT-2: residual projections scaled by depth
             if name.endswith(("attn.out.weight", "mlp.2.weight")):
                 nn.init.normal_(p, std=0.02 / (2 * c.depth) ** 0.5)
-
-    @staticmethod
-    def _init(m: nn.Module) -> None:
-        if isinstance(m, nn.Linear):
-            nn.init.normal_(m.weight, std=0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Embedding):
-            nn.init.normal_(m.weight, std=0.02)
 
     @property
     def blocks(self) -> nn.ModuleList:
