@@ -17,6 +17,16 @@ from i2vbench.errors import BenchError
 SMALL = "synthvid: {n_train: 10, n_val: 3, n_test: 3}\n"
 
 
+@pytest.fixture
+def small_extract(tmp_path, monkeypatch) -> tuple[Path, tuple[str, ...]]:
+    """A fresh cache (``I2VBENCH_CACHE``) and the ``bench extract`` arguments of a small TVG set."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text(SMALL)
+    return cache, ("extract", "--task", "tvg", "--config", str(cfg), "--no-progress")
+
+
 def _feature_files(cache: Path) -> dict[str, bytes]:
     """Every cached feature file (relative path → bytes), without shard manifests and indexes."""
     root = cache / "features"
@@ -28,12 +38,8 @@ def _index(cache: Path) -> dict:
     return json.loads(path.read_text())["videos"]
 
 
-def test_shards_and_merge_equal_the_unsharded_extraction(bench, tmp_path, monkeypatch):
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
-    cfg = tmp_path / "small.yaml"
-    cfg.write_text(SMALL)
-    args = ("extract", "--task", "tvg", "--config", str(cfg), "--no-progress")
+def test_shards_and_merge_equal_the_unsharded_extraction(bench, tmp_path, small_extract):
+    cache, args = small_extract
 
     for i in (0, 1):
         code, out, err = bench(*args, "--shard", f"{i}/3")
@@ -68,13 +74,9 @@ def test_shards_and_merge_equal_the_unsharded_extraction(bench, tmp_path, monkey
     assert code == 2 and "has other bytes than" in err and str(victim) in err
 
 
-def test_partial_shard_is_named(bench, tmp_path, monkeypatch):
+def test_partial_shard_is_named(bench, small_extract):
     """A shard that wrote some features but died before its manifest is reported as partial."""
-    cache = tmp_path / "cache"
-    monkeypatch.setenv("I2VBENCH_CACHE", str(cache))
-    cfg = tmp_path / "small.yaml"
-    cfg.write_text(SMALL)
-    args = ("extract", "--task", "tvg", "--config", str(cfg), "--no-progress")
+    cache, args = small_extract
     for i in (0, 1):
         assert bench(*args, "--shard", f"{i}/2")[0] == 0
     (manifest,) = (cache / "features").rglob("shard-1-of-2.json")
