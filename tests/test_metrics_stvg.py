@@ -289,17 +289,9 @@ def test_sampling_options_match_tubedetr(bench, tmp_path: Path) -> None:
     Predictions: the cases' boxes on every native frame (TubeDETR then reads the 2-fps ones). Expected:
     TubeDETR on cases_gt.json and this prediction (``all_frames_fps2_len50`` in the parity file).
     """
-    import importlib.util
+    from conftest import parity_harness
 
-    spec = importlib.util.spec_from_file_location("make_cases", DATA / "make_cases.py")
-    mc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mc)
-    videos, boxes = [], []
-    for i, (_, vid, tid, seg, _, qtype, sted, mode) in enumerate(mc.CASES):
-        videos.append({"video_id": i, "sted": sted, "qtype": qtype})
-        boxes += [{"image_id": f"{i}_{f}", "boxes": mc.pred_box(mode, mc.gt_box(vid, tid, f), f)}
-                  for f in range(seg[0], seg[1])]
-    pred = _write(tmp_path / "pred_all_frames.json", {"videos": videos, "boxes": boxes})
+    pred = _write(tmp_path / "pred_all_frames.json", parity_harness("stvg/tubedetr.py").all_frames_prediction())
     code, out, err = bench("eval", "--task", "stvg", "--gt", str(CASES_GT), "--pred", str(pred), "--json",
                            "--option", "sample_fps=2", "--option", "video_max_len=50")
     assert code == 0, err
