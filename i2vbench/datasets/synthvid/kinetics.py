@@ -56,7 +56,7 @@ from i2vbench.datasets.synthvid.writer import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
 CSV_HEADER = "label,youtube_id,time_start,time_end,split,is_cc"
 LABEL_MAP = "label_map_k400.txt"

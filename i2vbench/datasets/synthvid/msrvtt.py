@@ -65,7 +65,7 @@ from i2vbench.datasets.synthvid.writer import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
 MSRVTT_SPLIT = {"train": "train", "val": "validate", "test": "test"}  # MSRVTT_data.json's names
 RETRIEVAL_HEADER = ("key", "vid_key", "video_id", "sentence")

@@ -65,7 +65,7 @@ from i2vbench.datasets.synthvid.writer import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
 FILES = {"train": "something-something-v2-train.json", "val": "something-something-v2-validation.json",
          "test": "something-something-v2-test.json"}

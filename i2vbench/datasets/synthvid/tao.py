@@ -65,7 +65,7 @@ from i2vbench.datasets.synthvid.writer import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
 GT_FILES = {"train": "annotations/train.json", "val": "annotations/validation.json",
             "test": "annotations/test.json"}

@@ -39,7 +39,7 @@ from i2vbench.datasets.synthvid.writer import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
 CSV_HEADER = ("id", "subject", "scene", "quality", "relevance", "verified", "script", "objects",
               "descriptions", "actions", "length")

@@ -72,7 +72,7 @@ from i2vbench.datasets.synthvid.writer import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
 TEMPORAL_TYPES = ("TN", "TP", "TC")
 DESCRIPTIVE_TYPES = ("DC", "DL", "DO")

@@ -56,7 +56,7 @@ from i2vbench.datasets.synthvid.writer import (
 )
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing import Unpack
 
 MOTIONS_STVG = ("move left", "move right", "move up", "move down", "grow", "shrink")
 
