@@ -171,16 +171,14 @@ def test_shipped_checkpoint_zero_shot():
 
 
 def test_shipped_checkpoint_is_the_documented_recipe():
-    """metrics.json of the shipped tinyclip records the command's defaults (so `bench pretrain
-    --backbone tinyclip` remakes it), its start (the shipped tinyclip-v1, by hash) and every
+    """metrics.json of the shipped tinyclip records its start (the shipped tinyclip-v1, by hash)
+    (that it is the recipe `bench pretrain` remakes: tests/test_pretrainable.py) and every
     metric the README reports: what stills tell of the kind and direction of change, and
     whether the text tower tells the nine event types apart."""
     from i2vbench.methods.backbones import file_sha256
-    from i2vbench.methods.cli import RECIPE
     from i2vbench.paths import ASSETS
 
     metrics = read_metrics(TINYCLIP_DIR)
-    assert {k: metrics["config"][k] for k in RECIPE} == RECIPE
     assert metrics["init"]["sha256"] == file_sha256(ASSETS / "tinyclip-v1" / "model.safetensors")
     assert metrics["zero_shot_kind_balanced_acc"] > 0.4  # 5-way, chance 0.2
     assert 0.0 <= metrics["zero_shot_direction_acc"] <= 1.0  # chance 0.5: reported, not required

@@ -82,7 +82,7 @@ def test_same_seed_same_weights_via_cli(tmp_path):
     for name in ("a", "b"):
         r = subprocess.run([*args, "--out", str(tmp_path / name)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
-        assert "wrote" in r.stdout and "frame direction" in r.stdout
+        assert "wrote" in r.stdout and "frame_direction_acc" in r.stdout
     wa, wb = (load_file(str(tmp_path / n / "model.safetensors")) for n in ("a", "b"))
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     saved = json.loads((tmp_path / "a" / "metrics.json").read_text())
@@ -95,15 +95,12 @@ def test_same_seed_same_weights_via_cli(tmp_path):
 
 def test_cli_refuses_tinyclip_options(bench, tmp_path):
     code, _, err = bench("pretrain", "--backbone", "tinyvideo", "--partial", "0.5", "--out", str(tmp_path / "x"))
-    assert code == 2 and "--partial" in err and "tinyclip only" in err
+    assert code == 2 and "does not take --partial" in err
     assert not (tmp_path / "x").exists()
 
 
 def test_command_defaults_are_the_recipe():
-    from i2vbench.methods.cli import VIDEO_RECIPE
-
     defaults = asdict(VideoPretrainConfig())
-    assert {k: defaults[k] for k in VIDEO_RECIPE} == VIDEO_RECIPE
     shipped = json.loads((TINYVIDEO_DIR / "metrics.json").read_text())
     assert shipped["config"] == defaults  # the shipped weights are the recipe's
     assert shipped["command"].startswith("bench pretrain --backbone tinyvideo")

@@ -62,6 +62,9 @@ class LMPretrainConfig:
     n_time_tokens: int = 100
     threads: int = 2
 
+    def __post_init__(self) -> None:
+        self.warmup_steps = min(self.warmup_steps, self.steps)  # a run shorter than the warm-up is all warm-up
+
 
 # -- the corpus ------------------------------------------------------------------------------
 
@@ -212,8 +215,11 @@ def unigram_perplexity(train_rows: list[list[int]], heldout_rows: list[list[int]
     return math.exp(-sum(math.log((counts[t] + 1) / total) for t in toks) / len(toks))
 
 
-def pretrain(cfg: LMPretrainConfig, log: Callable[[str], None] = lambda s: None) -> tuple[TinyLM, dict]:
-    """Train tinylm from scratch with ``cfg``; returns the model and its metrics."""
+def pretrain(cfg: LMPretrainConfig, progress: bool = False,
+             log: Callable[[str], None] = lambda s: None) -> tuple[TinyLM, dict]:
+    """Train tinylm from scratch with ``cfg``; returns the model and its metrics. (No progress bar:
+    ``progress`` is taken for ``bench pretrain``'s common signature; the loop logs its held-out
+    loss instead.)"""
     torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     torch.manual_seed(cfg.seed)

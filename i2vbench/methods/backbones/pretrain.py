@@ -66,6 +66,9 @@ class PretrainConfig:
     workers: int = 1  # background processes rendering the next batches (0: render in-process)
     prefetch: int = 4
 
+    def __post_init__(self) -> None:
+        self.warmup_steps = min(self.warmup_steps, self.steps)  # a run shorter than the warm-up is all warm-up
+
 
 def synthvid_frames(n: int, seed: int, single_object: bool = False, partial: float = 0.0,
                     event_focus: float = 0.0) -> Frames:

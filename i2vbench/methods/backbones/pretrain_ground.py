@@ -71,6 +71,9 @@ class GroundPretrainConfig:
     bf16: bool = True
     threads: int = 2
 
+    def __post_init__(self) -> None:
+        self.warmup_steps = min(self.warmup_steps, self.steps)  # a run shorter than the warm-up is all warm-up
+
 
 @dataclass
 class PairBatch:
@@ -291,53 +294,3 @@ def pretrain_ground(cfg: GroundPretrainConfig, *, model_config: TinyGroundConfig
             **environment(cfg.threads),
         }
         return model, metrics
-
-
-# ``bench pretrain`` option -> GroundPretrainConfig field, for the options tinyground honours
-CLI_FIELDS = {"steps": "steps", "batch_size": "batch_size", "lr": "lr", "warmup": "warmup_steps",
-              "seed": "seed", "eval_every": "eval_every", "init": "init"}
-
-
-def command_line(cfg: GroundPretrainConfig) -> str:
-    """The ``bench pretrain`` line that reproduces ``cfg`` (the recipe's fields written out)."""
-    d = GroundPretrainConfig()
-    parts = ["bench pretrain --backbone tinyground"]
-    for opt, f in CLI_FIELDS.items():
-        v = getattr(cfg, f)
-        if v != getattr(d, f) and v is not None:
-            parts.append(f"--{opt.replace('_', '-')} {v:g}" if isinstance(v, float) else f"--{opt.replace('_', '-')} {v}")
-    if cfg.init is None:
-        parts.append("--from-scratch")
-    return " ".join(parts)
-
-
-def run_cli(given: dict, log: Callable[[str], None] = print) -> None:
-    """``bench pretrain --backbone tinyground``: the shipped recipe, with the options given on
-    the command line (those in :data:`CLI_FIELDS`, ``--from-scratch``, ``--out``, ``--force``,
-    ``--progress``) applied; any other option is refused rather than silently ignored."""
-    from pathlib import Path
-
-    from i2vbench.errors import BenchError
-    from i2vbench.io import replace_dir
-    from i2vbench.methods.backbones.grounding import save_tinyground
-    from i2vbench.paths import cache_dir
-
-    known = set(CLI_FIELDS) | {"from_scratch", "out", "force", "progress", "backbone"}
-    extra = sorted(set(given) - known)
-    if extra:
-        raise BenchError(f"bench pretrain --backbone tinyground does not take {', '.join('--' + e.replace('_', '-') for e in extra)}"
-                         f"; it takes {', '.join('--' + k.replace('_', '-') for k in sorted(known - {'backbone'}))}")
-    cfg = GroundPretrainConfig(**{CLI_FIELDS[k]: v for k, v in given.items() if k in CLI_FIELDS})
-    cfg.warmup_steps = min(cfg.warmup_steps, cfg.steps)
-    if given.get("from_scratch"):
-        cfg.init = None
-    target = Path(given["out"]) if given.get("out") else cache_dir() / "backbones" / f"tinyground-s{cfg.seed}-n{cfg.steps}"
-    if target.exists() and not given.get("force"):
-        raise BenchError(f"refusing to overwrite existing directory {target} (pass --force to replace it)")
-    model, metrics = pretrain_ground(cfg, progress=given.get("progress", True), log=log)
-    metrics["command"] = command_line(cfg)
-    replace_dir(target, lambda tmp: save_tinyground(model, tmp, metrics))
-    keys = ("box_ap50", "box_ap50_base", "box_ap50_novel", "referring_acc", "prior_referring_acc")
-    summary = ", ".join(f"{k} {100 * metrics[k]:.1f}%" for k in keys if k in metrics)
-    log(f"wrote {target} ({cfg.steps} steps, {metrics['wall_time_s']:.0f} s){': ' + summary if summary else ''}")
-    print(f"wrote {target}")
