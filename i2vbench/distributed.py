@@ -88,7 +88,10 @@ def all_mean(value: float) -> float:
     rank, world = rank_and_world()
     if world <= 1:
         return value
-    t = torch.tensor([value], dtype=torch.float64)
+    from i2vbench.devices import current
+
+    # NCCL reduces tensors on the process's GPU, gloo on the CPU
+    t = torch.tensor([value], dtype=torch.float64, device=current() if dist.get_backend() == "nccl" else "cpu")
     dist.all_reduce(t)
     return float(t.item()) / world
 

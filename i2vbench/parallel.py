@@ -46,12 +46,15 @@ def map_in_workers(fn: Callable[[T], R], items: list[T], jobs: int, threads: int
 
     Items start in list order as workers free up, so put the longest first. Each worker runs
     with ``threads`` intra-op threads. An exception in ``fn`` is raised here. With ``jobs <= 1``
-    or off Linux (fork is unsafe with macOS system libraries, absent on Windows) everything runs
-    in this process, in order.
+    or off Linux (fork is unsafe with macOS system libraries, absent on Windows) or on a GPU run
+    (a CUDA or MPS context does not survive a fork; :mod:`i2vbench.devices`) everything runs in
+    this process, in order.
     """
+    from i2vbench.devices import current
+
     global _job
     jobs = min(jobs, len(items))
-    if jobs <= 1 or not sys.platform.startswith("linux"):
+    if jobs <= 1 or not sys.platform.startswith("linux") or current().type != "cpu":
         return [fn(x) for x in items]
     _job = fn
     ctx = multiprocessing.get_context("fork")

@@ -140,6 +140,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", help="YAML run config (flags override it)"),
         shard: str = typer.Option(None, "--shard", help="I/N: extract only shard I of N (by a stable hash of the video id)"),
         merge: bool = typer.Option(False, "--merge", help="check that every shard finished and write the index"),
+        device: str = typer.Option(None, "--device", help="cpu | cuda | cuda:N | mps: where the ILFM encodes and methods train (default cpu; prediction runs on the CPU)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
     ) -> None:
         """Encode a task's videos into the feature cache (I2VBENCH_CACHE) ahead of `bench run`.
@@ -153,12 +154,15 @@ def register(app: typer.Typer) -> None:
 
         if merge and shard is not None:
             raise BenchError("give --shard I/N to extract a shard, or --merge to merge them, not both")
+        from i2vbench.devices import use
+
         flags = {"dataset": dataset, "data_root": data_root, "videos": videos, "backbone": backbone,
-                 "pretrained": pretrained, "data_seed": data_seed}
+                 "pretrained": pretrained, "data_seed": data_seed, "device": device}
         cfg = load_config(task, config, flags)
         configure_threads(cfg.threads)
         t0 = time.perf_counter()
-        lines = extract_features(cfg, parse_shard(shard) if shard is not None else None, merge, progress)
+        with use(cfg.device):
+            lines = extract_features(cfg, parse_shard(shard) if shard is not None else None, merge, progress)
         for line in lines or ["nothing to extract: the run reads pre-extracted features"]:
             typer.echo(line)
         typer.echo(f"{time.perf_counter() - t0:.1f} s")
@@ -187,6 +191,7 @@ def register(app: typer.Typer) -> None:
         seeds: str = typer.Option(None, "--seeds", help="training seeds, e.g. 0,1,2: mean ± std over them"),
         data_seed: int = typer.Option(None, "--data-seed", help="seed of generated data (default 0, fixed across seeds)"),
         config: Path = typer.Option(None, "--config", help="YAML run config (flags override it)"),
+        device: str = typer.Option(None, "--device", help="cpu | cuda | cuda:N | mps: where the ILFM encodes and methods train (default cpu; prediction runs on the CPU)"),
         out: Path = typer.Option(None, "--out", help="runs folder (default results/runs)"),
         as_json: bool = typer.Option(False, "--json", help="print the results as one JSON object on stdout"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bars on stderr"),
@@ -203,9 +208,9 @@ def register(app: typer.Typer) -> None:
                  "features_layout": features_layout, "features_backbone": features_backbone,
                  "clip_len": clip_len, "durations": durations,
                  "backbone": backbone, "pretrained": pretrained, "seeds": _seeds(seed, seeds),
-                 "data_seed": data_seed,
+                 "data_seed": data_seed, "device": device,
                  "methods": [m.strip() for m in methods.split(",") if m.strip()] if methods else None}
-        init_from_env()
+        init_from_env(device or "cpu")
         if task == "all":
             _run_all(flags, config, out, as_json, progress)
             return
@@ -224,20 +229,28 @@ def register(app: typer.Typer) -> None:
 
 def run_task(cfg, out: Path | None, progress: bool):  # noqa: ANN001, ANN201
     """One task's run: trained, scored, recorded. (result, run.json, run folder, table text, wall
-    seconds), or None on ranks other than 0 of a torchrun (they train, rank 0 records)."""
+    seconds), or None on ranks other than 0 of a torchrun (they train, rank 0 records). On the
+    config's device (:mod:`i2vbench.devices`)."""
+    from i2vbench.benchmarks.runner import select_methods
+    from i2vbench.devices import use
+
+    select_methods(cfg)  # unknown methods or override keys fail before any data is built
+    with use(cfg.device):
+        return _run_task_on_device(cfg, out, progress)
+
+
+def _run_task_on_device(cfg, out: Path | None, progress: bool):  # noqa: ANN001, ANN202
     from i2vbench.benchmarks.runner import (
         configure_threads,
         method_records,
         results_json,
         runner_for,
-        select_methods,
         write_run,
     )
     from i2vbench.distributed import barrier, local_world, rank_and_world
     from i2vbench.paths import results_dir
     from i2vbench.provenance import code_version, hardware, package_versions, utc_now
 
-    select_methods(cfg)  # unknown methods or override keys fail before any data is built
     rank, world = rank_and_world()
     configure_threads(max(1, cfg.threads // local_world()) if world > 1 else cfg.threads)
     started, t0 = utc_now(), time.perf_counter()

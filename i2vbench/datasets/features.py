@@ -110,8 +110,10 @@ def encode_frames(backbone, frames: np.ndarray, sampling: Sampling, batch_size: 
     """Encode (T, H, W, 3) uint8 frames → (pooled (T, D) float32, layers (T, K, N, W) float16)."""
     import torch
 
+    from i2vbench.devices import autocast
+
     pooled_out, layer_out = [], []
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.no_grad(), autocast():
         for i in range(0, len(frames), batch_size):
             x = backbone.preprocess(torch.from_numpy(frames[i:i + batch_size]))
             out = backbone.encode_frames(x, output_hidden_states=sampling.layers > 0)
@@ -119,8 +121,8 @@ def encode_frames(backbone, frames: np.ndarray, sampling: Sampling, batch_size: 
             if sampling.layers > 0:
                 hs = out.hidden_states[-sampling.layers:]
                 layer_out.append(torch.stack([pool_tokens(h.float(), sampling.grid) for h in hs], dim=1))
-    pooled = torch.cat(pooled_out).numpy().astype(np.float32)
-    layers = torch.cat(layer_out).numpy().astype(np.float16) if layer_out else None
+    pooled = torch.cat(pooled_out).cpu().numpy().astype(np.float32)
+    layers = torch.cat(layer_out).cpu().numpy().astype(np.float16) if layer_out else None
     return pooled, layers
 
 

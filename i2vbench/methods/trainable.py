@@ -105,9 +105,15 @@ class TrainableMethod(nn.Module):
         loss. Every rank draws the same order (same ``seed``); torch's stream (dropout) is seeded
         per rank; the reported losses are the global batches' (mean over ranks); only rank 0
         shows progress.
+
+        On the run's device (:mod:`i2vbench.devices`) the method and each batch move there for
+        training, and the method comes back to the CPU after it, where prediction runs.
         """
+        from i2vbench.devices import current, to_device
         from i2vbench.distributed import all_mean, rank_and_world
 
+        device = current()
+        self.to(device)
         cfg = self.train_config
         rank, world = rank_and_world()
         rng = np.random.default_rng(seed)
@@ -147,7 +153,7 @@ class TrainableMethod(nn.Module):
                 order = _rank_share(order, rank, world, epoch)
             epoch_loss = 0.0
             for start in range(0, len(order), local_batch):
-                losses = compute_loss(self.batch(train, order[start:start + local_batch]))
+                losses = compute_loss(to_device(self.batch(train, order[start:start + local_batch]), device))
                 total_loss = sum(losses.values())
                 opt.zero_grad(set_to_none=True)
                 total_loss.backward()
@@ -163,6 +169,7 @@ class TrainableMethod(nn.Module):
             history.append(epoch_loss / steps_per_epoch)
         bar.close()
         self.eval()
+        self.to("cpu")
         return history
 
 

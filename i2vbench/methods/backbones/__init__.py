@@ -33,11 +33,15 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, (arg if sep else None)
 
 
-def load_backbone(spec: str, pretrained: str | None = None, *, device: str = "cpu") -> ILFM:
-    """Build the ILFM named by ``spec`` with weights from ``pretrained`` (a local path) if given.
+def load_backbone(spec: str, pretrained: str | None = None, *, device: str | None = None) -> ILFM:
+    """Build the ILFM named by ``spec`` with weights from ``pretrained`` (a local path) if given,
+    on ``device`` (default: the run's, :func:`i2vbench.devices.current`).
 
     The returned model is in eval mode and carries ``.spec`` and ``.backbone_id``.
     """
+    from i2vbench.devices import current
+
+    device = device or str(current())
     name, arg = parse_spec(spec)
     model = BACKBONES.get(name)(arg, pretrained, device)
     model.spec = spec

@@ -105,8 +105,9 @@ class ILFM(nn.Module, ABC):
         """Tokenise and encode sentences."""
 
     def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(B, H, W, 3)`` uint8 RGB → ``(B, 3, S, S)`` float, resized and normalised for this model."""
-        x = frames.permute(0, 3, 1, 2).float().div_(255.0)
+        """``(B, H, W, 3)`` uint8 RGB → ``(B, 3, S, S)`` float on the model's device, resized and
+        normalised for this model (frames move as uint8, the cheapest transfer)."""
+        x = frames.to(next(self.parameters()).device).permute(0, 3, 1, 2).float().div_(255.0)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = nn.functional.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear",
                                           antialias=True, align_corners=False)

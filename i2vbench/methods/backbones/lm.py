@@ -122,9 +122,12 @@ LMLoader = Callable[[str | None, str | None, str], CausalLM]
 LANGUAGE_MODELS: Registry[LMLoader] = Registry("language model")
 
 
-def load_lm(spec: str = DEFAULT_LM, pretrained: str | None = None, *, device: str = "cpu") -> CausalLM:
+def load_lm(spec: str = DEFAULT_LM, pretrained: str | None = None, *, device: str | None = None) -> CausalLM:
     """The causal LM named by ``spec`` (``tinylm`` or ``hf:<dir>``), in eval mode, with ``.spec``
-    and ``.lm_id`` (spec + weights hash) set."""
+    and ``.lm_id`` (spec + weights hash) set; on ``device`` (default: the run's)."""
+    from i2vbench.devices import current
+
+    device = device or str(current())
     name, sep, arg = spec.partition(":")
     model = LANGUAGE_MODELS.get(name)(arg if sep else None, pretrained, device)
     model.spec, model.lm_id = spec, lm_id(spec, pretrained)

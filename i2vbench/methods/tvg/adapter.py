@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from i2vbench.datasets.features import pool_tokens
+from i2vbench.devices import autocast
 from i2vbench.errors import BenchError
 from i2vbench.methods.backbones.base import ILFM
 from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters, without_adapters
@@ -92,7 +93,7 @@ class TemporalAdapterTVG(DenseGroundingMethod):
         flat = np.concatenate(frames)
         outs, grids = [], []
         with torch.no_grad(), without_adapters(self.backbone) as frozen, \
-                torch.autocast("cpu", dtype=torch.bfloat16):
+                autocast():
             for i in range(0, len(flat), chunk):
                 x = frozen.preprocess(torch.from_numpy(flat[i:i + chunk]))
                 hidden = frozen.encode_frames(x, output_hidden_states=True).hidden_states
@@ -133,7 +134,7 @@ class TemporalAdapterTVG(DenseGroundingMethod):
             x = self._frozen_out[vid]
             clips.append(torch.cat([x, x[-1:].expand(t - len(x), -1, -1)]) if len(x) < t else x)
         x = torch.stack(clips).flatten(0, 1)
-        with num_frames_context(t), torch.autocast("cpu", dtype=torch.bfloat16):
+        with num_frames_context(t), autocast():
             x = self.adapted_tokens(x)
         grid = pool_tokens(x.float(), self.config.grid)[:, 1:]
         patches = ((grid - self.token_mean) / self.token_std).view(len(b.vids), t, 1, -1, x.shape[-1])
