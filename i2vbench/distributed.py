@@ -5,8 +5,9 @@
 joins them into one process group (gloo on CPU, NCCL on GPUs). Everything else asks
 :func:`rank_and_world`: a single process is rank 0 of 1 and nothing here touches
 torch.distributed then. The training loop wraps a method in ``DistributedDataParallel``
-(:meth:`~i2vbench.methods.trainable.TrainableMethod.fit`); rank 0 alone logs, shows progress,
-scores and writes (:func:`broadcast_object` hands its results to the other ranks).
+(:meth:`~i2vbench.methods.trainable.TrainableMethod.fit`); the evaluation splits are shared out
+over the ranks and their predictions and metrics gathered (:func:`all_gather_object`); rank 0
+alone logs, shows progress and writes.
 """
 
 from __future__ import annotations
@@ -68,16 +69,16 @@ def barrier() -> None:
         dist.barrier()
 
 
-def broadcast_object(obj: Any, src: int = 0) -> Any:
-    """``obj`` of rank ``src`` on every rank (pickled by torch.distributed between this run's own
-    processes; never used on data read from files)."""
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` in a single process); pickled by
+    torch.distributed between this run's own processes, never used on data read from files."""
     import torch.distributed as dist
 
     if rank_and_world()[1] <= 1:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=src)
-    return box[0]
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def all_mean(value: float) -> float:

@@ -332,7 +332,7 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
             seed_everything(seed)  # the same init whichever other methods and seeds run
             built[seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name), data.dataset)
 
-    from i2vbench.distributed import broadcast_object, rank_and_world
+    from i2vbench.distributed import all_gather_object, rank_and_world
 
     rank, world = rank_and_world()
 
@@ -343,11 +343,13 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
         t1 = time.perf_counter()
         method.fit(data.train, seed=seed, progress=progress)
         t2 = time.perf_counter()
-        metrics, preds = {}, {}
-        if rank == 0:  # under torchrun: rank 0 scores, the others receive its numbers
-            for name, split in data.eval_splits.items():
-                metrics[name], preds[name] = data.score(method, name, split)
-        metrics, preds = broadcast_object((metrics, preds))
+        # under torchrun the ranks share out the evaluation splits (val on one, test on another)
+        # and gather every split's metrics and predictions; one process scores them all
+        names = list(data.eval_splits)
+        scored = {}
+        for part in all_gather_object({n: data.score(method, n, data.eval_splits[n]) for n in names[rank::world]}):
+            scored.update(part)
+        metrics, preds = {n: scored[n][0] for n in names}, {n: scored[n][1] for n in names}
         return SeedResult(seed, metrics, preds, t2 - t1, time.perf_counter() - t2,
                           [round(v, 6) for v in getattr(method, "loss_curve", [])])
 
