@@ -173,6 +173,18 @@ class TrainableMethod(nn.Module):
         return history
 
 
+class TrainingFree:
+    """Mixed in before a task's method base by a baseline with nothing to train: its ``fit``
+    only reads what it needs of the training split in :meth:`~TrainableMethod.start_fit` (a
+    window prior, a caption pool, answer counts), with no optimiser, no loss and no steps."""
+
+    train_config = TrainConfig(epochs=0)
+
+    def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
+        self.start_fit(train)
+        return []
+
+
 class _LossOf(nn.Module):
     """``method.loss`` as a module's forward, so DistributedDataParallel sees every step's
     forward pass (its gradient bookkeeping hooks into ``forward``)."""

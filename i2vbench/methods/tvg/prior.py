@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.trainable import TrainingFree
 from i2vbench.methods.tvg.base import Predictions, TVGMethod
 from i2vbench.methods.tvg.data import TVGSplit
 from i2vbench.methods.tvg.spans import temporal_nms
@@ -24,7 +24,7 @@ class PriorConfig:
 
 
 @register_method("prior", task="tvg", paradigm=None, display="Window prior")
-class WindowPrior(TVGMethod):
+class WindowPrior(TrainingFree, TVGMethod):
     """Training-free baseline: the most frequent normalised training windows, for every query."""
 
     config_class = PriorConfig
@@ -32,10 +32,9 @@ class WindowPrior(TVGMethod):
     def __init__(self, config: PriorConfig | None = None) -> None:
         super().__init__()
         self.config = config or PriorConfig()
-        self.train_config = TrainConfig(epochs=0)
         self.windows = np.zeros((0, 3))  # normalised [start, end, frequency], best first
 
-    def fit(self, train: TVGSplit, seed: int = 0, progress: bool = True) -> list[float]:
+    def start_fit(self, train: TVGSplit) -> None:
         bins = self.config.bins
         norm = np.array([(s / q.duration, e / q.duration) for q in train.queries for s, e in q.windows])
         norm = norm.clip(0, 1)
@@ -50,7 +49,6 @@ class WindowPrior(TVGMethod):
             sel = (si == a) & (ei == b)
             rows.append([*norm[sel].mean(0), counts[a, b] / len(norm)])
         self.windows = temporal_nms(np.array(rows), iou_threshold=0.7, top_k=self.config.top_k)
-        return []
 
     def predict(self, split: TVGSplit, batch_size: int = 64) -> Predictions:
         return {q.qid: self.windows * [q.duration, q.duration, 1.0] for q in split.queries}

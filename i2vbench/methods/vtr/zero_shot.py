@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.trainable import TrainConfig
-from i2vbench.methods.vtr.base import VTRBatch, VTRMethod, VTRSplit
+from i2vbench.methods.trainable import TrainingFree
+from i2vbench.methods.vtr.base import VTRBatch, VTRMethod
 
 
 @dataclass
@@ -17,7 +17,7 @@ class ZeroShotConfig:
 
 
 @register_method("zero_shot", task="vtr", paradigm=None, display="Zero-shot ILFM (mean pooling)")
-class ZeroShot(VTRMethod):
+class ZeroShot(TrainingFree, VTRMethod):
     """Cosine similarity of the caption's pooled embedding and the mean of the frames' embeddings."""
 
     config_class = ZeroShotConfig
@@ -26,10 +26,6 @@ class ZeroShot(VTRMethod):
     def __init__(self, config: ZeroShotConfig | None = None) -> None:
         super().__init__()
         self.config = config or ZeroShotConfig()
-        self.train_config = TrainConfig(epochs=0)
-
-    def fit(self, train: VTRSplit, seed: int = 0, progress: bool = True) -> list[float]:
-        return []
 
     def embed_videos(self, b: VTRBatch) -> torch.Tensor:
         return b.pooled.mean(1)
