@@ -42,9 +42,9 @@ def test_query_states_are_read_at_the_query_tokens(method):
     embedded sequence holds q_t (learned query + <t_t>) there, frame tokens just before."""
     split = _split()
     b = method.batch(split, np.arange(4))
-    embeds, mask, _ = method.mllm.build_inputs(b.pooled, b.tube.frame_mask.repeat_interleave(2, 1),
+    embeds, mask, _ = method.mllm.build_inputs(b.frames, b.tube.frame_mask.repeat_interleave(2, 1),
                                                [[] for _ in range(4)], prefixes=b.sentences)
-    vision = method.mllm.projector(b.pooled)  # (B, 2T, W): f_0 q_0 f_1 q_1 ...
+    vision = method.mllm.projector(b.frames)  # (B, 2T, W): f_0 q_0 f_1 q_1 ...
     pos = query_positions([len(s) for s in b.sentences], T)
     for i in range(4):
         n = split.queries[i].n_frames
@@ -66,9 +66,9 @@ def test_boxes_depend_on_the_query_state_of_their_own_frame(method):
     every = torch.ones(2, T, dtype=torch.bool)
     with torch.no_grad():
         _, s0, q0, _, _ = method.forward_batch(b, None, every)
-        pooled = b.pooled.clone()
+        pooled = b.frames.clone()
         pooled[:, 4] += 1.0
-        _, s1, q1, _, _ = method.forward_batch(b._replace(pooled=pooled), None, every)
+        _, s1, q1, _, _ = method.forward_batch(b._replace(frames=pooled), None, every)
     q0, q1 = q0.view(2, T, -1), q1.view(2, T, -1)
     torch.testing.assert_close(q0[:, :4], q1[:, :4])
     assert (q0[:, 4] - q1[:, 4]).abs().max() > 1e-4
@@ -88,6 +88,21 @@ def test_untrained_decoder_returns_the_picked_proposal_and_spans_are_well_formed
         assert 0 <= s < e <= q.n_frames and boxes.shape == (q.n_frames, 4)
         want = (box_cxcywh_to_xyxy(pick[i, :q.n_frames]).clamp(0, 1) * SIZE).numpy()
         np.testing.assert_allclose(boxes, want, atol=1e-4)
+
+
+def test_untrained_boxes_are_the_framewise_baselines(method):
+    """The space decoder's score starts as tinyground's phrase-match logit (its learned part is
+    zero, its refinement delta too): before training SpaceVLLM boxes every frame exactly where the
+    frame-wise baseline does, so what training changes is measured against that baseline."""
+    from i2vbench.methods.stvg.base import ground_frames
+
+    split = _split()
+    preds = method.predict(split)
+    for vid in ("v0", "v1"):
+        idx = [i for i, q in enumerate(split.queries) if q.vid == vid]
+        want, _ = ground_frames(method.grounder, split.tokens[vid], [split.queries[i].caption for i in idx], SIZE)
+        for k, i in enumerate(idx):
+            np.testing.assert_allclose(preds[split.queries[i].qid][1], want[k], atol=0.5)
 
 
 def test_span_answer_round_trips(method):
