@@ -170,10 +170,11 @@ class SpaceBatch(NamedTuple):
     match: torch.Tensor  # (B, T, K) their phrase-match logits
 
 
-# Not in the default `bench run --task stvg`: its recipe trained in 303 s wall (6 epochs, including
-# grounding the 1,200 training sentences on their 24 frames once) and scored val in 56 s, on the
-# shared 2-core machine under load ~13; the default run's 300 s budget is already taken by the
-# features, the baseline and TubeDETR. Run it by name: bench run --task stvg --methods framewise,spacevllm
+# Not in the default `bench run --task stvg`: in `--methods framewise,spacevllm` (record
+# 20261201-170258-stvg-synthvid-vidstg-seed0, shared 2-core machine at load ~12) its training took
+# 419 s wall (6 epochs, grounding the 1,200 training sentences on their 24 frames once included)
+# and val + test decoding 174 s, more than the default run's whole 300 s budget, which the
+# features, the baseline and TubeDETR already take. Run it by name: bench run --task stvg --methods framewise,spacevllm
 @register_method("spacevllm", task="stvg", paradigm="post_network_tuning", display="SpaceVLLM (tinylm)",
                  survey_row="SpaceVLLM", ref=55,
                  paper="SpaceVLLM: Endowing Multimodal Large Language Model with Spatio-Temporal Video "
