@@ -21,7 +21,10 @@ Decoding: :meth:`MLLM.generate` (greedy, or beam search keeping the ``num_beams`
 continuations by summed log-probability; finished beams stay in the beam at no extra cost,
 optional constraint on allowed tokens per step) and :meth:`MLLM.score_options` (the
 log-likelihood of each candidate answer given the prompt, summed or averaged over its tokens,
-all candidates of a batch in one pass) for multiple-choice answering.
+all candidates of a batch in one pass) for multiple-choice answering. :class:`SpanAnswer` is the
+time span said in text over time tokens (VTimeLLM's and SpaceVLLM's temporal answer), and
+:meth:`MLLM.run` returns the LM's hidden states beside its logits for methods that decode from
+the states at tokens they placed (SpaceVLLM's per-frame queries).
 """
 
 from __future__ import annotations
