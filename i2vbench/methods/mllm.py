@@ -21,7 +21,10 @@ Decoding: :meth:`MLLM.generate` (greedy, or beam search keeping the ``num_beams`
 continuations by summed log-probability; finished beams stay in the beam at no extra cost,
 optional constraint on allowed tokens per step) and :meth:`MLLM.score_options` (the
 log-likelihood of each candidate answer given the prompt, summed or averaged over its tokens,
-all candidates of a batch in one pass) for multiple-choice answering.
+all candidates of a batch in one pass) for multiple-choice answering. :class:`SpanAnswer` is the
+time span said in text over time tokens (VTimeLLM's and SpaceVLLM's temporal answer), and
+:meth:`MLLM.run` returns the LM's hidden states beside its logits for methods that decode from
+the states at tokens they placed (SpaceVLLM's per-frame queries).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch
 from torch import nn
 
 from i2vbench.errors import BenchError
-from i2vbench.methods.backbones.lm import CausalLM
+from i2vbench.methods.backbones.lm import CausalLM, LMOutput
 
 IGNORE = -100
 # (N, t) ids generated so far → (N, V) bool: the tokens allowed next
@@ -89,12 +92,16 @@ class MLLM(nn.Module):
         r = self.delta_row[ids]
         return e + torch.where((r >= 0)[..., None], self.token_delta[r.clamp_min(0)], 0.0)
 
-    def _run(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def run(self, embeds: torch.Tensor, mask: torch.Tensor) -> LMOutput:
+        """The LM over built inputs: logits (with the tuned token rows) and last hidden states,
+        which methods that decode from the LM's states at placed tokens read (SpaceVLLM's queries)."""
         out = self.lm(embeds, mask)
-        logits = out.logits
-        if self.token_delta is not None:
-            logits = logits.index_add(-1, self.tuned_ids, out.hidden @ self.token_delta.t())
-        return logits
+        if self.token_delta is None:
+            return out
+        return LMOutput(out.logits.index_add(-1, self.tuned_ids, out.hidden @ self.token_delta.t()), out.hidden)
+
+    def _run(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.run(embeds, mask).logits
 
     # -- sequences -----------------------------------------------------------------------------
 
@@ -138,10 +145,7 @@ class MLLM(nn.Module):
                         prefixes: Sequence[Sequence[int]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(log p of each label token (B, L-1), mask of label tokens (B, L-1)), teacher-forced."""
         embeds, mask, labels = self.build_inputs(vision, vision_mask, prompts, targets, prefixes=prefixes)
-        logp = self._run(embeds, mask)[:, :-1].float().log_softmax(-1)
-        tgt = labels[:, 1:]
-        keep = tgt != IGNORE
-        return logp.gather(-1, tgt.clamp_min(0)[..., None]).squeeze(-1) * keep, keep
+        return label_log_probs(self._run(embeds, mask), labels)
 
     def loss(self, vision: torch.Tensor, vision_mask: torch.Tensor | None, prompts: Sequence[Sequence[int]],
              answers: Sequence[Sequence[int]], prefixes: Sequence[Sequence[int]] | None = None) -> torch.Tensor:
@@ -225,6 +229,54 @@ class MLLM(nn.Module):
         return out
 
 
+def label_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p of each label token (B, L-1), mask of label tokens (B, L-1)) from next-token
+    ``logits`` (B, L, V) and ``labels`` (B, L) holding :data:`IGNORE` where nothing is scored."""
+    logp = logits[:, :-1].float().log_softmax(-1)
+    tgt = labels[:, 1:]
+    keep = tgt != IGNORE
+    return logp.gather(-1, tgt.clamp_min(0)[..., None]).squeeze(-1) * keep, keep
+
+
+class SpanAnswer:
+    """A time span said in text over time tokens, ``from <t_s> to <t_e> .`` (VTimeLLM's "From 05
+    to 45.", SpaceVLLM's temporal answer): its ids, its grammar as a :data:`Constraint` for
+    :meth:`MLLM.generate` (``from``, a time, ``to``, a time not before the first, ``.``, eos),
+    and its parse back to indices. Index ``i`` is time token ``<t_i>`` of ``n``."""
+
+    def __init__(self, lm: CausalLM, n: int) -> None:
+        self.n = n
+        self.times = lm.time_token_ids(n)
+        self.word = {w: lm.encode(w)[0] for w in ("from", "to", ".")}
+        self.vocab_size, self.eos_id = lm.vocab_size, lm.eos_id
+
+    def ids(self, start: int, end: int) -> list[int]:
+        """``from <t_start> to <t_end> .`` (both indices inclusive, ``start <= end``)."""
+        return [self.word["from"], self.times[start], self.word["to"], self.times[end], self.word["."]]
+
+    def parse(self, ids: Sequence[int]) -> tuple[int, int] | None:
+        """(start, end) indices of a generated answer, None if it is not one."""
+        if len(ids) < 4 or ids[0] != self.word["from"] or ids[2] != self.word["to"]:
+            return None
+        s, e = ids[1] - self.times[0], ids[3] - self.times[0]
+        return (s, e) if 0 <= s <= e < self.n else None
+
+    def constraint(self, seqs: torch.Tensor) -> torch.Tensor:
+        n, t = seqs.shape
+        allowed = torch.zeros(n, self.vocab_size, dtype=torch.bool)
+        times = torch.tensor(self.times)
+        if t in (0, 2, 4):
+            allowed[:, self.word[("from", None, "to", None, ".")[t]]] = True
+        elif t == 1:
+            allowed[:, times] = True
+        elif t == 3:
+            first = (seqs[:, 1:2] - self.times[0]).clamp(0, len(times) - 1)
+            allowed[:, times] = torch.arange(len(times))[None] >= first
+        else:
+            allowed[:, self.eos_id] = True
+        return allowed
+
+
 def trainable_summary(model: nn.Module) -> dict[str, int]:
     """Trainable parameters by top-level part (projector, LM LoRA deltas, token rows, ...)."""
     out: dict[str, int] = {}
@@ -235,4 +287,4 @@ def trainable_summary(model: nn.Module) -> dict[str, int]:
     return out
 
 
-__all__ = ["IGNORE", "MLLM", "Projector", "trainable_summary"]
+__all__ = ["IGNORE", "MLLM", "Projector", "SpanAnswer", "label_log_probs", "trainable_summary"]

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from i2vbench.methods.backbones.lm import DEFAULT_LM, load_lm
-from i2vbench.methods.mllm import MLLM
+from i2vbench.methods.mllm import MLLM, SpanAnswer
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 from i2vbench.methods.tvg.base import TVGMethod
@@ -94,12 +94,13 @@ class VTimeLLM(TVGMethod):
         c = self.config = config or VTimeLLMConfig()
         self.train_config = c.train
         lm = load_lm(c.lm, c.lm_pretrained)
-        self.times = lm.time_token_ids(c.frames)
+        self.span = SpanAnswer(lm, c.frames)
+        self.times = self.span.times
         self.mllm = MLLM(lm, video_dim, tuning=c.tuning, lora_rank=c.lora_rank, lora_alpha=c.lora_alpha,
                          projector=c.projector, tuned_token_ids=self.times)
         if c.frame_time_tokens:
             self.mllm.projector = TimestampedFrames(self.mllm.projector, self.mllm, self.times)
-        self.word = {w: lm.encode(w)[0] for w in ("from", "to", ".")}
+        self.word = self.span.word
         self._prompts: dict[str, list[int]] = {}
 
     def batch(self, split: TVGSplit, idx: np.ndarray) -> PromptedBatch:
@@ -124,33 +125,17 @@ class VTimeLLM(TVGMethod):
         f = self.config.frames
         s = min(f - 1, int(np.floor(start * f)))
         e = min(f - 1, max(s, int(np.ceil(end * f)) - 1))
-        return [self.word["from"], self.times[s], self.word["to"], self.times[e], self.word["."]]
+        return self.span.ids(s, e)
 
     def loss(self, batch: PromptedBatch) -> dict[str, torch.Tensor]:
         b = batch.features
         answers = [self.answer(*map(float, w[0])) for w in b.windows]
         return {"answer_nll": self.mllm.loss(self.frames_of(b), None, batch.prompts, answers)}
 
-    def _grammar(self, seqs: torch.Tensor) -> torch.Tensor:
-        """Allowed next tokens: ``from``, a time, ``to``, a time not before the first, ``.``, eos."""
-        n, t = seqs.shape
-        allowed = torch.zeros(n, self.mllm.lm.vocab_size, dtype=torch.bool)
-        times = torch.tensor(self.times)
-        if t in (0, 2, 4):
-            allowed[:, self.word[("from", None, "to", None, ".")[t]]] = True
-        elif t == 1:
-            allowed[:, times] = True
-        elif t == 3:
-            first = (seqs[:, 1:2] - self.times[0]).clamp(0, len(times) - 1)
-            allowed[:, times] = torch.arange(len(times))[None] >= first
-        else:
-            allowed[:, self.mllm.lm.eos_id] = True
-        return allowed
-
     def predict_batch(self, batch: PromptedBatch) -> list[np.ndarray]:
         b = batch.features
         out = self.mllm.generate(self.frames_of(b), None, batch.prompts, max_new_tokens=6,
-                                 num_beams=self.config.num_beams, constraint=self._grammar)
+                                 num_beams=self.config.num_beams, constraint=self.span.constraint)
         f, t0 = self.config.frames, self.times[0]
         windows = []
         for i, beams in enumerate(out):
