@@ -1,9 +1,9 @@
 """How well each class signal an OV-MOT method can use names the boxes of the training stills
-and of val (and the detector's score range on val, the test videos with a crossing).
+and of val and test (and the detector's score range on val, the test videos with a crossing).
 
 The stills' detections matched to a labelled (base) GT box, classified by: the ILFM's zero-shot
 class of the crop (tinyclip, the baseline's and OVTrack's teacher), the detector's best-scoring
-name, and the name nearest to the detector's region embedding. Then the val detections matched
+name, and the name nearest to the detector's region embedding. Then the val and test detections matched
 (IoU >= 0.5) to a GT box, base and novel apart, by the zero-shot crop class and the detector's
 name; and a linear probe (softmax regression) trained on the stills' base boxes from the
 detector's region embedding or from the ILFM's crop embedding, scored on val's base boxes: how
@@ -47,7 +47,8 @@ def main() -> None:
         folders = run._frame_folders(frames_root)
         st = run.prepare_stills(cfg, enc, gt_paths["train"], folders, cache, cats, False)
         _, val = run.prepare_split(cfg, enc, gt_paths["val"], folders, cache, False, False)
-        val_raw = read_json(gt_paths["val"])
+        _, test = run.prepare_split(cfg, enc, gt_paths["test"], folders, cache, False, False)
+        raws = {s: read_json(gt_paths[s]) for s in ("val", "test")}
         crossing = sum(bool((v.get("metadata") or {}).get("crossings"))
                        for v in read_json(gt_paths["test"])["videos"])
     score = np.concatenate([v.det_score for v in val])
@@ -65,17 +66,18 @@ def main() -> None:
                        ("name nearest the region embedding", (region @ text.T).argmax(1))):
         print(f"{name:40s} {100 * float((pred[lab] == st.label[lab]).mean()):5.1f} %")
 
-    rows, labels = _matched(val, val_raw, {c["id"]: i for i, c in enumerate(cats)}, box_iou)
     base = np.array([c.get("frequency") != "r" for c in cats])
-    y = np.concatenate(labels)
-    is_base = base[y]
-    print(f"val detections matched to GT: {int(is_base.sum())} base, {int((~is_base).sum())} novel boxes")
-    val_split = OVMOTSplit(cats, base, text, scale, val)
-    for name, fn in (("ILFM zero-shot class of the crop", lambda v: zero_shot_probs(val_split, v.crop)),
-                     ("detector's best-scoring name", detector_probs)):
-        pred = np.concatenate([fn(v)[r].argmax(1) for v, r in zip(val, rows, strict=True)])
-        ok = pred == y
-        print(f"{name:40s} base {100 * ok[is_base].mean():5.1f} %  novel {100 * ok[~is_base].mean():5.1f} %")
+    for split_name, videos in (("test", test), ("val", val)):  # val last: the probe below scores val
+        rows, labels = _matched(videos, raws[split_name], {c["id"]: i for i, c in enumerate(cats)}, box_iou)
+        y = np.concatenate(labels)
+        is_base = base[y]
+        print(f"{split_name} detections matched to GT: {int(is_base.sum())} base, {int((~is_base).sum())} novel boxes")
+        split = OVMOTSplit(cats, base, text, scale, videos)
+        for name, fn in (("ILFM zero-shot class of the crop", lambda v, sp=split: zero_shot_probs(sp, v.crop)),
+                         ("detector's best-scoring name", detector_probs)):
+            pred = np.concatenate([fn(v)[r].argmax(1) for v, r in zip(videos, rows, strict=True)])
+            ok = pred == y
+            print(f"{name:40s} base {100 * ok[is_base].mean():5.1f} %  novel {100 * ok[~is_base].mean():5.1f} %")
     for name, tr, va in (("region embedding", st.region, np.concatenate([v.region[r] for v, r in zip(val, rows, strict=True)])),
                          ("ILFM crop embedding", st.crop, np.concatenate([v.crop[r] for v, r in zip(val, rows, strict=True)]))):
         pred = _probe(tr[lab], st.label[lab], va[is_base])
