@@ -150,3 +150,15 @@ def test_ovtrack_classifies_base_boxes_when_its_heads_read_the_crop_embedding():
     zero_shot = float(((test.crop @ text.T).argmax(1) == test.label).mean())
     assert acc[False] < 0.5  # the region embedding alone carries no class: about chance (1/3)
     assert acc[True] > zero_shot + 0.1  # from the crop, the text head learns past the skewed zero-shot class
+
+
+def test_distractor_removal_drops_low_scoring_boxes_that_overlap_a_better_one():
+    from i2vbench.methods.ovmot.base import distractors
+
+    boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [30, 30, 40, 40], [0.5, 0, 10.5, 10]], np.float32)
+    scores = np.array([0.3, 0.2, 0.1, 0.9], np.float32)  # box 3 (0.9) is the best of the overlapping three
+    cfg = TrackerConfig(distractor_iou=0.5, distractor_score=0.5)
+    np.testing.assert_array_equal(distractors(boxes, scores, cfg), [True, True, False, False])
+    # a confident box is never a distractor, however much it overlaps a better one
+    np.testing.assert_array_equal(distractors(boxes, scores, TrackerConfig(distractor_iou=0.5, distractor_score=0.25)),
+                                  [False, True, False, False])

@@ -37,7 +37,7 @@ class NetTrackConfig(TrackerConfig):
     grid: int = 4  # a grid x grid net of points over the inner part of each box
     inner: float = 0.6  # share of the box's width/height the net spans
     labels: str = "zero_shot"  # the frozen pipeline's class (frozen_labels): zero_shot or detector
-    # Val TETA (seed 0), IoU + votes, match: zero-shot labels, 1.0 + 0.25, 0.3: 38.37 (AssocA
+    # Val TETA (seed 0, before the tracker's distractor removal), IoU + votes, match: zero-shot labels, 1.0 + 0.25, 0.3: 38.37 (AssocA
     # 63.01 vs 62.28 for IoU alone); 1.0 + 0.5, 0.5: 37.52; 0.5 + 1.0, 0.5: 35.04 (AssocA 55.35);
     # the latter with tinyground's names: 32.36.
     iou_weight: float = 1.0

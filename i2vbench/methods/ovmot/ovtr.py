@@ -50,7 +50,7 @@ class OVTRConfig(TrackerConfig):
     cls_weight: float = 1.0
     track_weight: float = 1.0
     with_crop: bool = True  # detection tokens carry the ILFM crop embedding beside the region embedding (roi_features)
-    # Val TETA (seed 0, with_crop), IoU + track queries' match probability, match: 1.0 + 0.25,
+    # Val TETA (seed 0, with_crop, before the tracker's distractor removal), IoU + track queries' match probability, match: 1.0 + 0.25,
     # 0.3: 41.13 (the same tracks as IoU alone); 1.0 + 0.25, 0.4: 41.04; 0.5 + 1.0, 0.3: 40.57
     # (AssocA 59.74 vs 62.28); 1.0 + 0.5 / 1.0, 0.5: 40.38 / 40.30; 0.5 + 1.0, 0.5: 30.51.
     iou_weight: float = 1.0

@@ -55,7 +55,7 @@ class OVTrackConfig(TrackerConfig):
     assoc_weight: float = 1.0
     temperature: float = 0.1  # of the association contrast
     with_crop: bool = True  # the heads read the ILFM crop embedding beside the region embedding (roi_features)
-    # Val TETA (seed 0, with_crop): embeddings 1.0 + IoU 0.5, match 0.5: 43.19 (AssocA 64.75);
+    # Val TETA (seed 0, with_crop, before the tracker's distractor removal): embeddings 1.0 + IoU 0.5, match 0.5: 43.19 (AssocA 64.75);
     # IoU 1.0 + embeddings 0 / 0.25 / 0.5, match 0.3: 42.49 (AssocA 62.28) / 42.97 / 42.75;
     # QDTrack's bi-softmax for the cosine, 0.25 / 0.5: 42.41 / 42.29.
     emb_weight: float = 1.0  # association: cosine of the learned embeddings ...
