@@ -112,9 +112,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class TrackerConfig:
     """The association loop's settings (chosen on val; see each method's config)."""
 
-    # tinyground's matching scores are low (median 0.14, 99th percentile 0.36 on val: python -m
-    # i2vbench.experiments.ovmot_classes). Baseline on
-    # val (seed 0), det / new threshold: 0.10 / 0.15 TETA 34.7, 0.10 / 0.20 29.0, 0.10 / 0.25
+    # tinyground's matching scores are low (median 0.20, 99th percentile 0.42 on val: python -m
+    # i2vbench.experiments.ovmot_classes). Baseline on val (seed 0), measured on the detections
+    # of detector id tinyground-4d97bf2ed0fe (record 20261201-145339), det / new threshold: 0.10 / 0.15 TETA 34.7, 0.10 / 0.20 29.0, 0.10 / 0.25
     # 17.2, 0.12 / 0.15 33.8, 0.15 / 0.15 29.2; match_thresh 0.3 vs 0.1: 34.7 vs 34.0.
     det_thresh: float = 0.1  # detections below are ignored
     new_thresh: float = 0.15  # an unmatched detection above starts a track
