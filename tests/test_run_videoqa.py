@@ -19,6 +19,7 @@ METHODS = ("prior", "zero_shot", "videodistill", "bimba", "atp", "vitis", "tem_a
 SETS = ("synthvid-msrvtt-mc", "synthvid-nextqa", "synthvid-msvd-qa", "synthvid-how2qa")
 POOLS = {"msrvtt": {"n_train": 30, "n_val": 9, "n_test": 9}, "nextqa": {"n_train": 24, "n_val": 8, "n_test": 8}}
 SMALL = f"""\
+methods: [{", ".join(METHODS)}]
 synthvid: {json.dumps(POOLS)}
 overrides: {{atp: {{epochs: 1}}, tem_adapter: {{epochs: 1}}, videodistill: {{epochs: 1}}, vitis: {{epochs: 1}}, bimba: {{epochs: 1}}}}
 """
@@ -62,6 +63,14 @@ def test_every_method_runs_on_every_set_and_its_predictions_score_as_bench_eval_
         if r["dataset"] == "synthvid-nextqa":
             assert {"Acc", "Acc_T", "Acc_D", "TN", "TC", "DC", "DO"} <= set(seed["metrics"])
             assert "Acc_C" not in seed["metrics"]  # no causal questions
+
+
+def test_the_default_run_leaves_out_only_bimba():
+    """BIMBA (the costliest, at the prior in the measured record) runs on request, not by default."""
+    from i2vbench.benchmarks.runner import select_methods
+    from i2vbench.benchmarks.videoqa import VideoQARunConfig
+
+    assert [s.name for s in select_methods(VideoQARunConfig())] == [m for m in METHODS if m != "bimba"]
 
 
 def test_the_table_has_a_block_per_set_with_nextqa_types(run):
