@@ -180,6 +180,10 @@ class TrainingFree:
 
     train_config = TrainConfig(epochs=0)
 
+    def start_fit(self, train: Any) -> None:
+        """What the baseline reads of the training split: nothing unless it says so (a task
+        base's ``start_fit``, feature statistics for trained heads, is not run)."""
+
     def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
         self.start_fit(train)
         return []

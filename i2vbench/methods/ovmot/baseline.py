@@ -14,7 +14,7 @@ from i2vbench.methods.ovmot.base import (
     zero_shot_probs,
 )
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.trainable import TrainingFree
 
 
 @dataclass
@@ -23,7 +23,7 @@ class BaselineConfig(TrackerConfig):
 
 
 @register_method("baseline", task="ovmot", paradigm=None, display="Detector + IoU + zero-shot ILFM")
-class Baseline(OVMOTMethod):
+class Baseline(TrainingFree, OVMOTMethod):
     """Frozen detector boxes linked frame to frame by IoU alone (SORT without motion), each track
     labelled by the ILFM's zero-shot class of its crops (CLIP on the box, category prompts)."""
 
@@ -32,10 +32,6 @@ class Baseline(OVMOTMethod):
     def __init__(self, config: BaselineConfig | None = None) -> None:
         super().__init__()
         self.tracker = self.config = config or BaselineConfig()
-        self.train_config = TrainConfig(epochs=0)
-
-    def fit(self, train: OVMOTSplit, seed: int = 0, progress: bool = True) -> list[float]:
-        return []
 
     def class_probs(self, split: OVMOTSplit, v: VideoDetections) -> np.ndarray:
         return zero_shot_probs(split, v.crop)

@@ -29,7 +29,7 @@ from i2vbench.methods.ovmot.base import (
 )
 from i2vbench.methods.ovmot.points import Pyramid, track_points
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.trainable import TrainingFree
 
 
 @dataclass
@@ -103,7 +103,7 @@ class PointVotes:
 
 @register_method("nettrack", task="ovmot", paradigm="extra_models", display="NetTrack", survey_row="NetTrack",
                  ref=42, paper="NetTrack: Tracking highly dynamic objects with a net")
-class NetTrack(OVMOTMethod):
+class NetTrack(TrainingFree, OVMOTMethod):
     """The frozen pipeline's boxes and labels, associated by IoU plus the votes of points a
     point tracker (the extra model: Lucas-Kanade here, CoTracker in the paper) follows."""
 
@@ -112,10 +112,6 @@ class NetTrack(OVMOTMethod):
     def __init__(self, config: NetTrackConfig | None = None) -> None:
         super().__init__()
         self.tracker = self.config = config or NetTrackConfig()
-        self.train_config = TrainConfig(epochs=0)
-
-    def fit(self, train: OVMOTSplit, seed: int = 0, progress: bool = True) -> list[float]:
-        return []
 
     def class_probs(self, split: OVMOTSplit, v: VideoDetections) -> np.ndarray:
         return frozen_labels(split, v, self.config.labels)

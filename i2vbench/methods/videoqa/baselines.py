@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.trainable import TrainConfig
+from i2vbench.methods.trainable import TrainingFree
 from i2vbench.methods.videoqa.base import QABatch, QAMethod, QASplit
 
 
@@ -28,7 +28,7 @@ class PriorConfig:
 
 
 @register_method("prior", task="videoqa", paradigm=None, display="Answer prior (per question type)")
-class AnswerPrior(QAMethod):
+class AnswerPrior(TrainingFree, QAMethod):
     """Language-prior baseline: each candidate scored by how often it was the answer to training
     questions of the same type; no video, no question words."""
 
@@ -37,14 +37,12 @@ class AnswerPrior(QAMethod):
     def __init__(self, config: PriorConfig | None = None) -> None:
         super().__init__()
         self.config = config or PriorConfig()
-        self.train_config = TrainConfig(epochs=0)
         self.counts: dict[str, Counter] = defaultdict(Counter)
 
-    def fit(self, train: QASplit, seed: int = 0, progress: bool = True) -> list[float]:
+    def start_fit(self, train: QASplit) -> None:
         for i, qtype in enumerate(train.qtypes):
             if train.answer_index[i] >= 0:
                 self.counts[qtype][train.candidate_texts(i)[train.answer_index[i]]] += 1
-        return []
 
     def predict(self, split: QASplit, batch_size: int = 64) -> np.ndarray:
         return np.array([[self.counts[q][c] + 0.5 * _tie_break(c) for c in split.candidate_texts(i)]
@@ -57,7 +55,7 @@ class ZeroShotConfig:
 
 
 @register_method("zero_shot", task="videoqa", paradigm=None, display="Zero-shot ILFM")
-class ZeroShot(QAMethod):
+class ZeroShot(TrainingFree, QAMethod):
     """Training-free baseline: cosine of the mean frame embedding with the ILFM's embedding of
     "question candidate" (the video against each option, or each vocabulary answer)."""
 
@@ -67,10 +65,6 @@ class ZeroShot(QAMethod):
     def __init__(self, config: ZeroShotConfig | None = None) -> None:
         super().__init__()
         self.config = config or ZeroShotConfig()
-        self.train_config = TrainConfig(epochs=0)
-
-    def fit(self, train: QASplit, seed: int = 0, progress: bool = True) -> list[float]:
-        return []
 
     def forward(self, b: QABatch) -> torch.Tensor:
         video = F.normalize(b.raw_frames.mean(1), dim=-1)
