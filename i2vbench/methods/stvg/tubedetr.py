@@ -8,16 +8,28 @@ Kept from the paper:
   of them are trained;
 * the **video-text encoder with two branches**: a *slow multimodal* branch that fuses text with
   the image tokens of every ``stride``-th frame only (the expensive part), and a *fast visual*
-  branch that brings in every frame's image tokens cheaply (a projection added to the slow
-  features replicated over their stride);
-* the **space-time decoder** with one **time-aligned query** per frame: temporal self-attention
-  among the queries, then cross-attention to its own frame's tokens and to the text; each
-  frame's query starts from the grounding model's best proposal on that frame (tinyground's
-  two-stage selection, as TubeDETR starts from MDETR's weights);
-* heads per frame: a box (supervised with L1 + GIoU on the frames of the GT tube only) and
-  start / end logits (KL divergence to Gaussian-smoothed start / end targets), plus TubeDETR's
-  "inside the tube" logit; inference takes the (start <= end) pair of highest start x end
-  probability.
+  branch on every frame, aggregated as TubeDETR does (``memory += fast_residual(slow + fast)``,
+  zero-initialised); ``fast_mode: temporal`` is TubeDETR's transformer variant of the fast branch
+  (each patch position attends over the frames);
+* the **space-time decoder** with one **time-aligned query** per frame built as TubeDETR builds
+  them: content 0, and a learned query + the frame's time encoding as the query *position*
+  (added to the attention queries / keys); temporal self-attention among the queries, then
+  cross-attention to its own frame's tokens and to the text. Each frame's query starts from the
+  grounding model's best proposal on that frame (tinyground's two-stage selection, top 1) as its
+  reference box (conditional-DETR positions, as tinyground's decoder was pretrained with);
+  ``box_in_tsa`` puts that box embedding into the temporal self-attention too;
+* heads per frame on every decoder layer (TubeDETR's auxiliary losses): a box (L1 + GIoU on the
+  frames of the GT tube only) and start / end logits from a 2-layer MLP trained with TubeDETR's
+  ``KL(predicted || Gaussian-smoothed target)`` (sigma 1 frame, 1e-6 floor), plus an "inside
+  the tube" logit (STCAT's actioness; CG-STVG reads it); inference takes the (start <= end)
+  pair of highest start x end probability.
+
+Measured why the start / end heads learned nothing before (``zero_content: false`` restores that
+form): with the query + time encoding as the queries' *content*, at initialisation 95 % of a
+query's variation over the frames was the time encoding (std over frames 0.050, 0.0023 with the
+batch's mean removed), so the heads read the time encoding alone. With content 0
+the query is all evidence, but on SynthVid the evidence of *when* ("moves to the left": a
+direction) is not in any single frame of an image model; see the README for what was measured.
 
 Dropped: the image tower is not back-propagated through (its per-frame tokens are encoded once
 by the feature layer, so every method shares one frozen tower; the fine-tuning covers the text
