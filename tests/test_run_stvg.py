@@ -11,10 +11,10 @@ import pytest
 
 from i2vbench.metrics.evaluate import evaluate
 
-METHODS = ("framewise", "tubedetr")
+METHODS = ("framewise", "tubedetr", "cgstvg")
 SMALL = """\
 synthvid: {n_train: 12, n_val: 4, n_test: 4}
-overrides: {tubedetr: {epochs: 1}}
+overrides: {tubedetr: {epochs: 1}, cgstvg: {epochs: 1}}
 """
 SYNTHVID = {"seed": 0, "n_train": 12, "n_val": 4, "n_test": 4}
 
@@ -36,7 +36,8 @@ def test_every_method_runs_and_its_predictions_score_as_bench_eval_scores_them(r
     run_dir = Path(run["run_dir"])
     record = json.loads((run_dir / "run.json").read_text())
     assert {r["method_id"]: r["paradigm"] for r in record["records"]} == {"framewise": "other",
-                                                                           "tubedetr": "full_fine_tuning"}
+                                                                           "tubedetr": "full_fine_tuning",
+                                                                           "cgstvg": "extra_models"}
     for r in run["results"]:
         for key in ("m_vIoU", "vIoU@0.3", "vIoU@0.5", "m_tIoU"):
             for prefix in ("declarative/", "interrogative/", ""):

@@ -85,6 +85,29 @@ def to_split(ann, tokens: dict[str, np.ndarray], image_size: int):  # noqa: ANN0
     return STVGSplit(queries, tokens, boxes, image_size)
 
 
+def video_model_features(paths: dict[str, Path], fps: float, n_frames: dict[str, int], progress: bool = False
+                         ) -> dict[str, np.ndarray]:
+    """The extra video model's (tinyvideo's) time-aligned features, ``vid → (T, D)`` float32, for
+    the methods of the extra-model paradigm (CG-STVG): every video decoded at the annotation's
+    frame rate, so feature t is frame t."""
+    import torch
+    from tqdm import tqdm
+
+    from i2vbench.datasets.video import decode_frames
+    from i2vbench.methods.backbones.tinyvideo import load_tinyvideo
+
+    model = load_tinyvideo()
+    out = {}
+    for vid, path in tqdm(paths.items(), desc=f"features ({model.model_id})", unit="video", disable=not progress,
+                          leave=False):
+        frames, _ = decode_frames(path, fps, size=model.config.image_size)
+        if len(frames) != n_frames[vid]:
+            raise BenchError(f"{path}: {len(frames)} frames decoded at {fps:g} fps, {n_frames[vid]} annotated")
+        with torch.no_grad():
+            out[vid] = model.encode(frames).frames.numpy()
+    return out
+
+
 def prediction_file(split, preds) -> dict:  # noqa: ANN001
     """Predictions in the layout ``bench eval --task stvg`` reads (TubeDETR's evaluator input)."""
     videos, boxes = [], []
@@ -136,9 +159,19 @@ def run_stvg(cfg: STVGRunConfig, progress: bool = True) -> RunResult:
     def grounder():  # noqa: ANN202
         return load_backbone(cfg.backbone, cfg.pretrained)
 
+    video_features: dict[str, np.ndarray] = {}
+
+    def video_model():  # noqa: ANN202 (computed once, for the first method that asks)
+        if not video_features:
+            t1 = time.perf_counter()
+            video_features.update(video_model_features(paths, float(ann["train"].fps[0]),
+                                                        {v: len(t) for v, t in tokens.items()}, progress))
+            data.stats["video_model_s"] = round(time.perf_counter() - t1, 3)
+        return video_features
+
     data = TaskData(
         dataset=dataset, train=splits["train"], eval_splits={"test": splits["test"], "val": splits["val"]},
-        inputs={"frames"}, missing_why="", provided={"grounder": Lazy(grounder)}, score=_score(ann),
+        inputs={"frames"}, missing_why="", provided={"grounder": Lazy(grounder), "video_features": Lazy(video_model)}, score=_score(ann),
         stats={"feature_s": round(feature_s, 3), "n_videos": len(paths),
                **{f"n_{s}_queries": len(a) for s, a in ann.items()}},
         prediction_format="json",

@@ -8,16 +8,28 @@ Kept from the paper:
   of them are trained;
 * the **video-text encoder with two branches**: a *slow multimodal* branch that fuses text with
   the image tokens of every ``stride``-th frame only (the expensive part), and a *fast visual*
-  branch that brings in every frame's image tokens cheaply (a projection added to the slow
-  features replicated over their stride);
-* the **space-time decoder** with one **time-aligned query** per frame: temporal self-attention
-  among the queries, then cross-attention to its own frame's tokens and to the text; each
-  frame's query starts from the grounding model's best proposal on that frame (tinyground's
-  two-stage selection, as TubeDETR starts from MDETR's weights);
-* heads per frame: a box (supervised with L1 + GIoU on the frames of the GT tube only) and
-  start / end logits (KL divergence to Gaussian-smoothed start / end targets), plus TubeDETR's
-  "inside the tube" logit; inference takes the (start <= end) pair of highest start x end
-  probability.
+  branch on every frame, aggregated as TubeDETR does (``memory += fast_residual(slow + fast)``,
+  zero-initialised); ``fast_mode: temporal`` is TubeDETR's transformer variant of the fast branch
+  (each patch position attends over the frames);
+* the **space-time decoder** with one **time-aligned query** per frame built as TubeDETR builds
+  them: content 0, and a learned query + the frame's time encoding as the query *position*
+  (added to the attention queries / keys); temporal self-attention among the queries, then
+  cross-attention to its own frame's tokens and to the text. Each frame's query starts from the
+  grounding model's best proposal on that frame (tinyground's two-stage selection, top 1) as its
+  reference box (conditional-DETR positions, as tinyground's decoder was pretrained with);
+  ``box_in_tsa`` puts that box embedding into the temporal self-attention too;
+* heads per frame on every decoder layer (TubeDETR's auxiliary losses): a box (L1 + GIoU on the
+  frames of the GT tube only) and start / end logits from a 2-layer MLP trained with TubeDETR's
+  ``KL(predicted || Gaussian-smoothed target)`` (sigma 1 frame, 1e-6 floor), plus an "inside
+  the tube" logit (STCAT's actioness; CG-STVG reads it); inference takes the (start <= end)
+  pair of highest start x end probability.
+
+Measured why the start / end heads learned nothing before (``zero_content: false`` restores that
+form): with the query + time encoding as the queries' *content*, at initialisation 95 % of a
+query's variation over the frames was the time encoding (std over frames 0.050, 0.0023 with the
+batch's mean removed), so the heads read the time encoding alone. With content 0
+the query is all evidence, but on SynthVid the evidence of *when* ("moves to the left": a
+direction) is not in any single frame of an image model; see the README for what was measured.
 
 Dropped: the image tower is not back-propagated through (its per-frame tokens are encoded once
 by the feature layer, so every method shares one frozen tower; the fine-tuning covers the text
@@ -34,6 +46,7 @@ import torch
 from torch import nn
 
 from i2vbench.methods.backbones.tinyground import (
+    Attention,
     box_cxcywh_to_xyxy,
     box_xyxy_to_cxcywh,
     generalized_box_iou,
@@ -49,19 +62,26 @@ from i2vbench.methods.trainable import TrainConfig
 @dataclass
 class TubeDETRConfig:
     stride: int = 4  # slow multimodal branch: every stride-th frame
+    fast_mode: str = "linear"  # fast visual branch: "linear" (per frame) or "temporal" (attention over time)
+    box_in_tsa: bool = True  # each query's box embedding in the temporal self-attention's queries / keys
+    zero_content: bool = True  # TubeDETR's time-aligned queries: content 0, query + time encoding as position
     sigma: float = 1.0  # frames; Gaussian smoothing of the start / end targets
+    sted_loss: str = "kl"  # "kl": TubeDETR's KL(predicted || smoothed target); "ce": cross-entropy to it
+    aux_loss: bool = True  # box and start / end losses on every decoder layer (TubeDETR's aux losses)
     w_l1: float = 5.0
     w_giou: float = 2.0
-    w_sted: float = 2.0
+    w_sted: float = 10.0  # TubeDETR's sted_loss_coef
     w_inside: float = 1.0
     grounder_lr_scale: float = 0.3  # pretrained layers learn slower than the new ones
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, batch_size=16, lr=3e-4,
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=2, batch_size=16, lr=3e-4,
                                                                    weight_decay=1e-4, grad_clip=1.0))
 
 
 @dataclass
 class TubeBatch:
-    tokens: torch.Tensor  # (B, T, N, W) image-tower tokens
+    tokens: torch.Tensor  # (V, T, N, W) image-tower tokens of the batch's V distinct videos
+    video: torch.Tensor  # (B,) each query's row in ``tokens``
+    vids: list[str]  # the V video ids
     captions: list[str]
     frame_mask: torch.Tensor  # (B, T) real frames
     boxes: torch.Tensor  # (B, T, 4) cxcywh in [0, 1]
@@ -73,26 +93,64 @@ class TubeBatch:
 def make_batch(split: STVGSplit, idx: np.ndarray) -> TubeBatch:
     qs = [split.queries[i] for i in idx]
     T = max(q.n_frames for q in qs)
-    first = split.tokens[qs[0].vid]
-    tok = np.zeros((len(qs), T, *first.shape[1:]), np.float32)
+    vids = list(dict.fromkeys(q.vid for q in qs))  # a video's sentences share its visual work
+    first = split.tokens[vids[0]]
+    tok = np.zeros((len(vids), T, *first.shape[1:]), np.float32)
+    for k, v in enumerate(vids):
+        tok[k, :len(split.tokens[v])] = split.tokens[v]
     mask = np.zeros((len(qs), T), bool)
     for k, q in enumerate(qs):
-        tok[k, :q.n_frames] = split.tokens[q.vid]
         mask[k, :q.n_frames] = True
     gt = torch.from_numpy(np.nan_to_num(split.boxes[idx, :T] / split.image_size))
     t = torch.arange(T)
     start = torch.tensor([q.tube[0] for q in qs])
     end = torch.tensor([q.tube[1] - 1 for q in qs])
     in_tube = (t[None] >= start[:, None]) & (t[None] <= end[:, None]) & torch.from_numpy(~np.isnan(split.boxes[idx, :T, 0]))
-    return TubeBatch(torch.from_numpy(tok), [q.caption for q in qs], torch.from_numpy(mask),
+    return TubeBatch(torch.from_numpy(tok), torch.tensor([vids.index(q.vid) for q in qs]), vids,
+                     [q.caption for q in qs], torch.from_numpy(mask),
                      box_xyxy_to_cxcywh(gt.float()), in_tube, start, end)
 
 
-class SpaceTimeGrounder(nn.Module):
-    """The TubeDETR architecture on top of a (copied) tinyground."""
+class TemporalFast(nn.Module):
+    """TubeDETR's transformer variant of the fast visual branch: every patch position's tokens
+    attend over all frames (with time encodings), so each frame's memory sees what moves there."""
 
-    def __init__(self, grounder: nn.Module, stride: int) -> None:
+    def __init__(self, width: int, heads: int, ratio: int) -> None:
         super().__init__()
+        self.ln = nn.LayerNorm(width)
+        self.attn = Attention(width, heads)
+        self.ffn = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width * ratio), nn.GELU(),
+                                 nn.Linear(width * ratio, width))
+
+    def forward(self, img: torch.Tensor, tpos: torch.Tensor, frame_bias: torch.Tensor) -> torch.Tensor:
+        B, T, N, d = img.shape
+        x = img.permute(0, 2, 1, 3).reshape(B * N, T, d)
+        h = self.ln(x)
+        x = x + self.attn(h + tpos, h + tpos, h, frame_bias.repeat_interleave(N, 0))
+        x = x + self.ffn(x)
+        return x.view(B, N, T, d).permute(0, 2, 1, 3)
+
+
+@dataclass
+class Decoded:
+    """Every decoder layer's per-frame boxes ``(B, T, 4)`` cxcywh in [0, 1] and start / end /
+    inside logits ``(B, T, 3)``; the last layer's are the prediction."""
+
+    boxes: list[torch.Tensor]
+    sted: list[torch.Tensor]
+
+
+class SpaceTimeGrounder(nn.Module):
+    """The TubeDETR architecture on top of a (copied) tinyground.
+
+    Subclasses extend two hooks: :meth:`add_to_memory` (what else each frame's memory carries)
+    and :meth:`stage_guidance` (what the queries of the next decoder layer are given)."""
+
+    def __init__(self, grounder: nn.Module, stride: int, fast_mode: str = "linear", box_in_tsa: bool = False,
+                 zero_content: bool = True) -> None:
+        super().__init__()
+        if fast_mode not in ("linear", "temporal"):
+            raise ValueError(f"TubeDETR fast_mode: expected 'linear' or 'temporal', got {fast_mode!r}")
         self.g = copy.deepcopy(grounder)
         for p in self.g.parameters():
             p.requires_grad_(True)
@@ -105,29 +163,55 @@ class SpaceTimeGrounder(nn.Module):
                 p.requires_grad_(True)
         self.g.clip.text_pos.requires_grad_(True)
         self.stride = stride
-        d = grounder.config.width
-        self.fast = nn.Linear(d, d)
-        nn.init.zeros_(self.fast.weight)
-        nn.init.zeros_(self.fast.bias)
+        self.box_in_tsa = box_in_tsa
+        self.zero_content = zero_content
+        cfg = grounder.config
+        d = cfg.width
+        self.fast_encoder = TemporalFast(d, cfg.heads, cfg.mlp_ratio) if fast_mode == "temporal" else nn.Linear(d, d)
+        # TubeDETR's aggregation: memory += fast_residual(slow + fast); zero-initialised, so the
+        # memory starts as the image grounding model's fused tokens
+        self.fast_residual = nn.Linear(d, d)
+        nn.init.zeros_(self.fast_residual.weight)
+        nn.init.zeros_(self.fast_residual.bias)
         self.time_pos = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.Linear(d, d))
         self.query = nn.Parameter(grounder.query_content.detach()[0].clone())
-        self.sted = nn.Linear(d, 3)  # start, end, inside-the-tube logits
+        # start, end, inside-the-tube logits: TubeDETR's 2-layer sted MLP, shared by the layers
+        self.sted = nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 3))
 
     def new_parameters(self) -> list[nn.Parameter]:
-        return [*self.fast.parameters(), *self.time_pos.parameters(), self.query, *self.sted.parameters()]
+        pre = {id(p) for p in self.g.parameters()}
+        return [p for p in self.parameters() if id(p) not in pre]
 
-    def forward(self, tokens: torch.Tensor, captions: list[str], frame_mask: torch.Tensor
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Boxes ``(B, T, 4)`` cxcywh in [0, 1] and start / end / inside logits ``(B, T, 3)``."""
+    def add_to_memory(self, mem: torch.Tensor, video: torch.Tensor, extra: dict) -> torch.Tensor:
+        """``mem (B, T, N, d)`` as the decoder reads it (query b about video ``video[b]``);
+        TubeDETR adds nothing more."""
+        return mem
+
+    def add_to_queries(self, q: torch.Tensor, video: torch.Tensor, extra: dict) -> torch.Tensor | float:
+        """Added to the time-aligned queries' content before the first layer; TubeDETR: nothing."""
+        return 0.0
+
+    def stage_guidance(self, q: torch.Tensor, boxes: torch.Tensor, sted: torch.Tensor, mem: torch.Tensor,
+                       frame_mask: torch.Tensor) -> torch.Tensor | None:
+        """Added to the time-aligned queries before the next decoder layer; TubeDETR: nothing."""
+        return None
+
+    def forward(self, tokens: torch.Tensor, video: torch.Tensor, captions: list[str], frame_mask: torch.Tensor,
+                extra: dict | None = None) -> Decoded:
+        """``tokens (V, T, N, W)`` of V videos; query b is about video ``video[b]``."""
         g = self.g
-        B, T, N, _ = tokens.shape
+        _, T, N, _ = tokens.shape
+        B = len(captions)
         d = g.config.width
-        img = g.img_in(tokens)  # (B, T, N, d)
+        img_v = g.img_in(tokens)  # (V, T, N, d)
+        img = img_v[video]  # (B, T, N, d)
         text = g.clip.encode_text(captions)
         txt0 = g.txt_in(text.tokens)
         L = txt0.shape[1]
         bias = torch.zeros(text.mask.shape).masked_fill_(~text.mask, -1e4)
+        t_bias = torch.zeros(B, T).masked_fill_(~frame_mask, -1e4)
         kpos = g.pos_mlp(sine_embed(g.patch_boxes, d)).to(img.dtype)[None]
+        tpos = self.time_pos(sine_embed(torch.stack([torch.arange(T) / max(T - 1, 1)] * 4, -1), d)).to(img.dtype)
         # slow multimodal branch: fusion on every stride-th frame
         slow_t = torch.arange(0, T, self.stride)
         S = len(slow_t)
@@ -138,7 +222,12 @@ class SpaceTimeGrounder(nn.Module):
             x, txt = layer(x, txt, kpos, b_s)
         txt = txt.view(B, S, L, d).mean(1)
         slow = x.view(B, S, N, d)[:, torch.arange(T) // self.stride]  # replicated over the stride
-        mem = (slow + self.fast(img)).reshape(B * T, N, d)  # + fast visual branch
+        # fast visual branch on every frame, aggregated as TubeDETR does
+        v_bias = torch.zeros(len(img_v), T).index_copy_(0, video, t_bias)  # a video's frames: any of its queries'
+        fast = self.fast_encoder(img_v, tpos[None], v_bias) if isinstance(self.fast_encoder, TemporalFast) \
+            else self.fast_encoder(img_v)  # visual only: once per video
+        mem4 = self.add_to_memory(slow + self.fast_residual(slow + fast[video]), video, extra or {})
+        mem = mem4.reshape(B * T, N, d)
         # each frame's reference box: the grounding ILFM's best proposal on that frame for this
         # sentence (its two-stage selection, top 1), so the decoder starts where MDETR would look
         m = text.mask.unsqueeze(-1).to(txt.dtype)
@@ -151,28 +240,59 @@ class SpaceTimeGrounder(nn.Module):
         ref = (g.proposal_anchors[best] + g.enc_box_head(h[torch.arange(B * T), best]).float()).sigmoid()
         ref = ref.view(B, T, 4).detach()
         # space-time decoder: one time-aligned query per frame
-        tpos = self.time_pos(sine_embed(torch.stack([torch.arange(T) / max(T - 1, 1)] * 4, -1), d)).to(img.dtype)
-        q = (self.query.to(img.dtype) + tpos)[None].expand(B, -1, -1)
-        t_bias = torch.zeros(B, T).masked_fill_(~frame_mask, -1e4)
+        if self.zero_content:  # TubeDETR: content 0; query + time encoding are the queries' position
+            qtime = (self.query.to(img.dtype) + tpos)[None].expand(B, -1, -1)
+            q = torch.zeros(B, T, d, dtype=img.dtype)
+        else:  # query + time encoding as the content (the evidence is a small change on top of it)
+            qtime = torch.zeros(1, T, d, dtype=img.dtype)
+            q = (self.query.to(img.dtype) + tpos)[None].expand(B, -1, -1)
+        q = q + self.add_to_queries(q, video, extra or {})
         txt_bt = txt.repeat_interleave(T, 0)
         bias_bt = bias.repeat_interleave(T, 0)
-        for layer in g.decoder:
+        out = Decoded([], [])
+        for i, layer in enumerate(g.decoder):
             qpos = g.pos_mlp(sine_embed(ref.detach(), d)).to(img.dtype)
             h = layer.ln_1(q)
-            q = q + layer.self_attn(h + tpos, h + tpos, h, t_bias)  # temporal self-attention
+            pos = (qtime if self.zero_content else tpos) + (qpos if self.box_in_tsa else 0)
+            # temporal self-attention (with box_in_tsa, the neighbours' boxes reach each query)
+            q = q + layer.self_attn(h + pos, h + pos, h + qpos if self.box_in_tsa else h, t_bias)
             h = layer.ln_2(q).reshape(B * T, 1, d)
-            qf = q.reshape(B * T, 1, d) + layer.img_attn(h + qpos.reshape(B * T, 1, d), mem + kpos, mem)
+            qf = q.reshape(B * T, 1, d) + layer.img_attn(h + (qpos + qtime).reshape(B * T, 1, d), mem + kpos, mem)
             qf = qf + layer.txt_attn(layer.ln_3(qf), txt_bt, txt_bt, bias_bt)
             q = (qf + layer.ffn(qf)).view(B, T, d)
-            ref = (inverse_sigmoid(ref.detach()) + g.box_head(g.ln_q(q)).float()).sigmoid()
-        return ref, self.sted(g.ln_q(q)).float()
+            hq = g.ln_q(q)
+            ref = (inverse_sigmoid(ref.detach()) + g.box_head(hq).float()).sigmoid()
+            out.boxes.append(ref)
+            out.sted.append(self.sted(hq).float())
+            if i + 1 < len(g.decoder):
+                guide = self.stage_guidance(q, ref, out.sted[-1], mem4, frame_mask)
+                if guide is not None:
+                    q = q + guide
+        return out
 
 
-def gaussian_targets(pos: torch.Tensor, T: int, sigma: float, mask: torch.Tensor) -> torch.Tensor:
-    """(B, T) distributions peaked at ``pos`` (TubeDETR's smoothed start / end targets)."""
+def gaussian_targets(pos: torch.Tensor, T: int, sigma: float, mask: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """(B, T) distributions peaked at ``pos`` (TubeDETR's smoothed start / end targets; TubeDETR
+    adds ``eps`` = 1e-6 before normalising, so its KL never divides by zero)."""
     t = torch.arange(T, dtype=torch.float32)
-    w = torch.exp(-0.5 * ((t[None] - pos[:, None].float()) / sigma) ** 2) * mask
+    w = (torch.exp(-0.5 * ((t[None] - pos[:, None].float()) / sigma) ** 2) + eps) * mask
     return w / w.sum(1, keepdim=True).clamp_min(1e-8)
+
+
+def sted_loss(logits: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, sigma: float, kind: str) -> torch.Tensor:
+    """Start (or end) loss of ``(B, T)`` logits against the frame ``pos``, mean over the batch.
+
+    ``kl``: TubeDETR's ``KL(p || q)`` of the predicted distribution p to the smoothed target q,
+    summed over the real frames (mode-seeking: mass far from the target costs ``log(p / 1e-6)``);
+    ``ce``: cross-entropy ``-sum q log p`` (mass-covering)."""
+    neg = torch.finfo(torch.float32).min
+    logp = logits.masked_fill(~mask, neg).log_softmax(1)
+    if kind == "ce":
+        target = gaussian_targets(pos, logits.shape[1], sigma, mask)
+        return -(target * logp.clamp_min(-1e4)).sum(1).mean()
+    target = gaussian_targets(pos, logits.shape[1], sigma, mask, eps=1e-6)
+    p = logp.exp()
+    return (p * (torch.log(p + 1e-6) - torch.log(target.clamp_min(1e-12))) * mask).sum(1).mean()
 
 
 def best_moment(start_logits: torch.Tensor, end_logits: torch.Tensor, mask: torch.Tensor) -> tuple[int, int]:
@@ -200,7 +320,11 @@ class TubeDETR(STVGMethod):
         super().__init__()
         self.config = config or TubeDETRConfig()
         self.train_config = self.config.train
-        self.net = SpaceTimeGrounder(grounder, self.config.stride)
+        self.net = self.build_net(grounder)
+
+    def build_net(self, grounder: nn.Module) -> SpaceTimeGrounder:
+        c = self.config
+        return SpaceTimeGrounder(grounder, c.stride, c.fast_mode, c.box_in_tsa, c.zero_content)
 
     def param_groups(self) -> list[dict]:
         new = {id(p) for p in self.net.new_parameters()}
@@ -211,27 +335,32 @@ class TubeDETR(STVGMethod):
     def batch(self, split: STVGSplit, idx: np.ndarray) -> TubeBatch:
         return make_batch(split, idx)
 
-    def outputs(self, b: TubeBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    def extra_inputs(self, b: TubeBatch) -> dict:
+        """What :meth:`SpaceTimeGrounder.add_to_memory` reads besides the ILFM's tokens."""
+        return {}
+
+    def outputs(self, b: TubeBatch) -> Decoded:
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            return self.net(b.tokens, b.captions, b.frame_mask)
+            return self.net(b.tokens, b.video, b.captions, b.frame_mask, self.extra_inputs(b))
 
     def loss(self, b: TubeBatch) -> dict[str, torch.Tensor]:
         c = self.config
-        boxes, logits = self.outputs(b)
-        T = boxes.shape[1]
+        out = self.outputs(b)
+        layers = range(len(out.boxes)) if c.aux_loss else [len(out.boxes) - 1]
         n = b.in_tube.sum().clamp_min(1)
-        pb, tb = boxes[b.in_tube], b.boxes[b.in_tube]
-        l1 = (pb - tb).abs().sum() / n
-        giou = (1 - torch.diagonal(generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(tb)))).sum() / n
-        neg = torch.finfo(torch.float32).min
-        sted = 0.0
-        for k, pos in ((0, b.start), (1, b.end)):
-            target = gaussian_targets(pos, T, c.sigma, b.frame_mask)
-            logp = logits[..., k].masked_fill(~b.frame_mask, neg).log_softmax(1)
-            sted = sted + -(target * logp.clamp_min(-1e4)).sum(1).mean()
-        inside = nn.functional.binary_cross_entropy_with_logits(logits[..., 2][b.frame_mask],
-                                                                b.in_tube[b.frame_mask].float())
-        return {"l1": c.w_l1 * l1, "giou": c.w_giou * giou, "sted": c.w_sted * sted, "inside": c.w_inside * inside}
+        tb = b.boxes[b.in_tube]
+        terms = {"l1": 0.0, "giou": 0.0, "sted": 0.0, "inside": 0.0}
+        for i in layers:
+            pb, logits = out.boxes[i][b.in_tube], out.sted[i]
+            terms["l1"] = terms["l1"] + (pb - tb).abs().sum() / n
+            terms["giou"] = terms["giou"] + (1 - torch.diagonal(
+                generalized_box_iou(box_cxcywh_to_xyxy(pb), box_cxcywh_to_xyxy(tb)))).sum() / n
+            for k, pos in ((0, b.start), (1, b.end)):
+                terms["sted"] = terms["sted"] + sted_loss(logits[..., k], pos, b.frame_mask, c.sigma, c.sted_loss)
+            terms["inside"] = terms["inside"] + nn.functional.binary_cross_entropy_with_logits(
+                logits[..., 2][b.frame_mask], b.in_tube[b.frame_mask].float())
+        w = {"l1": c.w_l1, "giou": c.w_giou, "sted": c.w_sted, "inside": c.w_inside}
+        return {k: w[k] * v / len(layers) for k, v in terms.items()}
 
     @torch.no_grad()
     def predict(self, split: STVGSplit, batch_size: int = 32) -> Predictions:
@@ -239,8 +368,9 @@ class TubeDETR(STVGMethod):
         out: Predictions = {}
         for a in range(0, len(split), batch_size):
             idx = np.arange(a, min(a + batch_size, len(split)))
-            b = make_batch(split, idx)
-            boxes, logits = self.outputs(b)
+            b = self.batch(split, idx)
+            dec = self.outputs(b)
+            boxes, logits = dec.boxes[-1], dec.sted[-1]
             xyxy = (box_cxcywh_to_xyxy(boxes.float()).clamp(0, 1) * split.image_size).numpy()
             for k, i in enumerate(idx):
                 q = split.queries[i]

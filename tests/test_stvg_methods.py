@@ -1,0 +1,73 @@
+"""STVG methods' parts: TubeDETR's start / end loss against a reference written from its formula,
+and CG-STVG's switch for the extra video model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+def test_kl_sted_loss_is_tubedetrs_kl_to_the_smoothed_target() -> None:
+    from i2vbench.methods.stvg.tubedetr import sted_loss
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 7, generator=g) * 2
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    pos = torch.tensor([0, 3, 6])
+    got = sted_loss(logits, pos, mask, sigma=1.0, kind="kl")
+    want = []
+    for b in range(3):
+        n = int(mask[b].sum())
+        t = np.arange(n)
+        q = np.exp(-((t - int(pos[b])) ** 2) / 2.0) + 1e-6
+        q = q / q.sum()
+        x = logits[b, :n].double().numpy()
+        p = np.exp(x - x.max())
+        p = p / p.sum()
+        want.append(float((p * (np.log(p + 1e-6) - np.log(q))).sum()))
+    assert float(got) == pytest.approx(np.mean(want), rel=1e-4)
+    # the cross-entropy form: -sum q log p, minimal (= the target's entropy) at p = q
+    q = torch.softmax(-0.5 * (torch.arange(7.0) - 3) ** 2, 0)[None]
+    at_target = sted_loss(q.log(), torch.tensor([3]), torch.ones(1, 7, dtype=torch.bool), 1.0, "ce")
+    assert float(at_target) == pytest.approx(float(-(q * q.log()).sum()), rel=1e-4)
+
+
+@pytest.fixture(scope="module")
+def grounder():
+    from i2vbench.methods.backbones import load_backbone
+
+    return load_backbone("tinyground", None)
+
+
+def _batch(T: int = 6):
+    from i2vbench.methods.stvg.tubedetr import TubeBatch
+
+    g = torch.Generator().manual_seed(1)
+    return TubeBatch(torch.randn(2, T, 64, 128, generator=g), torch.tensor([0, 0, 1]), ["v0", "v1"],
+                     ["the red circle moves to the left.", "which red shape moves to the left?",
+                      "the blue square grows."], torch.ones(3, T, dtype=torch.bool),
+                     torch.rand(3, T, 4, generator=g) * 0.5 + 0.25, torch.ones(3, T, dtype=torch.bool),
+                     torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]))
+
+
+@pytest.mark.parametrize("use_video_model", [True, False])
+def test_cgstvg_reads_the_video_model_only_when_switched_on(grounder, use_video_model: bool) -> None:
+    from i2vbench.methods.stvg.cgstvg import CGSTVG, CGSTVGConfig
+
+    torch.manual_seed(0)
+    feats = {v: np.random.default_rng(i).normal(size=(6, 128)).astype(np.float32) for i, v in enumerate(["v0", "v1"])}
+    m = CGSTVG(grounder, feats, CGSTVGConfig(use_video_model=use_video_model)).eval()
+    with torch.no_grad():  # the zero-initialised projections learn: make them non-zero, as after training
+        for lin in (m.net.motion_in[1], m.net.motion_q[1]):
+            lin.weight.normal_(0, 0.1)
+    b = _batch()
+    with torch.no_grad():
+        a = m.outputs(b)
+        m.video_features = {v: f + 1.0 for v, f in feats.items()}
+        c = m.outputs(b)
+    changed = not torch.allclose(a.sted[-1], c.sted[-1])
+    assert changed == use_video_model
+    loss = m.loss(b)
+    assert set(loss) == {"l1", "giou", "sted", "inside"} and all(torch.isfinite(v) for v in loss.values())
