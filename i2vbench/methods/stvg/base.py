@@ -14,7 +14,7 @@ import torch
 
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.stvg.data import STVGSplit
-from i2vbench.methods.trainable import TrainableMethod, TrainConfig
+from i2vbench.methods.trainable import TrainableMethod, TrainingFree
 
 # qid → (moment [start, end) in frames, (T, 4) boxes xyxy in pixels, one per frame)
 Predictions = dict[str, tuple[tuple[int, int], np.ndarray]]
@@ -70,7 +70,7 @@ class FramewiseConfig:
 
 
 @register_method("framewise", task="stvg", paradigm=None, display="Frame-wise grounding + span prior")
-class FramewiseGrounding(STVGMethod):
+class FramewiseGrounding(TrainingFree, STVGMethod):
     """Baseline: the frozen grounding ILFM on every frame + the training tubes' mean span.
 
     The sentence is boxed on every frame on its own and the moment is the training tubes' mean
@@ -81,13 +81,11 @@ class FramewiseGrounding(STVGMethod):
     def __init__(self, grounder: torch.nn.Module, config: FramewiseConfig | None = None) -> None:
         super().__init__()
         self.config = config or FramewiseConfig()
-        self.train_config = TrainConfig(epochs=0)
         self.model = grounder.freeze()
         self.prior = (0.0, 1.0)
 
-    def fit(self, train: STVGSplit, seed: int = 0, progress: bool = True) -> list[float]:
+    def start_fit(self, train: STVGSplit) -> None:
         self.prior = span_prior(train)
-        return []
 
     def predict(self, split: STVGSplit) -> Predictions:
         self.model.eval()
