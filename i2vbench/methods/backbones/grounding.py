@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from i2vbench.devices import autocast
 from i2vbench.errors import BenchError
 from i2vbench.paths import ASSETS
 
@@ -63,7 +64,7 @@ class TinyGroundDetector(Grounder):
         P = len(phrases)
         boxes, scores, emb = [], [], []
         phrase_emb = None
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with autocast(self.bf16):
             per = max(1, self.batch // max(P, 1))
             for a in range(0, F, per):
                 tok = self.model.image_tokens(self.model.preprocess(x[a:a + per]))

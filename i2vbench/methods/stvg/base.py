@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from i2vbench.devices import autocast
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.stvg.data import STVGSplit
 from i2vbench.methods.trainable import TrainableMethod, TrainingFree
@@ -55,7 +56,7 @@ def ground_frames(model: torch.nn.Module, tokens: np.ndarray, captions: list[str
     from i2vbench.methods.backbones.tinyground import box_cxcywh_to_xyxy
 
     T, C = len(tokens), len(captions)
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast():
         img = model.img_in(torch.from_numpy(tokens.astype(np.float32)))  # (T, N, W)
         out = model.ground(img, [c for c in captions for _ in range(T)], torch.arange(T).repeat(C))
     score, best = out.match[-1].float().view(C, T, -1).max(-1)

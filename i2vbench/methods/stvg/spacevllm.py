@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from i2vbench.devices import autocast
 from i2vbench.methods.backbones.lm import DEFAULT_LM, load_lm
 from i2vbench.methods.backbones.tinyground import (
     Attention,
@@ -214,7 +215,7 @@ class SpaceVLLM(STVGMethod):
         g, p = self.grounder, self.config.pool
         for vid in {v for v, _ in pairs} - set(self._pooled):
             tok = torch.from_numpy(split.tokens[vid].astype(np.float32))
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with autocast():
                 img = g.img_in(tok).float()  # (T, N, d)
             side = int(round(img.shape[1] ** 0.5))
             grid = img.view(len(img), side, side, -1).permute(0, 3, 1, 2)
@@ -223,7 +224,7 @@ class SpaceVLLM(STVGMethod):
             return
         lengths = [len(split.tokens[v]) for v, _ in pairs]
         tok = torch.from_numpy(np.concatenate([split.tokens[v] for v, _ in pairs]).astype(np.float32))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast():
             out = g.ground(g.img_in(tok), [s for (_, s), n in zip(pairs, lengths, strict=True) for _ in range(n)])
         states, boxes, match = out.queries.float(), out.boxes[-1].float(), out.match[-1].float()
         for k, part in enumerate(np.split(np.arange(len(tok)), np.cumsum(lengths)[:-1])):

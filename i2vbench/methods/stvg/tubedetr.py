@@ -45,6 +45,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from i2vbench.devices import autocast
 from i2vbench.methods.backbones.tinyground import (
     Attention,
     box_cxcywh_to_xyxy,
@@ -340,7 +341,7 @@ class TubeDETR(STVGMethod):
         return {}
 
     def outputs(self, b: TubeBatch) -> Decoded:
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast():
             return self.net(b.tokens, b.video, b.captions, b.frame_mask, self.extra_inputs(b))
 
     def loss(self, b: TubeBatch) -> dict[str, torch.Tensor]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from i2vbench.devices import autocast
 from i2vbench.methods.backbones.base import ILFM
 from i2vbench.methods.paradigms.common import freeze, temporal_differences
 from i2vbench.methods.paradigms.prompt import ConditionalPrompts, insert_prompts, prompt_context
@@ -63,6 +64,6 @@ class ViTiS(QAMethod):
         video = self.visual(temporal_differences(b.frames)) + self.pos[: b.frames.shape[1]]  # (B, T, H)
         context = video.unsqueeze(1).expand(bsz, k, *video.shape[1:]).flatten(0, 1)
         texts = [t for row in b.texts for t in row]
-        with prompt_context(context), torch.autocast("cpu", dtype=torch.bfloat16):
+        with prompt_context(context), autocast():
             pooled = self.backbone.encode_text(texts).pooled.float()
         return self.head(self.out(pooled).view(bsz, k, -1), cands)
