@@ -29,6 +29,8 @@ EXTRA = {"vtr": ("t2v/R@5", "t2v/twin-order"), "var": ("Top-5",)}
 def rows_of(run: dict, label: str) -> list[dict]:
     """Val rows of one run record: (config, dataset, method, seed, overrides, metrics, train s)."""
     task = run["task"]
+    if task not in METRIC:  # another task's record in the same folder
+        return []
     over = run["config"].get("overrides", {})
     nf = run["config"].get("num_frames")
     out = []
