@@ -186,6 +186,8 @@ class TrainingFree:
 
     def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
         self.start_fit(train)
+        if isinstance(self, nn.Module):  # buffers made on the run's device (text embeddings): to
+            self.to("cpu")  # the CPU, where every method predicts
         return []
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from i2vbench.datasets.features import frame_indices
+from i2vbench.devices import autocast
 from i2vbench.errors import BenchError
 from i2vbench.methods.backbones.base import ILFM
 from i2vbench.methods.paradigms.adapter import STAdapter, insert_adapters, insert_aim_adapters
@@ -52,7 +53,7 @@ class AdaptedILFMMethod(VARMethod):
         frames = [split.videos[i].frames[frame_indices(len(split.videos[i].frames), split.num_frames)] for i in ids]
         flat = np.concatenate(frames)
         outs = []
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast():
             for s in range(0, len(flat), chunk):
                 x = self.backbone.preprocess(torch.from_numpy(flat[s:s + chunk]))
                 outs.append(block_inputs(self.backbone, x, self.first_adapted).to(torch.bfloat16))
@@ -81,7 +82,7 @@ class AdaptedILFMMethod(VARMethod):
         x = torch.stack([self._prefix[i] for i in b.ids])  # (B, T, N, W)
         bsz, t = x.shape[:2]
         x = x.flatten(0, 1)
-        with num_frames_context(t), torch.autocast("cpu", dtype=torch.bfloat16):
+        with num_frames_context(t), autocast():
             for blk in self.backbone.visual_blocks[self.first_adapted:]:
                 x = blk(x)
         cls = x[:, 0].float().view(bsz, t, -1).mean(1)

@@ -10,8 +10,8 @@ from torch import nn
 
 from i2vbench.methods.backbones.base import ILFM
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.trainable import TrainConfig
-from i2vbench.methods.var.base import VARBatch, VARMethod, VARSplit
+from i2vbench.methods.trainable import TrainConfig, TrainingFree
+from i2vbench.methods.var.base import VARBatch, VARMethod
 
 
 @dataclass
@@ -22,7 +22,7 @@ class ZeroShotConfig:
 
 
 @register_method("zero_shot", task="var", paradigm=None, display="Zero-shot ILFM")
-class ZeroShot(VARMethod):
+class ZeroShot(TrainingFree, VARMethod):
     """Training-free baseline: cosine of the mean of the clip's frame embeddings with each class
     name's text embedding (the ILFM's own zero-shot classifier, frames averaged)."""
 
@@ -32,7 +32,6 @@ class ZeroShot(VARMethod):
     def __init__(self, backbone: ILFM, classes: list[str], config: ZeroShotConfig | None = None) -> None:
         super().__init__()
         self.config = config or ZeroShotConfig()
-        self.train_config = TrainConfig(epochs=0)
         prompts = [self.config.template.format(c.replace("[", "").replace("]", "").lower()) for c in classes]
         with torch.no_grad():
             text = backbone.encode_text(prompts).pooled.float()
@@ -41,9 +40,6 @@ class ZeroShot(VARMethod):
 
     def parameter_counts(self) -> tuple[int, int]:
         return 0, self.ilfm_params
-
-    def fit(self, train: VARSplit, seed: int = 0, progress: bool = True) -> list[float]:
-        return []
 
     def forward(self, b: VARBatch) -> torch.Tensor:
         video = nn.functional.normalize(nn.functional.normalize(b.pooled, dim=-1).mean(1), dim=-1)
