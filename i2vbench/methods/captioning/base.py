@@ -206,3 +206,35 @@ def frame_tokens(tokens: torch.Tensor, grid: int) -> torch.Tensor:
 
     b, f = tokens.shape[:2]
     return pool_tokens(tokens.flatten(0, 1), grid).view(b, f * (1 + grid * grid), -1)
+
+
+def cached_block_inputs(backbone: nn.Module, first: int, cache: dict[str, torch.Tensor], b: CaptionBatch
+                        ) -> torch.Tensor:
+    """(B, F, N, W) the frozen ILFM's input to visual block ``first`` for the batch's frames,
+    computed once per video and kept in ``cache`` (bf16): the blocks before ``first`` are frozen
+    and a video's frames are fixed, so a method that tunes or adapts only the last blocks
+    (mPLUG-2, Q-Adapter) pays each step only for those."""
+    from i2vbench.methods.paradigms.common import block_inputs
+
+    todo = [i for i, v in enumerate(b.videos) if v not in cache]
+    if todo:
+        frames = b.frames[todo]
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            x = block_inputs(backbone, backbone.preprocess(frames.flatten(0, 1)), first)
+        for i, per in zip(todo, x.view(len(todo), frames.shape[1], *x.shape[1:]), strict=True):
+            cache[b.videos[i]] = per.to(torch.bfloat16)
+    return torch.stack([cache[v] for v in b.videos])
+
+
+def run_last_blocks(backbone: nn.Module, first: int, x: torch.Tensor) -> torch.Tensor:
+    """(B, F, N, W) inputs of block ``first`` → (B, F, N, W) the last block's output tokens, the
+    frames of each video in one clip (for the temporal modules inside the blocks)."""
+    from i2vbench.methods.paradigms.common import num_frames_context
+
+    bsz, f = x.shape[:2]
+    x = x.flatten(0, 1).float()
+    with num_frames_context(f):
+        for blk in backbone.visual_blocks[first:]:
+            x = blk(x)
+            x = x[0] if isinstance(x, tuple) else x
+    return x.view(bsz, f, *x.shape[1:])

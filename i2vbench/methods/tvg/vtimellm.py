@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from i2vbench.methods.backbones.lm import DEFAULT_LM, load_lm
-from i2vbench.methods.mllm import MLLM
+from i2vbench.methods.mllm import MLLM, time_bins
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 from i2vbench.methods.tvg.base import TVGMethod
@@ -121,9 +121,7 @@ class VTimeLLM(TVGMethod):
     def answer(self, start: float, end: float) -> list[int]:
         """Normalised [start, end] → ``from <t_s> to <t_e> .``: the first and last frame the
         window covers (a frame covers [i, i + 1) / frames of the video)."""
-        f = self.config.frames
-        s = min(f - 1, int(np.floor(start * f)))
-        e = min(f - 1, max(s, int(np.ceil(end * f)) - 1))
+        s, e = time_bins(start, end, self.config.frames)
         return [self.word["from"], self.times[s], self.word["to"], self.times[e], self.word["."]]
 
     def loss(self, batch: PromptedBatch) -> dict[str, torch.Tensor]:
