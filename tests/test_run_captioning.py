@@ -14,9 +14,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-METHODS = ("nearest_caption", "consensus_caption", "clip4caption", "mams", "mplug2", "swinbert")
+METHODS = ("nearest_caption", "consensus_caption", "clip4caption", "mams", "mplug2", "swinbert", "vid2seq", "qadapter")
 TRAINED = [m for m in METHODS if m not in ("nearest_caption", "consensus_caption")]
-SMALL = "synthvid: {n_train: 24, n_val: 9, n_test: 9}\noverrides: {" + ", ".join(
+# every method by name: Vid2Seq and Q-Adapter are registered out of the default run
+SMALL = f"methods: [{', '.join(METHODS)}]\nsynthvid: {{n_train: 24, n_val: 9, n_test: 9}}\noverrides: {{" + ", ".join(
     f"{m}: {{epochs: 1}}" for m in TRAINED) + "}\n"
 SYNTHVID = {"seed": 0, "n_train": 24, "n_val": 9, "n_test": 9}
 
@@ -43,7 +44,8 @@ def test_every_method_runs_and_its_captions_score_as_bench_eval_scores_them(run,
     record = json.loads((run_dir / "run.json").read_text())
     assert {r["method_id"]: r["paradigm"] for r in record["records"]} == {
         "nearest_caption": "other", "consensus_caption": "other", "clip4caption": "post_network_tuning",
-        "mams": "side_tuning", "mplug2": "partial_tuning", "swinbert": "full_fine_tuning"}
+        "mams": "side_tuning", "mplug2": "partial_tuning", "swinbert": "full_fine_tuning",
+        "vid2seq": "extra_models", "qadapter": "adapter"}
     for r in record["records"]:
         (seed,) = r["per_seed"]
         rows = json.loads((run_dir / seed["predictions"]).read_text())
@@ -287,3 +289,76 @@ def test_swinbert_sparsity_regulariser_pulls_the_mask_down():
     reg = m.extra_losses(None, torch.zeros(1))["sparsity"]  # type: ignore[arg-type]
     reg.backward()
     assert m.mask.shape == (2 * 5, 2 * 5) and (m.mask.grad > 0).all()
+
+
+# --- the LM captioners (Vid2Seq, Q-Adapter) ----------------------------------------------------
+
+SPANS = [(("red", "circle", "move left"), 0.05, 0.30), (("blue", "star", "grow"), 0.40, 0.62),
+         (("red", "circle", "disappear"), 0.70, 0.95)]
+
+
+@pytest.mark.parametrize("caption, named", [
+    ("first the red circle moves left, then the blue star grows, then the red circle fades out.", [0, 1, 2]),
+    ("the blue star gets bigger after the red circle goes left.", [1, 0]),
+    ("the blue star grows before the red circle vanishes.", [1, 2]),
+    ("the blue star grows, and after that the red circle disappears.", [1, 2]),
+    ("the red circle disappears.", [2]),
+])
+def test_vid2seq_puts_each_clauses_event_span_before_it_in_the_sentences_order(caption, named):
+    from i2vbench.datasets.synthvid.text import tokenize
+    from i2vbench.methods.captioning.vid2seq import Vid2Seq, Vid2SeqConfig
+    from i2vbench.methods.mllm import time_bins
+
+    m = Vid2Seq(16, {"v": SPANS}, Vid2SeqConfig(time_bins=20))
+    ids = m.target("v", caption)
+    times = [i for i in ids if i in m.times]
+    want = [m.times[k] for j in named for k in time_bins(SPANS[j][1], SPANS[j][2], 20)]
+    assert times == want
+    # each pair sits right before a determiner that opens a clause, and dropping them gives the words back
+    for k, i in enumerate(ids):
+        if i in m.times and (k + 1 == len(ids) or ids[k + 1] not in m.times):
+            assert m.lm.decode([ids[k + 1]]) in ("the", "a", "an")
+    assert tokenize(m.text(ids)) == tokenize(caption)
+    # a video without event times (real MSR-VTT), or a caption that names other events, is plain words
+    assert m.target("w", caption) == m.lm.encode(caption)
+    assert m.target("v", "the green square moves up.") == m.lm.encode("the green square moves up.")
+
+
+def test_qadapter_starts_as_the_frozen_ilfm_and_trains_only_its_adapters_projector_and_lm_deltas():
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.methods.captioning.base import CaptionBatch, frame_tokens
+    from i2vbench.methods.captioning.qadapter import QAdapter, QAdapterConfig, QueryAdapter
+
+    torch.manual_seed(0)
+    frozen = load_backbone("tinyclip", None)
+    frames = torch.randint(0, 255, (2, 3, 64, 64, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        want = frame_tokens(frozen.encode_frames(frozen.preprocess(frames.flatten(0, 1))).tokens.view(2, 3, 65, -1), 1)
+    m = QAdapter(load_backbone("tinyclip", None), QAdapterConfig(adapted_blocks=2, tuning="lora"))
+    b = CaptionBatch(["a", "b"], torch.zeros(2, 3, 1), None, frames, [], torch.zeros(0, dtype=torch.long), None)
+    with torch.no_grad():
+        got = m.vision(b)
+    torch.testing.assert_close(got, m.norm(want.float()), atol=0.05, rtol=0.05)  # the frozen prefix is kept in bf16
+    adapters = [mod for mod in m.backbone.modules() if isinstance(mod, QueryAdapter)]
+    assert len(adapters) == 2 and all(float(a.gate.detach()) == 0.0 for a in adapters)
+    trainable = {n.split(".")[0] for n, p in m.named_parameters() if p.requires_grad}
+    assert trainable == {"mllm", "backbone", "norm"}
+    assert all(".adapter." in n for n, p in m.backbone.named_parameters() if p.requires_grad)
+    lm_tuned = [n for n, p in m.mllm.lm.named_parameters() if p.requires_grad]
+    assert lm_tuned and all("parametrizations" in n for n in lm_tuned)  # LoRA deltas only
+
+
+def test_query_adapter_mixes_frames_once_its_gate_opens():
+    """The queries read the whole clip: with the gate open, a change in one frame reaches the others."""
+    from i2vbench.methods.captioning.qadapter import QueryAdapter
+    from i2vbench.methods.paradigms.common import num_frames_context
+
+    torch.manual_seed(0)
+    a = QueryAdapter(16, bottleneck=8, queries=4)
+    x = torch.randn(4, 5, 16)  # one clip of 4 frames, 5 tokens each
+    y = x.clone()
+    y[0] += 1.0
+    with num_frames_context(4), torch.no_grad():
+        torch.testing.assert_close(a(x), x)  # closed gate: the identity
+        a.gate.fill_(1.0)
+        assert not torch.allclose(a(x)[3], a(y)[3])

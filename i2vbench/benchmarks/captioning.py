@@ -66,7 +66,7 @@ def run_captioning(cfg: CaptioningRunConfig, progress: bool = True) -> RunResult
     from i2vbench.methods.registry import Lazy
 
     seed_everything(cfg.resolved_data_seed)
-    refs, events, paths, dataset = load_annotations(cfg, progress)
+    refs, events, spans, paths, dataset = load_annotations(cfg, progress)
     backbone, features, feature_s = pool_features(cfg, paths, progress)
     t0 = time.perf_counter()
     splits = {}
@@ -88,7 +88,7 @@ def run_captioning(cfg: CaptioningRunConfig, progress: bool = True) -> RunResult
                   "video_dim": first.pooled.shape[1],
                   "layer_width": None if first.layers is None else first.layers.shape[-1],
                   "layer_count": None if first.layers is None else first.layers.shape[1],
-                  "num_frames": cfg.num_frames},
+                  "num_frames": cfg.num_frames, "event_spans": spans},
         score=_score(events), prediction_format="json",
         stats={"feature_s": round(feature_s, 3), "n_videos": len(features),
                **{f"n_{s}_videos": len(sp.videos) for s, sp in splits.items()},
@@ -104,20 +104,30 @@ def run_captioning(cfg: CaptioningRunConfig, progress: bool = True) -> RunResult
 
 # split → ({video: its event sequence}, [(video, its twin)])
 Events = dict[str, tuple[dict[str, list], list[tuple[str, str]]]]
+# video → its events in time order as (colour, shape, motion) with (start, end) as fractions of the video
+Spans = dict[str, list[tuple[tuple[str, str, str], float, float]]]
 
 
 def load_annotations(cfg: CaptioningRunConfig, progress: bool
-                     ) -> tuple[dict[str, dict[str, list[str]]], Events, dict[str, Path], str]:
-    """({split: {video: references}}, SynthVid's events and twins per eval split, video paths, dataset)."""
+                     ) -> tuple[dict[str, dict[str, list[str]]], Events, Spans, dict[str, Path], str]:
+    """({split: {video: references}}, SynthVid's events and twins per eval split, SynthVid's event
+    spans of every video (what Vid2Seq's time tokens say; empty on real MSR-VTT, which has none),
+    video paths, dataset)."""
     from i2vbench.datasets.msrvtt import load_caption_json
     from i2vbench.datasets.video import find_videos
 
     events: Events = {}
+    spans: Spans = {}
     if cfg.dataset == "synthvid":
         from i2vbench.datasets.synthvid.msrvtt import event_sequence
 
         data = build_pool(cfg, progress)
         data_json, videos_dir, name = data.data_json, Path(data.videos_dir), "synthvid-msrvtt"
+        for vid, _, scene, _ in data.scenes():
+            duration = scene.n_frames / scene.fps
+            timed = sorted(scene.events, key=lambda e: e.start)
+            spans[vid] = [(words, e.start / duration, e.end / duration)
+                          for words, e in zip(event_sequence(scene), timed, strict=True)]
         for split in ("val", "test"):
             events[split] = ({vid: event_sequence(scene) for vid, _, scene, _ in data.scenes(split)},
                              data.twins(split))
@@ -132,7 +142,7 @@ def load_annotations(cfg: CaptioningRunConfig, progress: bool
                          "use synthvid or msrvtt")
     refs = {ours: load_caption_json(data_json, split=theirs) for ours, theirs in SPLITS.items()}
     paths = find_videos(videos_dir, sorted({v for by_video in refs.values() for v in by_video}))
-    return refs, events, paths, name
+    return refs, events, spans, paths, name
 
 
 def agreement(caption: list | None, sequence: list) -> int:

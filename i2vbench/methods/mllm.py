@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -277,6 +278,15 @@ class SpanAnswer:
         return allowed
 
 
+def time_bins(start: float, end: float, n: int) -> tuple[int, int]:
+    """Normalised [start, end] (fractions of the video) → the first and last of ``n`` equal time
+    bins the span covers (bin i covers [i, i + 1) / n), as time tokens ``<t_s> .. <t_e>`` name
+    it: Vid2Seq's relative time tokens and VTimeLLM's frame indices are this quantisation."""
+    s = min(n - 1, int(np.floor(start * n)))
+    e = min(n - 1, max(s, int(np.ceil(end * n)) - 1))
+    return s, e
+
+
 def trainable_summary(model: nn.Module) -> dict[str, int]:
     """Trainable parameters by top-level part (projector, LM LoRA deltas, token rows, ...)."""
     out: dict[str, int] = {}
@@ -287,4 +297,4 @@ def trainable_summary(model: nn.Module) -> dict[str, int]:
     return out
 
 
-__all__ = ["IGNORE", "MLLM", "Projector", "SpanAnswer", "label_log_probs", "trainable_summary"]
+__all__ = ["IGNORE", "MLLM", "Projector", "SpanAnswer", "label_log_probs", "time_bins", "trainable_summary"]

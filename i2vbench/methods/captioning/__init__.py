@@ -10,3 +10,5 @@ from i2vbench.methods.captioning import clip4caption  # noqa: F401
 from i2vbench.methods.captioning import mams  # noqa: F401
 from i2vbench.methods.captioning import mplug2  # noqa: F401
 from i2vbench.methods.captioning import swinbert  # noqa: F401
+from i2vbench.methods.captioning import vid2seq  # noqa: F401
+from i2vbench.methods.captioning import qadapter  # noqa: F401

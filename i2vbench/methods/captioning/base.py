@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from i2vbench.datasets.features import VideoFeatures, frame_indices
+from i2vbench.devices import autocast
 from i2vbench.methods.captioning.decoder import CaptionDecoder, Vocabulary
 from i2vbench.methods.trainable import TrainableMethod, TrainConfig
 
@@ -134,7 +135,7 @@ class CaptioningMethod(TrainableMethod):
 
     def loss(self, b: CaptionBatch) -> dict[str, torch.Tensor]:
         # bf16 autocast: on these CPUs ~1.5-2x faster for small transformers (DESIGN.md, measured notes)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with autocast():
             memory, pad = self.encode(b)
             ids = self.vocab.encode(b.captions, self.config.max_len)
             own = b.caption_video
@@ -150,7 +151,7 @@ class CaptioningMethod(TrainableMethod):
         out: list[str] = []
         for start in range(0, len(split), batch_size):
             idx = np.arange(start, min(start + batch_size, len(split)))
-            with torch.autocast("cpu", dtype=torch.bfloat16):
+            with autocast():
                 memory, pad = self.encode(make_batch(split, idx, False, self.uses_layers, self.uses_frames))
                 ids = self.decoder.generate(memory, pad, self.vocab.bos, self.vocab.eos, self.config.beam_size,
                                             self.config.length_penalty)
@@ -206,3 +207,35 @@ def frame_tokens(tokens: torch.Tensor, grid: int) -> torch.Tensor:
 
     b, f = tokens.shape[:2]
     return pool_tokens(tokens.flatten(0, 1), grid).view(b, f * (1 + grid * grid), -1)
+
+
+def cached_block_inputs(backbone: nn.Module, first: int, cache: dict[str, torch.Tensor], b: CaptionBatch
+                        ) -> torch.Tensor:
+    """(B, F, N, W) the frozen ILFM's input to visual block ``first`` for the batch's frames,
+    computed once per video and kept in ``cache`` (bf16): the blocks before ``first`` are frozen
+    and a video's frames are fixed, so a method that tunes or adapts only the last blocks
+    (mPLUG-2, Q-Adapter) pays each step only for those."""
+    from i2vbench.methods.paradigms.common import block_inputs
+
+    todo = [i for i, v in enumerate(b.videos) if v not in cache]
+    if todo:
+        frames = b.frames[todo]
+        with torch.no_grad(), autocast():
+            x = block_inputs(backbone, backbone.preprocess(frames.flatten(0, 1)), first)
+        for i, per in zip(todo, x.view(len(todo), frames.shape[1], *x.shape[1:]), strict=True):
+            cache[b.videos[i]] = per.to(torch.bfloat16)
+    return torch.stack([cache[v] for v in b.videos])
+
+
+def run_last_blocks(backbone: nn.Module, first: int, x: torch.Tensor) -> torch.Tensor:
+    """(B, F, N, W) inputs of block ``first`` → (B, F, N, W) the last block's output tokens, the
+    frames of each video in one clip (for the temporal modules inside the blocks)."""
+    from i2vbench.methods.paradigms.common import num_frames_context
+
+    bsz, f = x.shape[:2]
+    x = x.flatten(0, 1).float()
+    with num_frames_context(f):
+        for blk in backbone.visual_blocks[first:]:
+            x = blk(x)
+            x = x[0] if isinstance(x, tuple) else x
+    return x.view(bsz, f, *x.shape[1:])

@@ -17,7 +17,7 @@ import numpy as np
 from i2vbench.methods.captioning.base import CaptionSplit, make_batch
 from i2vbench.methods.captioning.decoder import words
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.trainable import TrainableMethod, TrainConfig
+from i2vbench.methods.trainable import TrainableMethod, TrainingFree
 
 
 @dataclass
@@ -25,13 +25,12 @@ class BaselineConfig:
     pass
 
 
-class _Retrieved(TrainableMethod):
+class _Retrieved(TrainingFree, TrainableMethod):
     config_class = BaselineConfig
 
     def __init__(self, config: BaselineConfig | None = None) -> None:
         super().__init__()
         self.config = config or BaselineConfig()
-        self.train_config = TrainConfig(epochs=0)
 
 
 @register_method("nearest_caption", task="captioning", paradigm=None, display="Nearest training caption (zero-shot ILFM)")
@@ -40,13 +39,12 @@ class NearestCaption(_Retrieved):
 
     needs = frozenset({"pooled"})
 
-    def fit(self, train: CaptionSplit, seed: int = 0, progress: bool = True) -> list[float]:
+    def start_fit(self, train: CaptionSplit) -> None:
         if train.text_pooled is None:
             raise ValueError("nearest_caption needs the frozen ILFM's embeddings of the training captions")
         self.texts = list(train.texts)
         t = train.text_pooled
         self.text = t / np.linalg.norm(t, axis=1, keepdims=True).clip(1e-8)
-        return []
 
     def captions(self, split: CaptionSplit) -> list[str]:
         v = make_batch(split, np.arange(len(split)), False, False, False).pooled.mean(1).numpy()
@@ -84,9 +82,8 @@ def consensus_scores(captions: list[str], groups: np.ndarray, n: int = 4) -> np.
 class ConsensusCaption(_Retrieved):
     """The single most typical training caption (highest mean consensus with the rest), for every video."""
 
-    def fit(self, train: CaptionSplit, seed: int = 0, progress: bool = True) -> list[float]:
+    def start_fit(self, train: CaptionSplit) -> None:
         self.caption = train.texts[int(np.argmax(consensus_scores(train.texts, train.text_video)))]
-        return []
 
     def captions(self, split: CaptionSplit) -> list[str]:
         return [self.caption] * len(split)

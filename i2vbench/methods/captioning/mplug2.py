@@ -27,11 +27,13 @@ from i2vbench.methods.captioning.base import (
     CaptioningMethod,
     DecoderConfig,
     TemporalEncoder,
+    cached_block_inputs,
     frame_tokens,
+    run_last_blocks,
 )
 from i2vbench.methods.captioning.decoder import Vocabulary
 from i2vbench.methods.paradigms.adapter import TemporalAdapter, insert_adapters
-from i2vbench.methods.paradigms.common import block_inputs, freeze, num_frames_context
+from i2vbench.methods.paradigms.common import freeze
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 
@@ -79,23 +81,7 @@ class MPLUG2(CaptioningMethod):
         return [{"params": ilfm, "lr_scale": self.config.backbone_lr_scale},
                 {"params": [p for p in self.parameters() if id(p) not in own]}]
 
-    def _block_inputs(self, b: CaptionBatch) -> torch.Tensor:
-        todo = [i for i, v in enumerate(b.videos) if v not in self._prefix]
-        if todo:
-            frames = b.frames[todo]
-            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-                x = block_inputs(self.backbone, self.backbone.preprocess(frames.flatten(0, 1)), self.first)
-            for i, per in zip(todo, x.view(len(todo), frames.shape[1], *x.shape[1:]), strict=True):
-                self._prefix[b.videos[i]] = per.to(torch.bfloat16)
-        return torch.stack([self._prefix[v] for v in b.videos])
-
     def encode(self, b: CaptionBatch) -> tuple[torch.Tensor, None]:
-        x = self._block_inputs(b)  # (B, F, N, W)
-        bsz, f = x.shape[:2]
-        x = x.flatten(0, 1).float()
-        with num_frames_context(f):
-            for blk in self.backbone.visual_blocks[self.first:]:
-                x = blk(x)
-                x = x[0] if isinstance(x, tuple) else x
-        tokens = frame_tokens(x.view(bsz, f, *x.shape[1:]), self.config.grid)
+        x = run_last_blocks(self.backbone, self.first, cached_block_inputs(self.backbone, self.first, self._prefix, b))
+        tokens = frame_tokens(x, self.config.grid)
         return self.encoder(self.inp(tokens.float())), None

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from i2vbench.methods.backbones.lm import DEFAULT_LM, load_lm
-from i2vbench.methods.mllm import MLLM, SpanAnswer
+from i2vbench.methods.mllm import MLLM, SpanAnswer, time_bins
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 from i2vbench.methods.tvg.base import TVGMethod
@@ -122,10 +122,7 @@ class VTimeLLM(TVGMethod):
     def answer(self, start: float, end: float) -> list[int]:
         """Normalised [start, end] → ``from <t_s> to <t_e> .``: the first and last frame the
         window covers (a frame covers [i, i + 1) / frames of the video)."""
-        f = self.config.frames
-        s = min(f - 1, int(np.floor(start * f)))
-        e = min(f - 1, max(s, int(np.ceil(end * f)) - 1))
-        return self.span.ids(s, e)
+        return self.span.ids(*time_bins(start, end, self.config.frames))
 
     def loss(self, batch: PromptedBatch) -> dict[str, torch.Tensor]:
         b = batch.features

@@ -1,0 +1,111 @@
+"""Captioners whose decoder is the pretrained language model: the MLLM pattern on captioning.
+
+The captioners in :mod:`.base` end in the small word-level decoder every one of them trains from
+scratch; the survey's LLM-era rows (Vid2Seq's T5 decoder, Q-Adapter's Qwen2.5-VL) caption with a
+*pretrained* language model instead. :class:`LMCaptioner` is that: a method's visual path
+(:meth:`LMCaptioner.vision`, the part its paradigm decides) → the projector → the causal LM
+(``tinylm``, or any ``hf:<dir>`` LM) of :class:`~i2vbench.methods.mllm.MLLM`, in the layout
+``<bos> V <sep> caption <eos>`` (no prompt words: the task is the only one the model is asked),
+trained with the LM's next-token loss on the caption tokens only, decoded by the MLLM's beam
+search. What the LM may learn (``tuning``: frozen / lora / full) is part of each method's recipe.
+
+Batches are the shared captioning batches (:func:`~.base.make_batch`): each video encoded once a
+step, ``refs_per_video`` of its references decoded against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from i2vbench.devices import autocast
+from i2vbench.methods.backbones.lm import DEFAULT_LM, CausalLM, load_lm
+from i2vbench.methods.captioning.base import CaptionBatch, CaptionSplit, make_batch
+from i2vbench.methods.mllm import MLLM
+from i2vbench.methods.trainable import TrainableMethod, TrainConfig
+
+
+@dataclass
+class LMCaptionerConfig:
+    """The LM decoder's fields; every LM captioner's config carries them."""
+
+    lm: str = DEFAULT_LM  # the LLM: "tinylm" or "hf:<dir>"
+    lm_pretrained: str | None = None  # another checkpoint of it (a directory)
+    tuning: str = "lora"  # frozen | lora | full (the LM; the projector always learns)
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    projector: str = "mlp"
+    # references decoded per video and step: every LM token costs the whole LM forward and
+    # backward, 2 keeps the default run within its budget (the shared decoder's methods use 3)
+    refs_per_video: int | None = 2
+    num_beams: int = 3
+    max_new_tokens: int = 40
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=32))
+
+
+class LMCaptioner(TrainableMethod):
+    """A visual path (:meth:`vision`) into the MLLM pattern; the LM writes the caption."""
+
+    uses_layers = False  # reads the frozen ILFM's per-layer tokens
+    uses_frames = False  # trains through the ILFM on decoded frames
+
+    def __init__(self, vision_dim: int, config: LMCaptionerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.train_config = config.train
+        lm = load_lm(config.lm, config.lm_pretrained)
+        self.mllm = MLLM(lm, vision_dim, tuning=config.tuning, lora_rank=config.lora_rank,
+                         lora_alpha=config.lora_alpha, projector=config.projector,
+                         tuned_token_ids=self.new_tokens(lm))
+        self._prompt: list[int] = []
+
+    @property
+    def lm(self) -> CausalLM:
+        return self.mllm.lm
+
+    def new_tokens(self, lm: CausalLM) -> Sequence[int]:
+        """Token ids the LM never saw in pretraining that the method writes (tuned on their own
+        rows when the LM is not fully tuned)."""
+        return ()
+
+    def vision(self, b: CaptionBatch) -> torch.Tensor:
+        """(B, M, vision_dim) the batch's visual tokens, in time order."""
+        raise NotImplementedError
+
+    def target(self, video: str, caption: str) -> list[int]:
+        """The LM's target sequence for one reference (its tokens; Vid2Seq adds time tokens)."""
+        return self.lm.encode(caption)
+
+    def text(self, ids: list[int]) -> str:
+        """A generated sequence back to a caption."""
+        return self.lm.decode(ids)
+
+    def batch(self, split: CaptionSplit, idx: np.ndarray) -> CaptionBatch:
+        return make_batch(split, idx, True, self.uses_layers, self.uses_frames, self.config.refs_per_video)
+
+    def loss(self, b: CaptionBatch) -> dict[str, torch.Tensor]:
+        own = b.caption_video
+        targets = [self.target(b.videos[int(v)], c) for v, c in zip(own, b.captions, strict=True)]
+        # bf16 autocast: on these CPUs ~1.5-2x faster for small transformers (DESIGN.md, measured notes)
+        with autocast():
+            v = self.vision(b)
+            nll = self.mllm.loss(v[own], None, [self._prompt] * len(targets), targets)
+        return {"caption": nll.float()}
+
+    @torch.no_grad()
+    def captions(self, split: CaptionSplit, batch_size: int = 64) -> list[str]:
+        """One caption per video of ``split``, in order: the best beam, its non-text tokens dropped."""
+        self.eval()
+        out: list[str] = []
+        for start in range(0, len(split), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(split)))
+            b = make_batch(split, idx, False, self.uses_layers, self.uses_frames)
+            with autocast():
+                v = self.vision(b)
+                beams = self.mllm.generate(v, None, [self._prompt] * len(idx), num_beams=self.config.num_beams,
+                                           max_new_tokens=self.config.max_new_tokens)
+            out += [self.text(best[0][0]) if best else "" for best in beams]
+        return out
