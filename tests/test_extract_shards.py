@@ -119,3 +119,26 @@ def test_the_index_finds_features_by_id_when_videos_moved(tmp_path):
     assert cache_file(root, "v1", video, {"v1": {"file": "v1-abc.npz", "video_size": 100}}) == root / "v1-abc.npz"
     assert cache_file(root, "v1", video, {"v1": {"file": "v1-abc.npz", "video_size": 99}}) == default
     assert cache_file(root, "v1", video, {"v1": {"file": "../x.npz", "video_size": 100}}) == default
+
+
+@pytest.mark.parametrize("task", ["vtr", "captioning"])
+def test_a_run_on_the_msrvtt_pool_reads_what_bench_extract_wrote(task, bench, tmp_path, monkeypatch):
+    """VTR and captioning share the MSR-VTT pool's plan: after `bench extract --task T` the run
+    encodes no frame (the encoder is made to fail) and finds every video in the index."""
+    import i2vbench.datasets.features as features
+
+    monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path / "cache"))
+    cfg = tmp_path / "small.yaml"
+    cfg.write_text("synthvid: {n_train: 8, n_val: 3, n_test: 3}\n")
+    code, out, err = bench("extract", "--task", task, "--config", str(cfg), "--no-progress")
+    assert code == 0, err
+    assert len(_index(tmp_path / "cache")) == 14
+
+    def no_encoding(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("a frame was encoded after bench extract")
+
+    monkeypatch.setattr(features, "encode_frames", no_encoding)
+    method = {"vtr": "zero_shot", "captioning": "nearest_caption"}[task]
+    code, out, err = bench("run", "--task", task, "--config", str(cfg), "--methods", method, "--no-progress",
+                           "--out", str(tmp_path / "runs"))
+    assert code == 0, err

@@ -36,11 +36,17 @@ from typing import Any, Literal
 
 import numpy as np
 
-from i2vbench.benchmarks.msrvtt_pool import MSRVTTRunConfig, build_pool, pool_features
+from i2vbench.benchmarks.msrvtt_pool import (
+    MSRVTTRunConfig,
+    build_pool,
+    pool_feature_jobs,
+    pool_features,
+)
 from i2vbench.benchmarks.runner import (
     DatasetResult,
     RunResult,
     TaskData,
+    register_features,
     register_runner,
     seed_everything,
     train_and_evaluate,
@@ -55,6 +61,13 @@ class CaptioningRunConfig(MSRVTTRunConfig):
 
     task: Literal["captioning"] = "captioning"
     min_word_count: int = 1  # words seen fewer times in the training captions decode as <unk>
+
+
+@register_features("captioning")
+def captioning_features(cfg: CaptioningRunConfig, progress: bool = True) -> list:
+    """The videos a captioning run encodes (``bench extract --task captioning``)."""
+    *_, paths, dataset = load_annotations(cfg, progress)
+    return pool_feature_jobs(cfg, paths, dataset)
 
 
 @register_runner("captioning", CaptioningRunConfig)

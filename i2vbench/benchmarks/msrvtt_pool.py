@@ -45,6 +45,14 @@ def sampling(cfg: MSRVTTRunConfig):  # noqa: ANN201
     return Sampling(fps=cfg.fps)
 
 
+def pool_feature_jobs(cfg: MSRVTTRunConfig, paths: dict[str, Path], dataset: str) -> list:
+    """The feature plan (``bench extract``) of a run on the pool, VTR's or captioning's: its
+    videos at the pool's sampling, the same jobs :func:`pool_features` extracts through."""
+    from i2vbench.datasets.shards import FeatureJob
+
+    return [FeatureJob(dataset, paths, sampling(cfg), cfg.resolved_data_seed)]
+
+
 def pool_features(cfg: MSRVTTRunConfig, paths: dict[str, Path], progress: bool
                   ) -> tuple[ILFM, dict[str, VideoFeatures], float]:
     """(the frozen backbone, every video's features (cached), seconds it took)."""

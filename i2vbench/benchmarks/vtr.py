@@ -24,7 +24,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from i2vbench.benchmarks.msrvtt_pool import MSRVTTRunConfig, build_pool, pool_features, sampling
+from i2vbench.benchmarks.msrvtt_pool import (
+    MSRVTTRunConfig,
+    build_pool,
+    pool_feature_jobs,
+    pool_features,
+)
 from i2vbench.benchmarks.runner import (
     RunResult,
     TaskData,
@@ -49,10 +54,8 @@ class VTRRunConfig(MSRVTTRunConfig):
 @register_features("vtr")
 def vtr_features(cfg: VTRRunConfig, progress: bool = True) -> list:
     """The videos a VTR run encodes (``bench extract --task vtr``)."""
-    from i2vbench.datasets.shards import FeatureJob
-
     _, _, paths, dataset = load_annotations(cfg, progress)
-    return [FeatureJob(dataset, paths, sampling(cfg), cfg.resolved_data_seed)]
+    return pool_feature_jobs(cfg, paths, dataset)
 
 
 @register_runner("vtr", VTRRunConfig)
