@@ -108,11 +108,23 @@ class DecoderConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, lr=1e-3, batch_size=32))
 
 
-class CaptioningMethod(TrainableMethod):
-    """A captioner: ``encode`` a batch's videos into a memory; decoding and the loss are shared."""
+class Captioner(TrainableMethod):
+    """What every trained captioner shares: which inputs its batches carry, and the batches."""
 
     uses_layers = False  # reads the frozen ILFM's per-layer tokens
     uses_frames = False  # trains through the ILFM on decoded frames
+
+    def batch(self, split: CaptionSplit, idx: np.ndarray) -> CaptionBatch:
+        return make_batch(split, idx, True, self.uses_layers, self.uses_frames, self.config.refs_per_video)
+
+    def eval_batch(self, split: CaptionSplit, idx: np.ndarray) -> CaptionBatch:
+        """The videos ``idx`` of ``split`` without their captions, for decoding."""
+        return make_batch(split, idx, False, self.uses_layers, self.uses_frames)
+
+
+class CaptioningMethod(Captioner):
+    """A captioner with the shared decoder: ``encode`` a batch's videos into a memory; decoding
+    and the loss are shared."""
 
     def __init__(self, vocab: Vocabulary, config: DecoderConfig) -> None:
         super().__init__()
@@ -129,9 +141,6 @@ class CaptioningMethod(TrainableMethod):
     def extra_losses(self, b: CaptionBatch, memory: torch.Tensor) -> dict[str, torch.Tensor]:
         """Terms a method adds to the captioning loss (a regulariser, an alignment loss)."""
         return {}
-
-    def batch(self, split: CaptionSplit, idx: np.ndarray) -> CaptionBatch:
-        return make_batch(split, idx, True, self.uses_layers, self.uses_frames, self.config.refs_per_video)
 
     def loss(self, b: CaptionBatch) -> dict[str, torch.Tensor]:
         # bf16 autocast: on these CPUs ~1.5-2x faster for small transformers (DESIGN.md, measured notes)
@@ -152,7 +161,7 @@ class CaptioningMethod(TrainableMethod):
         for start in range(0, len(split), batch_size):
             idx = np.arange(start, min(start + batch_size, len(split)))
             with autocast():
-                memory, pad = self.encode(make_batch(split, idx, False, self.uses_layers, self.uses_frames))
+                memory, pad = self.encode(self.eval_batch(split, idx))
                 ids = self.decoder.generate(memory, pad, self.vocab.bos, self.vocab.eos, self.config.beam_size,
                                             self.config.length_penalty)
             out += [self.vocab.decode(row[1:]) for row in ids.tolist()]

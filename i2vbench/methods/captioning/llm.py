@@ -23,9 +23,9 @@ import torch
 
 from i2vbench.devices import autocast
 from i2vbench.methods.backbones.lm import DEFAULT_LM, CausalLM, load_lm
-from i2vbench.methods.captioning.base import CaptionBatch, CaptionSplit, make_batch
+from i2vbench.methods.captioning.base import CaptionBatch, Captioner, CaptionSplit
 from i2vbench.methods.mllm import MLLM
-from i2vbench.methods.trainable import TrainableMethod, TrainConfig
+from i2vbench.methods.trainable import TrainConfig
 
 
 @dataclass
@@ -46,11 +46,8 @@ class LMCaptionerConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=32))
 
 
-class LMCaptioner(TrainableMethod):
+class LMCaptioner(Captioner):
     """A visual path (:meth:`vision`) into the MLLM pattern; the LM writes the caption."""
-
-    uses_layers = False  # reads the frozen ILFM's per-layer tokens
-    uses_frames = False  # trains through the ILFM on decoded frames
 
     def __init__(self, vision_dim: int, config: LMCaptionerConfig) -> None:
         super().__init__()
@@ -83,8 +80,6 @@ class LMCaptioner(TrainableMethod):
         """A generated sequence back to a caption."""
         return self.lm.decode(ids)
 
-    def batch(self, split: CaptionSplit, idx: np.ndarray) -> CaptionBatch:
-        return make_batch(split, idx, True, self.uses_layers, self.uses_frames, self.config.refs_per_video)
 
     def loss(self, b: CaptionBatch) -> dict[str, torch.Tensor]:
         own = b.caption_video
@@ -102,7 +97,7 @@ class LMCaptioner(TrainableMethod):
         out: list[str] = []
         for start in range(0, len(split), batch_size):
             idx = np.arange(start, min(start + batch_size, len(split)))
-            b = make_batch(split, idx, False, self.uses_layers, self.uses_frames)
+            b = self.eval_batch(split, idx)
             with autocast():
                 v = self.vision(b)
                 beams = self.mllm.generate(v, None, [self._prompt] * len(idx), num_beams=self.config.num_beams,
