@@ -202,7 +202,7 @@ def register(app: typer.Typer) -> None:
         together (DDP; gloo on CPU, NCCL on GPUs) with the same global batch as one process;
         rank 0 extracts the features first, scores, prints and writes the record.
         """
-        from i2vbench.distributed import init_from_env
+        from i2vbench.distributed import init_from_env, shutdown
 
         flags = {"dataset": dataset, "data_root": data_root, "videos": videos, "features": features,
                  "features_layout": features_layout, "features_backbone": features_backbone,
@@ -211,11 +211,17 @@ def register(app: typer.Typer) -> None:
                  "data_seed": data_seed, "device": device,
                  "methods": [m.strip() for m in methods.split(",") if m.strip()] if methods else None}
         init_from_env(device or "cpu")
-        if task == "all":
-            _run_all(flags, config, out, as_json, progress)
-            return
-        cfg = load_config(task, config, flags)
-        done = run_task(cfg, out, progress)
+        try:
+            if task == "all":
+                _run_all(flags, config, out, as_json, progress)
+                return
+            cfg = load_config(task, config, flags)
+            done = run_task(cfg, out, progress)
+        finally:
+            # every rank leaves the process group before its interpreter exits: a rank that exits
+            # with gloo's threads still running can abort ("terminate called without an active
+            # exception", seen once in tests/test_ddp.py)
+            shutdown()
         if done is None:  # not rank 0
             return
         result, run_json, run_dir, text, wall = done
