@@ -210,12 +210,13 @@ def register(app: typer.Typer) -> None:
                  "backbone": backbone, "pretrained": pretrained, "seeds": _seeds(seed, seeds),
                  "data_seed": data_seed, "device": device,
                  "methods": [m.strip() for m in methods.split(",") if m.strip()] if methods else None}
-        init_from_env(device or "cpu")
         try:
             if task == "all":
+                init_from_env(device or "cpu")
                 _run_all(flags, config, out, as_json, progress)
                 return
             cfg = load_config(task, config, flags)
+            init_from_env(cfg.device)  # the backend follows the run's device, from a flag or the config
             done = run_task(cfg, out, progress)
         finally:
             # every rank leaves the process group before its interpreter exits: a rank that exits

@@ -173,8 +173,8 @@ class TrainableMethod(nn.Module):
         return history
 
 
-class TrainingFree:
-    """Mixed in before a task's method base by a baseline with nothing to train: its ``fit``
+class TrainingFree(TrainableMethod):
+    """Put before a task's method base by a baseline with nothing to train: its ``fit``
     only reads what it needs of the training split in :meth:`~TrainableMethod.start_fit` (a
     window prior, a caption pool, answer counts), with no optimiser, no loss and no steps."""
 
@@ -186,8 +186,7 @@ class TrainingFree:
 
     def fit(self, train: Any, seed: int = 0, progress: bool = True) -> list[float]:
         self.start_fit(train)
-        if isinstance(self, nn.Module):  # buffers made on the run's device (text embeddings): to
-            self.to("cpu")  # the CPU, where every method predicts
+        self.to("cpu")  # buffers made on the run's device (text embeddings): to the CPU, where every method predicts
         return []
 
 
