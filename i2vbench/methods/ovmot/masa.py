@@ -3,16 +3,18 @@
 The mechanism kept: the open-world detection pipeline stays frozen and keeps doing detection and
 classification (here tinyground's boxes with the ILFM's zero-shot class of each crop, the
 baseline's labels, chosen on val over tinyground's own names: see ``frozen_labels``); a small adapter
-on its region features learns instance embeddings for association from **two augmentations of
+on its frozen features of each box (the detector's region embedding and the ILFM's crop
+embedding beside it, :func:`~.base.roi_features`, as MASA adapts a frozen foundation model's
+features) learns instance embeddings for association from **two augmentations of
 one still** (MASA's self-supervised pairs: the same object in two random views is a positive,
 every other object a negative), with a contrastive loss, so no video or track labels are used.
-The adapter is residual and zero-initialised: it starts as the detector's own region embedding.
+The adapter is residual and zero-initialised: it starts as the frozen features themselves.
 Its appearance similarity is combined with the boxes' IoU, as MASA's tracker combines its
 similarity with the detector's boxes (a distance mask there, the IoU term here).
 
 What it drops: SAM's masks as the source of instances (the still's GT boxes play them, matched
-through the known augmentation), the multi-scale feature pyramid the adapter reads (here the
-region embedding of each box), and MASA's detection-distillation branch.
+through the known augmentation), the multi-scale feature pyramid the adapter reads (here one
+vector per box), and MASA's detection-distillation branch.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from i2vbench.methods.ovmot.base import (
     TrackerConfig,
     VideoDetections,
     frozen_labels,
+    roi_features,
     still_batch,
     two_view_contrastive,
 )
@@ -43,13 +46,16 @@ class MASAConfig(TrackerConfig):
     bottleneck: int = 64
     temperature: float = 0.1
     labels: str = "zero_shot"  # the frozen pipeline's class (frozen_labels): zero_shot or detector
+    with_crop: bool = True  # the adapter reads the ILFM crop embedding beside the region embedding (roi_features)
     # Val TETA (seed 0, zero-shot labels, before the tracker's distractor removal), IoU 1.0 +
     # embeddings w, match 0.3: w 0: 37.82 (IoU
     # alone, = the baseline), 0.25: 38.45 (AssocA 62.49 vs 62.28), 0.5: 37.55 (AssocA 59.07);
     # QDTrack's bi-softmax instead of the cosine, w 0.5: 38.21; MASA's soft distance mask on the
     # cosine (1 box diagonal per frame), w 0.5: 37.51. With the distractor removal (0.5), w 0.25:
-    # 42.10 (AssocA 62.64) vs IoU alone 41.62 (60.91).
-    emb_weight: float = 0.25
+    # 42.10 (AssocA 62.64) vs IoU alone 41.62 (60.91). Reading the crop embedding too (with_crop, as
+    # OVTrack's and OVTR's heads), w 0.25 / 0.5 / 1.0: 42.25 / 42.00 / 42.56 (AssocA 62.99, crossings
+    # 61.47 vs IoU alone 59.36); records of `bench run --task ovmot --config masa_crop_<w>.yaml`.
+    emb_weight: float = 1.0
     iou_weight: float = 1.0
     match_thresh: float = 0.3
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=64, lr=2e-3,
@@ -77,17 +83,17 @@ class MASA(OVMOTMethod):
 
     config_class = MASAConfig
 
-    def __init__(self, region_dim: int, config: MASAConfig | None = None) -> None:
+    def __init__(self, region_dim: int, embed_dim: int, config: MASAConfig | None = None) -> None:
         super().__init__()
         self.tracker = self.config = c = config or MASAConfig()
         self.train_config = c.train
-        self.adapter = ResidualAdapter(region_dim, c.bottleneck)
+        self.adapter = ResidualAdapter(region_dim + embed_dim * c.with_crop, c.bottleneck)
 
     def batch(self, split: OVMOTSplit, idx: np.ndarray) -> StillBatch:
         return still_batch(split, idx)
 
     def loss(self, b: StillBatch) -> dict[str, torch.Tensor]:
-        e = F.normalize(self.adapter(b.region), dim=-1)
+        e = F.normalize(self.adapter(roi_features(b.region, b.crop, self.config.with_crop)), dim=-1)
         return {"contrast": two_view_contrastive(e, b, self.config.temperature)}
 
     def class_probs(self, split: OVMOTSplit, v: VideoDetections) -> np.ndarray:
@@ -95,4 +101,5 @@ class MASA(OVMOTMethod):
 
     @torch.no_grad()
     def embeddings(self, split: OVMOTSplit, v: VideoDetections) -> np.ndarray:
-        return F.normalize(self.adapter(torch.as_tensor(v.region).float()), dim=-1).numpy()
+        roi = roi_features(v.region, v.crop, self.config.with_crop)
+        return F.normalize(self.adapter(roi), dim=-1).numpy()
