@@ -198,24 +198,38 @@ def run_dataset(cfg: VideoQARunConfig, name: str, backbone, progress: bool):  # 
                                    jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
     videos = {v: feats[s] for v, s in stems.items()}
     vocabulary = answer_vocabulary(items["train"], cfg.max_answers) if kind == "msvd-qa" else None
+    # timed captions of the training videos, where the set has them (SynthVid-NExT-QA's events)
+    captions = named = None
+    if name == "synthvid-nextqa":
+        from i2vbench.datasets.synthvid.videoqa import event_captions, question_events
+
+        captions = event_captions(root / "scenes.jsonl", "train")
+        named = question_events(root / "scenes.jsonl", "train")
     strings = list(dict.fromkeys(s for its in items.values() for s in split_strings(its, vocabulary)))
+    known = set(strings)
+    strings += [s for s in split_strings([], None, captions) if s not in known]
     encoded = encode_texts(backbone, strings)
     words = (encoded.tokens * encoded.mask[..., None]).sum(1) / np.maximum(encoded.mask.sum(1, keepdims=True), 1)
     text = TextTable({s: i for i, s in enumerate(strings)}, encoded.pooled, words.astype(np.float32))
-    splits = {s: make_split(its, question_types(kind, its), videos, cfg.fps, cfg.num_frames, text, vocabulary)
+    grids = all(f.layers is not None for f in videos.values())
+    splits = {s: make_split(its, question_types(kind, its), videos, cfg.fps, cfg.num_frames, text, vocabulary, grids,
+                            captions if s == "train" else None, named if s == "train" else None)
               for s, its in items.items()}
     feature_s = time.perf_counter() - t0
     train = splits["train"]
     data = TaskData(
         dataset=name, train=train, eval_splits={"test": splits["test"], "val": splits["val"]},
-        inputs={"pooled", "text_tokens"}, missing_why="",
+        inputs={"pooled", "text_tokens", *(["layers"] if grids else [])},
+        missing_why="the cached features have no per-layer tokens",
         provided={"video_dim": train.frames.shape[-1], "text_dim": text.width,
+                  **({"grid_shape": tuple(train.grids.shape[-2:])} if grids else {}),
                   "backbone": Lazy(lambda: _load_backbone(cfg)), "lm": Lazy(lambda: _load_lm(cfg))},
         score=_score(kind), prediction_format="json",
         table_metrics=NEXTQA_COLUMNS if kind == "nextqa" else (),
         stats={"feature_s": round(feature_s, 3), "n_videos": len(by_stem),
                **{f"n_{s}_questions": len(sp) for s, sp in splits.items()},
                **({"n_answers": len(vocabulary)} if vocabulary is not None else {}),
+               **({"n_captioned_train_videos": len(captions)} if captions else {}),
                "num_frames": cfg.num_frames},
     )
     return train_and_evaluate(cfg, data, progress)

@@ -465,3 +465,61 @@ def build_msrvtt_qa(root: Path | str | None = None, *, config: MSRVTTQAConfig | 
                     **options: Unpack[BuildOptions]) -> SynthVidMSRVTTQA:
     """Generate (or reuse) SynthVid MSRVTT-MC and MSVD-QA on the MSR-VTT pool (built first if needed)."""
     return build(MSRVTT_QA, config or MSRVTTQAConfig(), _msrvtt_qa_handle, root, **options)
+
+
+# -- timed event captions (auxiliary supervision of the training videos) ----------------------------
+
+
+def event_captions(scenes_jsonl: Path, split: str = "train") -> dict[str, tuple[list[tuple[str, float, float]], list[str]]]:
+    """Each ``split`` video's events as timed captions, and the sentences that hold at none of its frames.
+
+    ``{video: ([(sentence, start s, end s), ...], [sentence, ...])}``: every event worded as an
+    answer option words it ("the red circle moves to the left"), with its span; beside them the
+    same events played backwards ("... moves to the right"), which the video never shows (a
+    time-reversed event is the opposite motion). These are the dense captions a method may learn
+    a frame-level reading from (Tem-Adapter's captions of the video); they come from the scene
+    annotations the writer keeps (``scenes.jsonl``), so a run hands over those of the training
+    split only.
+    """
+    out: dict[str, tuple[list[tuple[str, float, float]], list[str]]] = {}
+    with open(scenes_jsonl) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["split"] != split:
+                continue
+            timed, never = [], []
+            for e in sorted(rec["events"], key=lambda e: e["start"]):
+                o = rec["objects"][e["object"]]
+                color, shape = COLORS.index(o["color"]), SHAPES.index(o["shape"])
+                timed.append((event_clause(e["motion"], color, shape), float(e["start"]), float(e["end"])))
+                never.append(event_clause(OPPOSITE.get(e["motion"], e["motion"]), color, shape))
+            out[str(rec["vid"])] = (timed, [s for s in dict.fromkeys(never) if s not in {t[0] for t in timed}])
+    return out
+
+
+def question_events(scenes_jsonl: Path, split: str = "train") -> dict[tuple[str, str], tuple[float, float]]:
+    """``{(video, question): (start s, end s)}`` of the event a ``split`` question names ("what is
+    next after the red circle slides to the left?"): the timed caption of the question's own event,
+    found by its wording (any of the event's templates); questions naming no event, or an event
+    the video has twice, are left out."""
+    from i2vbench.datasets.synthvid.text import EVENT_TEMPLATES
+
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    with open(scenes_jsonl) as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["split"] != split:
+                continue
+            wordings = []
+            for e in rec["events"]:
+                o = rec["objects"][e["object"]]
+                the = noun_phrase("the", COLORS.index(o["color"]), SHAPES.index(o["shape"]))
+                a = noun_phrase("a", COLORS.index(o["color"]), SHAPES.index(o["shape"]))
+                wordings.append(({t.format(the=the, a=a).rstrip(".") for t in EVENT_TEMPLATES[e["motion"]]},
+                                 (float(e["start"]), float(e["end"]))))
+            for qa in rec.get("qa", []):
+                q = qa["question"].rstrip("?")
+                spans = [span for words, span in wordings if any(q.endswith(" " + w) for w in words)]
+                if len(spans) == 1:
+                    out[str(rec["vid"]), qa["question"]] = spans[0]
+    return out

@@ -13,7 +13,10 @@ Text is frozen ILFM output computed once per string: for the question, each cand
 pooled joint-space embedding and the mean of its word tokens (the last layer joined with the
 input word embeddings, which keep "left" and "right" apart where the last layer barely does).
 Video is ``num_frames`` frozen frame embeddings spread uniformly over the video or over the
-question's segment (How2QA's ``[start:end]``).
+question's segment (How2QA's ``[start:end]``), and, for methods that read where things are, the
+same frames' patch grid from the ILFM's last block (``grids``). A training split may carry timed
+captions of its videos (SynthVid's event sentences, :func:`make_split`'s ``captions``): a method
+may learn a frame-level reading from them (:func:`caption_alignment`); val and test never have them.
 """
 
 from __future__ import annotations
@@ -63,6 +66,12 @@ class QASplit:
     answer_index: np.ndarray  # (N,) the correct candidate; -1 when the answer is not a candidate
     text: TextTable
     open_ended: bool
+    grids: np.ndarray | None = None  # (N, F, g², W) float16 the frames' patch grid (last block), if cached
+    # timed captions (training split only): (N, S) TextTable rows (-1: none), (N, S, F) True where the
+    # caption's event is under way in the question's frame (all False: a sentence that holds at no frame)
+    caption_rows: np.ndarray | None = None
+    caption_frames: np.ndarray | None = None
+    question_frames: np.ndarray | None = None  # (N, F) True where the event the question names is under way
 
     def __len__(self) -> int:
         return len(self.items)
@@ -76,17 +85,50 @@ class QASplit:
         return [self.candidates[b] if self.open_ended else int(b) for b in best]
 
 
+Captions = dict[str, tuple[list[tuple[str, float, float]], list[str]]]  # video → (timed, never shown)
+
+
 def make_split(items: list[QAItem], qtypes: list[str], videos: dict[str, VideoFeatures], fps: float,
-               num_frames: int, text: TextTable, vocabulary: list[str] | None) -> QASplit:
-    """Frames per question (its segment's, when it has one) and the text rows of its candidates."""
-    frames = []
+               num_frames: int, text: TextTable, vocabulary: list[str] | None, grids: bool = False,
+               captions: Captions | None = None,
+               question_events: dict[tuple[str, str], tuple[float, float]] | None = None) -> QASplit:
+    """Frames per question (its segment's, when it has one) and the text rows of its candidates;
+    with ``grids`` the same frames' last-block patch grid; with ``captions`` (video → timed
+    sentences and sentences it never shows, their strings in ``text``) each whole-video
+    question's caption rows and the frames each caption spans; with ``question_events``
+    ((video, question) → the span of the event the question names) the frames of that event."""
+    frames, grid, times = [], [], []
     for it in items:
         pooled = videos[it.video].pooled
         lo, hi = 0, len(pooled)
         if it.span is not None:  # frames whose time (i / fps) lies in the segment, at least one
             lo = min(max(0, int(np.floor(it.span[0] * fps))), len(pooled) - 1)
             hi = max(lo + 1, min(len(pooled), int(np.ceil(it.span[1] * fps))))
-        frames.append(pooled[lo:hi][frame_indices(hi - lo, num_frames)])
+        idx = lo + frame_indices(hi - lo, num_frames)
+        frames.append(pooled[idx])
+        times.append(idx / fps)
+        if grids:
+            grid.append(videos[it.video].layers[idx, -1, 1:])
+    caption_rows = caption_frames = None
+    if captions:
+        width = max(len(t) + len(n) for t, n in captions.values())
+        caption_rows = np.full((len(items), width), -1, dtype=np.int64)
+        caption_frames = np.zeros((len(items), width, num_frames), dtype=bool)
+        for i, it in enumerate(items):
+            if it.span is not None or it.video not in captions:
+                continue
+            timed, never = captions[it.video]
+            for j, (sentence, start, end) in enumerate(timed):
+                caption_rows[i, j] = text.rows[sentence]
+                caption_frames[i, j] = (times[i] >= start) & (times[i] <= end)
+            caption_rows[i, len(timed):len(timed) + len(never)] = [text.rows[s] for s in never]
+    question_frames = None
+    if question_events:
+        question_frames = np.zeros((len(items), num_frames), dtype=bool)
+        for i, it in enumerate(items):
+            span = question_events.get((it.video, it.question))
+            if it.span is None and span is not None:
+                question_frames[i] = (times[i] >= span[0]) & (times[i] <= span[1])
     open_ended = vocabulary is not None
     cands = [tuple(vocabulary) if open_ended else it.options for it in items]
     answer = np.array([(cands[i].index(it.answer) if it.answer in cands[i] else -1) if open_ended else it.answer
@@ -99,12 +141,16 @@ def make_split(items: list[QAItem], qtypes: list[str], videos: dict[str, VideoFe
         joint_rows=np.array([[text.rows[joint_text(it.question, c)] for c in cs] for it, cs in zip(items, cands,
                                                                                                     strict=True)]),
         answer_index=answer, text=text, open_ended=open_ended,
+        grids=np.stack(grid) if grids else None, caption_rows=caption_rows, caption_frames=caption_frames,
+        question_frames=question_frames,
     )
 
 
-def split_strings(items: list[QAItem], vocabulary: list[str] | None) -> list[str]:
+def split_strings(items: list[QAItem], vocabulary: list[str] | None, captions: Captions | None = None) -> list[str]:
     """Every string :func:`make_split` will look up in the TextTable."""
     out: dict[str, None] = {}
+    for timed, never in (captions or {}).values():
+        out.update(dict.fromkeys([t[0] for t in timed] + never))
     for it in items:
         cands = vocabulary if vocabulary is not None else it.options
         out[it.question] = None
@@ -126,6 +172,11 @@ class QABatch:
     texts: list[list[str]]  # (B, K) "question candidate" strings (for methods that run the text tower)
     questions: list[str]  # (B,) the questions' text
     options: list[tuple[str, ...]]  # (B, K) the candidates' text
+    grid: torch.Tensor | None = None  # (B, F, g², W) standardised patch grid of the frames
+    captions: torch.Tensor | None = None  # (B, S, Dt) text features of the video's captions
+    caption_mask: torch.Tensor | None = None  # (B, S) True at a caption
+    caption_frames: torch.Tensor | None = None  # (B, S, F) True where the caption's event is under way
+    question_frames: torch.Tensor | None = None  # (B, F) True where the question's own event is under way
 
 
 class QAHead(nn.Module):
@@ -154,11 +205,16 @@ class QAMethod(TrainableMethod):
 
     mean: np.ndarray | None = None
     std: np.ndarray | None = None
+    grid_mean: np.ndarray | None = None
+    grid_std: np.ndarray | None = None
     with_texts = False  # the method runs the text tower itself on "question candidate" strings
 
     def start_fit(self, train: QASplit) -> None:
         f = train.frames.reshape(-1, train.frames.shape[-1]).astype(np.float64)
         self.mean, self.std = f.mean(0).astype(np.float32), (f.std(0) + 1e-6).astype(np.float32)
+        if train.grids is not None and "layers" in self.needs:
+            g = train.grids.reshape(-1, train.grids.shape[-1]).astype(np.float64)
+            self.grid_mean, self.grid_std = g.mean(0).astype(np.float32), (g.std(0) + 1e-6).astype(np.float32)
 
     def epoch_order(self, train: QASplit, rng: np.random.Generator) -> np.ndarray:
         keep = np.flatnonzero(train.answer_index >= 0)  # an answer outside the vocabulary teaches nothing
@@ -168,6 +224,13 @@ class QAMethod(TrainableMethod):
         raw = split.frames[idx]
         frames = raw if self.mean is None else (raw - self.mean) / self.std
         t = split.text
+        grid = captions = mask = spans = None
+        if self.grid_mean is not None and split.grids is not None:
+            grid = torch.from_numpy((split.grids[idx].astype(np.float32) - self.grid_mean) / self.grid_std)
+        if split.caption_rows is not None:
+            rows = split.caption_rows[idx]
+            captions = torch.from_numpy(t.features(np.maximum(rows, 0)))
+            mask, spans = torch.from_numpy(rows >= 0), torch.from_numpy(split.caption_frames[idx])
         texts = []
         if self.with_texts:
             texts = [[joint_text(split.items[i].question, c) for c in split.candidate_texts(i)] for i in idx]
@@ -178,6 +241,8 @@ class QAMethod(TrainableMethod):
             joint=torch.from_numpy(t.pooled[split.joint_rows[idx]]),
             answer=torch.from_numpy(split.answer_index[idx]), texts=texts,
             questions=[split.items[i].question for i in idx], options=[split.candidate_texts(i) for i in idx],
+            grid=grid, captions=captions, caption_mask=mask, caption_frames=spans,
+            question_frames=None if split.question_frames is None else torch.from_numpy(split.question_frames[idx]),
         )
 
     def loss(self, b: QABatch) -> dict[str, torch.Tensor]:
@@ -229,3 +294,50 @@ class WhenReader(nn.Module):
         gap = when_c - when_q
         rel = torch.stack([when_c, when_q.expand_as(when_c), gap, gap.abs()], -1)
         return read_c + self.time(rel) + q.unsqueeze(1)
+
+    def question_logits(self, q: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """(B, H) questions, (B, T, H) states → (B, T): the logits of the question's attention."""
+        return (self.question_query(q).unsqueeze(1) @ states.transpose(1, 2))[:, 0] / states.shape[-1] ** 0.5
+
+    def candidate_logits(self, cands: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        """(B, S, H) sentences embedded as candidates, (B, T, H) states → (B, S, T): the logits of
+        the candidate's attention over the frames (what :func:`attend` softmaxes)."""
+        return self.candidate_query(cands) @ states.transpose(1, 2) / states.shape[-1] ** 0.5
+
+
+def caption_alignment(logits: torch.Tensor, mask: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """The frame-level objective timed captions give: ``logits`` (B, S, T) of S sentences against
+    T frames (a reader's attention logits), ``mask`` (B, S) the real sentences, ``frames`` (B, S, T)
+    where each sentence's event is under way. Two cross-entropies, summed:
+
+    - frame → sentence: a frame inside an event picks that event's sentence among the video's
+      (its other events, and the events played backwards, which it never shows);
+    - sentence → frames: a shown event's sentence puts its attention inside its span.
+
+    So the reader's attention for an option learns *when* that event happens, and that its
+    opposite does not, from the training videos' captions (zero when a batch has none).
+    """
+    spans = frames.float()
+    per_frame = spans.sum(1) > 0  # (B, T) frames inside some caption's event
+    masked = logits.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    terms = []
+    if per_frame.any():
+        target = spans.argmax(1)  # (B, T) the caption under way (events do not overlap)
+        terms.append(nn.functional.cross_entropy(masked.transpose(1, 2)[per_frame], target[per_frame]))
+    shown = spans.sum(-1) > 0  # (B, S)
+    if shown.any():
+        target = spans[shown] / spans[shown].sum(-1, keepdim=True)
+        terms.append(-(target * torch.log_softmax(logits[shown], -1)).sum(-1).mean())
+    return sum(terms) if terms else logits.sum() * 0.0
+
+
+def span_attention(logits: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of attention ``logits`` (B, T) against a uniform target on ``frames`` (B, T),
+    over the rows that have a span (zero when none has): the question's attention is put on the
+    event it names (its timed caption)."""
+    shown = frames.any(-1)
+    if not shown.any():
+        return logits.sum() * 0.0
+    target = frames[shown].float()
+    target = target / target.sum(-1, keepdim=True)
+    return -(target * torch.log_softmax(logits[shown], -1)).sum(-1).mean()
