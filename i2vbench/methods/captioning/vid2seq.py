@@ -108,9 +108,9 @@ def timed_segments(caption: str, spans: list[tuple[tuple[str, str, str], float, 
                  survey_row="Vid2Seq", ref=107,
                  paper="Vid2seq: Large-scale pretraining of a visual language model for dense video captioning",
                  # not in the default run: with Q-Adapter it took the empty-cache run from 226 to 477
-                 # CPU-s (657 s wall on a loaded machine, over the 300 s budget), and both stay below
-                 # the nearest caption on test (record 20261201-164708-captioning-...); run it with
-                 # --methods vid2seq
+                 # CPU-s (657 s wall on a loaded machine, over the 300 s budget) with greedy decoding,
+                 # and beam 5 and 40 epochs cost more; run it with --methods vid2seq (record
+                 # 20261201-195914-captioning-...: +7.2 test CIDEr over the nearest caption)
                  in_default_run=False)
 class Vid2Seq(LMCaptioner):
     """Frozen frame embeddings → temporal transformer → the pretrained tinylm writing timed events."""
