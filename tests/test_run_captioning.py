@@ -362,3 +362,32 @@ def test_query_adapter_mixes_frames_once_its_gate_opens():
         torch.testing.assert_close(a(x), x)  # closed gate: the identity
         a.gate.fill_(1.0)
         assert not torch.allclose(a(x)[3], a(y)[3])
+
+
+def test_lm_captioners_train_the_lm_at_lm_lr_scale_and_their_visual_path_at_the_lr():
+    from i2vbench.methods.captioning.vid2seq import Vid2Seq, Vid2SeqConfig
+
+    m = Vid2Seq(16, {}, Vid2SeqConfig(lm_lr_scale=0.1))
+    lm_group, own_group = m.param_groups()
+    assert lm_group["lr_scale"] == 0.1 and "lr_scale" not in own_group
+    lm = {id(p) for p in m.lm.parameters()}
+    assert lm_group["params"] and all(id(p) in lm for p in lm_group["params"])
+    assert not any(id(p) in lm for p in own_group["params"])
+    # every trainable parameter once: the LM's (fully tuned here), the encoder's and the projector's
+    trainable = [p for p in m.parameters() if p.requires_grad]
+    assert sorted(map(id, lm_group["params"] + own_group["params"])) == sorted(map(id, trainable))
+    assert {id(p) for p in m.mllm.projector.parameters()} <= {id(p) for p in own_group["params"]}
+
+
+def test_caption_diagnosis_splits_a_caption_into_its_events_by_position():
+    from i2vbench.experiments.caption_val_curve import diagnose
+
+    events = {"a": [("red", "circle", "move left"), ("blue", "star", "grow")],
+              "b": [("red", "circle", "move left")]}
+    captions = {"a": "the red star moves to the left, then the blue star grows, then the red star grows.",
+                "b": "no sentence of the grammar"}
+    got = diagnose(captions, events, [])
+    assert got["in_grammar"] == 50.0 and got["right_count"] == 0.0 and got["clauses"] == 1.5
+    # "a" names 3 events against 2: positions 1 and 2 are compared; "b" names none
+    assert got["colour"] == 100.0 and got["shape"] == 50.0 and got["motion"] == 100.0
+    assert got["event-acc"] == 0.0

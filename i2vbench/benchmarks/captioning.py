@@ -72,6 +72,19 @@ def captioning_features(cfg: CaptioningRunConfig, progress: bool = True) -> list
 
 @register_runner("captioning", CaptioningRunConfig)
 def run_captioning(cfg: CaptioningRunConfig, progress: bool = True) -> RunResult:
+    data, refs, backbone_id = task_data(cfg, progress)
+    result = train_and_evaluate(cfg, data, progress)
+    t1 = time.perf_counter()
+    score_captions(result, {name: refs[name] for name in data.eval_splits})
+    result.stats["coco_eval_s"] = round(time.perf_counter() - t1, 3)
+    return RunResult("captioning", backbone_id, [result])
+
+
+def task_data(cfg: CaptioningRunConfig, progress: bool = True
+              ) -> tuple[TaskData, dict[str, dict[str, list[str]]], str]:
+    """(the run's splits, features and constructor arguments, {split: {video: references}}, the
+    backbone id): what :func:`run_captioning` trains and scores on, for scripts that train one
+    method the same way (``i2vbench.experiments.caption_val_curve``)."""
     from i2vbench.datasets.features import encode_texts
     from i2vbench.methods.backbones import load_backbone
     from i2vbench.methods.captioning.base import CaptionSplit
@@ -108,11 +121,7 @@ def run_captioning(cfg: CaptioningRunConfig, progress: bool = True) -> RunResult
                "n_train_captions": len(train.texts), "n_words": len(vocab), "num_frames": cfg.num_frames,
                **{f"n_{s}_twin_pairs": len(t) for s, (_, t) in events.items()}},
     )
-    result = train_and_evaluate(cfg, data, progress)
-    t1 = time.perf_counter()
-    score_captions(result, {name: refs[name] for name in data.eval_splits})
-    result.stats["coco_eval_s"] = round(time.perf_counter() - t1, 3)
-    return RunResult("captioning", backbone.backbone_id, [result])
+    return data, refs, backbone.backbone_id
 
 
 # split → ({video: its event sequence}, [(video, its twin)])

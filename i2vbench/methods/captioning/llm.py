@@ -38,6 +38,9 @@ class LMCaptionerConfig:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     projector: str = "mlp"
+    # the LM's trainable weights (all of them, or its LoRA deltas) at this fraction of the lr; the
+    # visual path, the projector and new token rows at the lr (as a tuned ILFM's backbone_lr_scale)
+    lm_lr_scale: float = 1.0
     # references decoded per video and step: every LM token costs the whole LM forward and
     # backward, 2 keeps the default run within its budget (the shared decoder's methods use 3)
     refs_per_video: int | None = 2
@@ -62,6 +65,12 @@ class LMCaptioner(Captioner):
     @property
     def lm(self) -> CausalLM:
         return self.mllm.lm
+
+    def param_groups(self) -> list[dict]:
+        lm = {id(p) for p in self.lm.parameters()}
+        groups = [{"params": [p for p in self.lm.parameters() if p.requires_grad], "lr_scale": self.config.lm_lr_scale},
+                  {"params": [p for p in self.parameters() if p.requires_grad and id(p) not in lm]}]
+        return [g for g in groups if g["params"]]
 
     def new_tokens(self, lm: CausalLM) -> Sequence[int]:
         """Token ids the LM never saw in pretraining that the method writes (tuned on their own
