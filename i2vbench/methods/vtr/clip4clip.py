@@ -24,7 +24,13 @@ from i2vbench.errors import BenchError
 from i2vbench.methods.backbones.base import ILFM
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
-from i2vbench.methods.vtr.base import VTRBatch, VTRMethod, frame_embeddings, text_embeddings
+from i2vbench.methods.vtr.base import (
+    VTRBatch,
+    VTRConfig,
+    VTRMethod,
+    frame_embeddings,
+    text_embeddings,
+)
 
 HEADERS = ("meanP", "seqTransf")
 
@@ -45,7 +51,7 @@ class SeqTransf(nn.Module):
 
 
 @dataclass
-class CLIP4ClipConfig:
+class CLIP4ClipConfig(VTRConfig):
     sim_header: str = "meanP"
     temporal_layers: int = 1  # seqTransf depth (the paper: 4 at width 512)
     heads: int = 4
