@@ -100,6 +100,30 @@ def test_frames_are_spread_uniformly_over_the_video(n_clips, num_frames):
         assert len(set(idx.tolist())) == num_frames  # no frame twice when there are enough
 
 
+@settings(deadline=None, max_examples=40)
+@given(st.lists(st.integers(1, 6), min_size=2, max_size=40), st.integers(1, 8), st.integers(1, 12),
+       st.integers(0, 2**31))
+def test_caption_rounds_visit_each_video_once_a_round_with_fresh_captions_and_no_video_twice_in_a_batch(
+        n_captions, rounds, batch_size, seed):
+    from types import SimpleNamespace
+
+    from i2vbench.methods.vtr.base import caption_rounds_order
+
+    text_video = np.repeat(np.arange(len(n_captions)), n_captions)
+    split = SimpleNamespace(videos=list(range(len(n_captions))), text_video=text_video)
+    order = caption_rounds_order(split, np.random.default_rng(seed), rounds, batch_size)
+    videos = text_video[order]
+    assert len(order) == len(n_captions) * rounds
+    assert np.array_equal(np.bincount(videos, minlength=len(n_captions)), np.full(len(n_captions), rounds))
+    for v, n in enumerate(n_captions):  # no caption again before all of the video's were used
+        rows = order[videos == v]
+        assert len(set(rows.tolist())) == min(n, rounds)
+    if batch_size <= len(n_captions):  # a batch can then always hold distinct videos; only the last may not
+        for start in range(0, len(order) - 2 * batch_size, batch_size):
+            batch = videos[start:start + batch_size]
+            assert len(set(batch.tolist())) == len(batch)
+
+
 def test_twin_order_counts_both_queries_of_every_pair():
     from i2vbench.benchmarks.vtr import twin_order
 

@@ -1,7 +1,9 @@
 """The VTR method interface: videos and captions in, a texts × videos similarity matrix out.
 
 Training follows CLIP4Clip: an epoch visits every training video once, with one of its
-captions drawn at random, and a batch of B (video, caption) pairs is scored by the symmetric
+captions drawn at random (or, with a config's ``caption_rounds`` k, k times, each time with a
+caption not yet used in the epoch: CLIP4Clip's ``--expand_msrvtt_sentences``, every caption an
+item, at k = the captions per video), and a batch of B (video, caption) pairs is scored by the symmetric
 InfoNCE loss over its B × B cosine similarities (scaled by a learned temperature, initialised
 from the ILFM's). Evaluation embeds every video and every query once and ranks by cosine
 similarity (the 1k-A protocol: text i belongs to video i).
@@ -21,6 +23,16 @@ from i2vbench.datasets.features import TextFeatures, VideoFeatures, frame_indice
 from i2vbench.devices import autocast
 from i2vbench.methods.paradigms.common import encode_clips
 from i2vbench.methods.trainable import TrainableMethod
+
+
+@dataclass
+class VTRConfig:
+    """What every VTR method's config holds besides its own fields (a config class inherits it)."""
+
+    # 0: an epoch is every video once with one random caption (CLIP4Clip's default sampler);
+    # k > 0: k rounds of every video, each with a caption not yet used this epoch (an epoch of
+    # every caption once when k is the captions per video: CLIP4Clip's --expand_msrvtt_sentences)
+    caption_rounds: int = 0
 
 
 @dataclass
@@ -116,6 +128,38 @@ def info_nce(video: torch.Tensor, text: torch.Tensor, logit_scale: torch.Tensor)
     return (F.cross_entropy(scale * text @ all_video.T, target) + F.cross_entropy(scale * video @ all_text.T, target)) / 2
 
 
+def captions_by_video(split: VTRSplit) -> list[list[int]]:
+    """Rows of ``split.texts`` of each video, in the order of ``split.videos``."""
+    by_video: list[list[int]] = [[] for _ in split.videos]
+    for row, v in enumerate(split.text_video):
+        by_video[int(v)].append(row)
+    return by_video
+
+
+def caption_rounds_order(train: VTRSplit, rng: np.random.Generator, rounds: int, batch_size: int) -> np.ndarray:
+    """``rounds`` random orders of every video, one after another, each video with a caption not
+    used in an earlier round of the epoch (its captions in a random order, reused in that order
+    when it has fewer than ``rounds``): len(videos) × rounds rows, every caption once when
+    ``rounds`` is the captions per video.
+
+    A batch never holds two captions of one video (they would be each other's false negatives
+    in InfoNCE): within a round none can; a batch straddling two rounds swaps a repeated video's
+    row with the next later row of a video it does not hold yet.
+    """
+    by_video = [[rows[i] for i in rng.permutation(len(rows))] for rows in captions_by_video(train)]
+    order = np.array([by_video[v][r % len(by_video[v])] for r in range(rounds) for v in rng.permutation(len(by_video))])
+    video = np.asarray(train.text_video)
+    for start in range(0, len(order), batch_size):
+        held: set[int] = set()
+        for i in range(start, min(start + batch_size, len(order))):
+            j = i
+            while int(video[order[j]]) in held and j + 1 < len(order):
+                j += 1
+            order[[i, j]] = order[[j, i]]
+            held.add(int(video[order[i]]))
+    return order
+
+
 class VTRMethod(TrainableMethod):
     """A VTR method: ``embed_videos`` and ``embed_texts`` of a batch; the rest is shared."""
 
@@ -135,11 +179,20 @@ class VTRMethod(TrainableMethod):
     def loss(self, b: VTRBatch) -> dict[str, torch.Tensor]:
         return {"nce": info_nce(self.embed_videos(b), self.embed_texts(b), self.logit_scale)}
 
+    @property
+    def caption_rounds(self) -> int:
+        return int(getattr(getattr(self, "config", None), "caption_rounds", 0))
+
+    def steps_per_epoch(self, n_items: int) -> int:
+        """``n_items`` training videos, each visited ``caption_rounds`` times an epoch (once at 0)."""
+        return super().steps_per_epoch(n_items * max(1, self.caption_rounds))
+
     def epoch_order(self, train: VTRSplit, rng: np.random.Generator) -> np.ndarray:
-        """Rows of ``train.texts``: every video once, in random order, with one random caption."""
-        by_video: list[list[int]] = [[] for _ in train.videos]
-        for row, v in enumerate(train.text_video):
-            by_video[v].append(row)
+        """Rows of ``train.texts``: every video once, in random order, with one random caption;
+        with ``caption_rounds`` k, :func:`caption_rounds_order`."""
+        if self.caption_rounds:
+            return caption_rounds_order(train, rng, self.caption_rounds, self.train_config.batch_size)
+        by_video = captions_by_video(train)
         return np.array([by_video[v][rng.integers(len(by_video[v]))] for v in rng.permutation(len(train.videos))])
 
     def batch(self, split: VTRSplit, idx: np.ndarray) -> VTRBatch:

@@ -32,6 +32,7 @@ from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 from i2vbench.methods.vtr.base import (
     VTRBatch,
+    VTRConfig,
     VTRMethod,
     frame_embeddings,
     info_nce,
@@ -41,7 +42,7 @@ from i2vbench.methods.vtr.clip4clip import SeqTransf
 
 
 @dataclass
-class DiscoVLAConfig:
+class DiscoVLAConfig(VTRConfig):
     rank: int = 8
     alpha: float = 16.0
     temporal_layers: int = 1

@@ -26,7 +26,13 @@ from i2vbench.methods.paradigms.adapter import AdaptedBlock, TemporalAdapter, in
 from i2vbench.methods.paradigms.common import freeze
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
-from i2vbench.methods.vtr.base import VTRBatch, VTRMethod, frame_embeddings, text_embeddings
+from i2vbench.methods.vtr.base import (
+    VTRBatch,
+    VTRConfig,
+    VTRMethod,
+    frame_embeddings,
+    text_embeddings,
+)
 
 
 class SharedFactor(nn.Module):
@@ -56,7 +62,7 @@ class TextAdapter(nn.Module):
 
 
 @dataclass
-class MVAdapterConfig:
+class MVAdapterConfig(VTRConfig):
     bottleneck: int = 32
     kernel_size: int = 3
     # on SynthVid's val split (seed 0, 8 epochs): lr 4e-3 vs 2e-3 gave val R@1 42.7 vs 42.7, R@5 82.0 vs 74.7

@@ -31,6 +31,7 @@ from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 from i2vbench.methods.vtr.base import (
     VTRBatch,
+    VTRConfig,
     VTRMethod,
     VTRSplit,
     frame_embeddings,
@@ -76,7 +77,7 @@ class FrameWordTeacher(VTRMethod):
 
 
 @dataclass
-class TeachCLIPConfig:
+class TeachCLIPConfig(VTRConfig):
     teacher_dim: int = 128
     teacher_epochs: int = 20
     teacher_lr: float = 2e-3

@@ -26,7 +26,13 @@ from i2vbench.methods.paradigms.common import FRAMES_PER_CLIP, freeze
 from i2vbench.methods.paradigms.prompt import FramePositionPrompts, StaticPrompts, insert_prompts
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
-from i2vbench.methods.vtr.base import VTRBatch, VTRMethod, frame_embeddings, text_embeddings
+from i2vbench.methods.vtr.base import (
+    VTRBatch,
+    VTRConfig,
+    VTRMethod,
+    frame_embeddings,
+    text_embeddings,
+)
 
 
 class VideoContextPrompts(nn.Module):
@@ -59,7 +65,7 @@ class VoPPrompts(nn.Module):
 
 
 @dataclass
-class VoPConfig:
+class VoPConfig(VTRConfig):
     text_prompts: int = 4
     position_prompts: int = 2
     context_prompts: int = 2
