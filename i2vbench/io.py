@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import json
 import os
 import shutil
@@ -222,22 +223,42 @@ def dumps_jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
+def claim_dir(parent: Path, name: str) -> Path:
+    """Create and return the empty directory ``parent/name``, or ``name-2``, ``name-3``, ... when
+    taken. ``mkdir`` either creates or fails, so two processes never claim the same name (two runs
+    that finish in the same second get two folders); fill it with :func:`atomic_dir` (``claimed``)."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        path = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
+def atomic_dir(path: str | Path, claimed: bool = False) -> Iterator[Path]:
     """Build a directory in a temporary sibling and move it into place only if the block succeeds.
 
     On any exception the partial directory is removed, so a failed run leaves nothing behind.
+    ``claimed``: ``path`` is the empty directory :func:`claim_dir` made; it is replaced, or
+    removed again on failure.
     """
     final = Path(path)
-    if final.exists():
+    if final.exists() and not (claimed and final.is_dir() and not any(final.iterdir())):
         raise BenchError(f"refusing to overwrite existing directory {final}")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         yield tmp
-        os.replace(tmp, final)
+        os.replace(tmp, final)  # onto an empty directory: replaced in one step
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if claimed:
+            with contextlib.suppress(OSError):
+                final.rmdir()
         raise
 
 

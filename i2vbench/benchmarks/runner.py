@@ -437,19 +437,14 @@ def write_predictions(path: Path, predictions: Any, fmt: str) -> None:
 
 def write_run(result: RunResult, run_json: dict[str, Any], out_root: Path, table_md: str) -> Path:
     """Write the run folder atomically: either all of it appears, or nothing does."""
-    from i2vbench.io import atomic_dir, dump_json
+    from i2vbench.io import atomic_dir, claim_dir, dump_json
 
     stamp = run_json["provenance"]["created"].replace("-", "").replace(":", "").replace("T", "-").rstrip("Z")
     seeds = run_json["config"]["seeds"]
     seed_tag = f"seed{seeds[0]}" if len(seeds) == 1 else f"seeds{seeds[0]}-{seeds[-1]}x{len(seeds)}"
     names = "+".join(ds.dataset for ds in result.datasets)
-    run_id = f"{stamp}-{result.task}-{names}-{seed_tag}"
-    final = out_root / run_id
-    n = 1
-    while final.exists():
-        n += 1
-        final = out_root / f"{run_id}-{n}"
-    with atomic_dir(final) as tmp:
+    final = claim_dir(out_root, f"{stamp}-{result.task}-{names}-{seed_tag}")
+    with atomic_dir(final, claimed=True) as tmp:
         for ds in result.datasets:
             for m in ds.methods:
                 for s in m.seeds:
