@@ -11,6 +11,10 @@ target when it is told the time. The recipes of issue 15 were chosen with it (RE
     PYTHONPATH=. python tools/sweeps/stvg_val.py tubedetr '{"epochs": 0, "stride": 1}'   # untrained
 
 One JSON line per call on stdout (appended to ``--log`` too); the test split is never scored.
+``--from-run RUN_DIR`` trains nothing: it prints the box IoU with oracle time of a run record's
+prediction files (every method, split and seed there; mean ± sample std over the seeds)::
+
+    PYTHONPATH=. python tools/sweeps/stvg_val.py --from-run results/runs/<id>
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import json
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,37 +49,70 @@ def oracle_time_iou(split, preds) -> dict[str, list[float]]:  # noqa: ANN001
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("method")
-    ap.add_argument("overrides", nargs="?", default="{}", help="JSON: the method's config / train keys")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--log", default=None, help="append the JSON line to this file")
-    args = ap.parse_args()
-
-    from i2vbench.benchmarks.runner import seed_everything
-    from i2vbench.benchmarks.stvg import (
-        STVGRunConfig,
-        _score,
-        load_splits,
-        to_split,
-        video_model_features,
-    )
+def load_tokens():  # noqa: ANN201
+    """(annotations by split, video paths, image size, dataset, per-video tinyground tokens), as
+    ``bench run --task stvg`` reads them (from the shared feature cache)."""
+    from i2vbench.benchmarks.stvg import STVGRunConfig, load_splits
     from i2vbench.datasets.features import Sampling, extract_video_features
     from i2vbench.methods.backbones import load_backbone
-    from i2vbench.methods.registry import Lazy, get_method
 
-    torch.set_num_threads(1)
-    over = json.loads(args.overrides)
     cfg = STVGRunConfig()
-    seed_everything(cfg.resolved_data_seed)
     ann, paths, image_size, dataset = load_splits(cfg, False)
     bb = load_backbone("tinyground", None)
     grid = bb.image_size // bb.clip.config.patch_size
     fps = float(ann["train"].fps[0])
     feats = extract_video_features(bb, bb.backbone_id, paths, Sampling(fps=fps, layers=1, grid=grid, keep_frames=False),
                                    progress=False, jobs=1, init_seed=cfg.resolved_data_seed)
-    tokens = {v: f.layers[:, -1, bb.num_prefix_tokens:] for v, f in feats.items()}
+    return ann, paths, image_size, dataset, {v: f.layers[:, -1, bb.num_prefix_tokens:] for v, f in feats.items()}
+
+
+def from_run(run_dir: Path) -> None:
+    from i2vbench.benchmarks.stvg import to_split
+
+    ann, _, image_size, _, tokens = load_tokens()
+    found: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for f in sorted(run_dir.glob("predictions/*/*/*-seed*.json")):
+        split, (method, _) = f.parent.name, f.stem.rsplit("-seed", 1)
+        sp = to_split(ann[split], tokens, image_size)
+        rows = json.loads(f.read_text())
+        boxes = {b["image_id"]: b["boxes"][0] for b in rows["boxes"]}
+        preds = {q.qid: (None, np.array([boxes[f"{q.qid}_{t}"] for t in range(q.n_frames)])) for q in sp.queries}
+        for qtype, v in oracle_time_iou(sp, preds).items():
+            found.setdefault((split, method), {}).setdefault(qtype, []).append(float(np.mean(v)))
+    for (split, method), by_type in found.items():
+        print(json.dumps({"split": split, "method": method, **{
+            f"oracle_time_box_iou/{k}": f"{np.mean(v):.3f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.3f}"
+            for k, v in sorted(by_type.items())}}, ensure_ascii=False))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("method", nargs="?")
+    ap.add_argument("--from-run", type=Path, default=None, help="a run record's folder: score its prediction files")
+    ap.add_argument("overrides", nargs="?", default="{}", help="JSON: the method's config / train keys")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--log", default=None, help="append the JSON line to this file")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.from_run is not None:
+        return from_run(args.from_run)
+    if args.method is None:
+        ap.error("a method name, or --from-run")
+
+    from i2vbench.benchmarks.runner import seed_everything
+    from i2vbench.benchmarks.stvg import (
+        STVGRunConfig,
+        _score,
+        to_split,
+        video_model_features,
+    )
+    from i2vbench.methods.backbones import load_backbone
+    from i2vbench.methods.registry import Lazy, get_method
+
+    over = json.loads(args.overrides)
+    seed_everything(STVGRunConfig().resolved_data_seed)
+    ann, paths, image_size, dataset, tokens = load_tokens()
+    fps = float(ann["train"].fps[0])
     train, val = (to_split(ann[s], tokens, image_size) for s in ("train", "val"))
     video: dict[str, np.ndarray] = {}
 
