@@ -108,6 +108,7 @@ def main() -> None:
     )
     from i2vbench.methods.backbones import load_backbone
     from i2vbench.methods.registry import Lazy, get_method
+    from i2vbench.methods.trainable import TrainingFree
 
     over = json.loads(args.overrides)
     seed_everything(STVGRunConfig().resolved_data_seed)
@@ -128,6 +129,13 @@ def main() -> None:
     history = method.fit(train, seed=args.seed, progress=False)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     preds = method.predict(val)
+    terms: dict[str, float] = {}  # the loss terms on the first 96 val sentences (trained methods)
+    if not isinstance(method, TrainingFree):
+        with torch.no_grad():
+            method.eval()
+            for a in range(0, 96, 32):
+                for k, v in method.loss(method.batch(val, np.arange(a, a + 32))).items():
+                    terms[k] = terms.get(k, 0.0) + float(v) / 3
 
     class Fixed:
         def predict(self, split):  # noqa: ANN001, ANN202
@@ -139,6 +147,7 @@ def main() -> None:
            "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu, 1),
            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
            "epoch_loss": [round(h, 2) for h in history],
+           "val_loss_terms": {k: round(v, 3) for k, v in terms.items()},
            **{k: round(v, 2) for k, v in metrics.items() if "/" in k},
            **{f"oracle_time_box_iou/{k}": round(float(np.mean(v)), 4) for k, v in sorted(ious.items())},
            **{f"oracle_time_iou>=0.5/{k}": round(float(np.mean(np.array(v) >= 0.5)), 4)
