@@ -121,6 +121,21 @@ class Captioner(TrainableMethod):
         """The videos ``idx`` of ``split`` without their captions, for decoding."""
         return make_batch(split, idx, False, self.uses_layers, self.uses_frames)
 
+    def generate(self, b: CaptionBatch) -> list[str]:
+        """One caption per video of ``b`` (called under autocast, without gradients)."""
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def captions(self, split: CaptionSplit, batch_size: int = 64) -> list[str]:
+        """One caption per video of ``split``, in order."""
+        self.eval()
+        out: list[str] = []
+        for start in range(0, len(split), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(split)))
+            with autocast():
+                out += self.generate(self.eval_batch(split, idx))
+        return out
+
 
 class CaptioningMethod(Captioner):
     """A captioner with the shared decoder: ``encode`` a batch's videos into a memory; decoding
@@ -153,19 +168,11 @@ class CaptioningMethod(Captioner):
             extra = self.extra_losses(b, memory)
         return {"caption": caption.float(), **{k: v.float() for k, v in extra.items()}}
 
-    @torch.no_grad()
-    def captions(self, split: CaptionSplit, batch_size: int = 64) -> list[str]:
-        """One caption per video of ``split``, in order."""
-        self.eval()
-        out: list[str] = []
-        for start in range(0, len(split), batch_size):
-            idx = np.arange(start, min(start + batch_size, len(split)))
-            with autocast():
-                memory, pad = self.encode(self.eval_batch(split, idx))
-                ids = self.decoder.generate(memory, pad, self.vocab.bos, self.vocab.eos, self.config.beam_size,
-                                            self.config.length_penalty)
-            out += [self.vocab.decode(row[1:]) for row in ids.tolist()]
-        return out
+    def generate(self, b: CaptionBatch) -> list[str]:
+        memory, pad = self.encode(b)
+        ids = self.decoder.generate(memory, pad, self.vocab.bos, self.vocab.eos, self.config.beam_size,
+                                    self.config.length_penalty)
+        return [self.vocab.decode(row[1:]) for row in ids.tolist()]
 
 
 class TemporalEncoder(nn.Module):

@@ -18,12 +18,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 
 from i2vbench.devices import autocast
 from i2vbench.methods.backbones.lm import DEFAULT_LM, CausalLM, load_lm
-from i2vbench.methods.captioning.base import CaptionBatch, Captioner, CaptionSplit
+from i2vbench.methods.captioning.base import CaptionBatch, Captioner
 from i2vbench.methods.mllm import MLLM
 from i2vbench.methods.trainable import TrainConfig
 
@@ -99,17 +98,8 @@ class LMCaptioner(Captioner):
             nll = self.mllm.loss(v[own], None, [self._prompt] * len(targets), targets)
         return {"caption": nll.float()}
 
-    @torch.no_grad()
-    def captions(self, split: CaptionSplit, batch_size: int = 64) -> list[str]:
-        """One caption per video of ``split``, in order: the best beam, its non-text tokens dropped."""
-        self.eval()
-        out: list[str] = []
-        for start in range(0, len(split), batch_size):
-            idx = np.arange(start, min(start + batch_size, len(split)))
-            b = self.eval_batch(split, idx)
-            with autocast():
-                v = self.vision(b)
-                beams = self.mllm.generate(v, None, [self._prompt] * len(idx), num_beams=self.config.num_beams,
-                                           max_new_tokens=self.config.max_new_tokens)
-            out += [self.text(best[0][0]) if best else "" for best in beams]
-        return out
+    def generate(self, b: CaptionBatch) -> list[str]:
+        """The best beam of each video, its non-text tokens dropped."""
+        beams = self.mllm.generate(self.vision(b), None, [self._prompt] * len(b.videos),
+                                   num_beams=self.config.num_beams, max_new_tokens=self.config.max_new_tokens)
+        return [self.text(best[0][0]) if best else "" for best in beams]

@@ -22,10 +22,21 @@ Predictions = dict[str, tuple[tuple[int, int], np.ndarray]]
 
 
 class STVGMethod(TrainableMethod):
-    """An STVG method: ``fit`` on a training split, then ``predict`` a tube for every query."""
+    """An STVG method: ``fit`` on a training split, then ``predict`` a tube for every query
+    (by default batch by batch: each method's ``decode`` of its own batches)."""
 
-    def predict(self, split: STVGSplit) -> Predictions:
+    def decode(self, b, split: STVGSplit, idx: np.ndarray) -> Predictions:  # noqa: ANN001
+        """The tubes of the queries ``idx`` of ``split`` from their batch ``b``."""
         raise NotImplementedError
+
+    @torch.no_grad()
+    def predict(self, split: STVGSplit, batch_size: int = 32) -> Predictions:
+        self.eval()
+        out: Predictions = {}
+        for a in range(0, len(split), batch_size):
+            idx = np.arange(a, min(a + batch_size, len(split)))
+            out.update(self.decode(self.batch(split, idx), split, idx))
+        return out
 
     def epoch_order(self, train: STVGSplit, rng: np.random.Generator) -> np.ndarray:
         """Videos in random order, each with all its queries together (a video's other sentences,

@@ -320,12 +320,3 @@ class SpaceVLLM(STVGMethod):
             s = min(span[0], q_.n_frames - 1)
             out[q_.qid] = ((s, min(max(span[1], s) + 1, q_.n_frames)), xyxy[j, :q_.n_frames])
         return out
-
-    @torch.no_grad()
-    def predict(self, split: STVGSplit, batch_size: int = 32) -> Predictions:
-        self.eval()
-        out: Predictions = {}
-        for a in range(0, len(split), batch_size):
-            idx = np.arange(a, min(a + batch_size, len(split)))
-            out.update(self.decode(self.batch(split, idx), split, idx))
-        return out

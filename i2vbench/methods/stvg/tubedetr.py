@@ -368,18 +368,14 @@ class TubeDETR(STVGMethod):
         w = {"l1": c.w_l1, "giou": c.w_giou, "sted": c.w_sted, "inside": c.w_inside}
         return {k: w[k] * v / len(layers) for k, v in terms.items()}
 
-    @torch.no_grad()
-    def predict(self, split: STVGSplit, batch_size: int = 32) -> Predictions:
-        self.eval()
+    def decode(self, b: TubeBatch, split: STVGSplit, idx: np.ndarray) -> Predictions:
+        """Each query's span from the last layer's start / end logits, each frame's box from its query."""
+        dec = self.outputs(b)
+        boxes, logits = dec.boxes[-1], dec.sted[-1]
+        xyxy = (box_cxcywh_to_xyxy(boxes.float()).clamp(0, 1) * split.image_size).numpy()
         out: Predictions = {}
-        for a in range(0, len(split), batch_size):
-            idx = np.arange(a, min(a + batch_size, len(split)))
-            b = self.batch(split, idx)
-            dec = self.outputs(b)
-            boxes, logits = dec.boxes[-1], dec.sted[-1]
-            xyxy = (box_cxcywh_to_xyxy(boxes.float()).clamp(0, 1) * split.image_size).numpy()
-            for k, i in enumerate(idx):
-                q = split.queries[i]
-                T = q.n_frames
-                out[q.qid] = (best_moment(logits[k, :T, 0], logits[k, :T, 1], b.frame_mask[k, :T]), xyxy[k, :T])
+        for k, i in enumerate(idx):
+            q = split.queries[i]
+            T = q.n_frames
+            out[q.qid] = (best_moment(logits[k, :T, 0], logits[k, :T, 1], b.frame_mask[k, :T]), xyxy[k, :T])
         return out
