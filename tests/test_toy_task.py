@@ -58,3 +58,19 @@ def test_toy_task_lookups_are_within_the_task(tmp_path):
     assert "unknown keys ['enc_layers'] for method 'probe' (toy); valid keys: hidden, epochs" in bad.stderr
     bad = bench_with_toy("run", "--task", "toy", "--videos", "/tmp", "--out", str(tmp_path))
     assert bad.returncode == 2 and "--videos: not an option of task 'toy'" in bad.stderr
+
+
+def test_a_sets_numbers_do_not_depend_on_the_sets_beside_it(tmp_path):
+    """Several sets train in one pool of workers (longest job first across all of them); each
+    set's numbers are those of the set run alone, and the records keep them apart."""
+    def run(n_sets: int) -> dict:
+        cfg = tmp_path / f"toy{n_sets}.yaml"
+        cfg.write_text(f"n_sets: {n_sets}\noverrides: {{probe: {{hidden: 4, epochs: 20}}}}\njobs: 2\nthreads: 2\n")
+        out = bench_with_toy("run", "--task", "toy", "--config", str(cfg), "--seeds", "0,1", "--out",
+                             str(tmp_path / "runs"), "--json", "--no-progress", env={"I2VBENCH_CACHE": str(tmp_path)})
+        assert out.returncode == 0, out.stderr
+        return {(r["dataset"], r["method"], r["split"]): r["per_seed"] for r in json.loads(out.stdout)["results"]}
+
+    alone, together = run(1), run(3)
+    assert {d for d, _, _ in together} == {"synthvid-toy", "synthvid-toy-1", "synthvid-toy-2"}
+    assert {k: v for k, v in together.items() if k[0] == "synthvid-toy"} == alone

@@ -56,6 +56,7 @@ class ToyRunConfig(RunConfig):
     dataset: str = "synthvid"
     n_train: int = Field(64, ge=1)
     n_eval: int = Field(32, ge=1)
+    n_sets: int = Field(1, ge=1)  # toy sets in one run (data seeds data_seed, data_seed + 1, ...)
 
 
 class ToyMethod(TrainableMethod):
@@ -129,9 +130,9 @@ class NeedsFrames(ToyMethod):
         super().__init__()
 
 
-@register_runner("toy", ToyRunConfig)
-def run_toy(cfg: ToyRunConfig, progress: bool = True) -> RunResult:
-    seed = cfg.resolved_data_seed
+def toy_set(cfg: ToyRunConfig, k: int) -> TaskData:
+    """The k-th toy set: ``synthvid-toy`` for k = 0, ``synthvid-toy-<k>`` after it."""
+    seed = cfg.resolved_data_seed + k
     splits = {"train": make_split(seed, "train", cfg.n_train), "val": make_split(seed, "val", cfg.n_eval),
               "test": make_split(seed, "test", cfg.n_eval)}
 
@@ -140,9 +141,13 @@ def run_toy(cfg: ToyRunConfig, progress: bool = True) -> RunResult:
         rows = [{"index": i, "pred": int(p), "label": int(y)} for i, (p, y) in enumerate(zip(pred, split.y, strict=True))]
         return {"Acc": 100.0 * float((pred == split.y).mean())}, rows
 
-    data = TaskData(dataset="synthvid-toy", train=splits["train"],
+    return TaskData(dataset="synthvid-toy" + (f"-{k}" if k else ""), train=splits["train"],
                     eval_splits={"test": splits["test"], "val": splits["val"]}, inputs={"pooled"},
                     missing_why="which the toy's event-count features do not have",
                     provided={"dim": len(MOTIONS)}, score=score,
                     stats={f"n_{s}": len(v) for s, v in splits.items()})
-    return RunResult("toy", "none", [train_and_evaluate(cfg, data, progress)])
+
+
+@register_runner("toy", ToyRunConfig)
+def run_toy(cfg: ToyRunConfig, progress: bool = True) -> RunResult:
+    return RunResult("toy", "none", train_and_evaluate(cfg, [toy_set(cfg, k) for k in range(cfg.n_sets)], progress))

@@ -73,7 +73,7 @@ def captioning_features(cfg: CaptioningRunConfig, progress: bool = True) -> list
 @register_runner("captioning", CaptioningRunConfig)
 def run_captioning(cfg: CaptioningRunConfig, progress: bool = True) -> RunResult:
     data, refs, backbone_id = task_data(cfg, progress)
-    result = train_and_evaluate(cfg, data, progress)
+    [result] = train_and_evaluate(cfg, [data], progress)
     t1 = time.perf_counter()
     score_captions(result, {name: refs[name] for name in data.eval_splits})
     result.stats["coco_eval_s"] = round(time.perf_counter() - t1, 3)

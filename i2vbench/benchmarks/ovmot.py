@@ -450,6 +450,6 @@ def run_ovmot(cfg: OVMOTRunConfig, progress: bool = True) -> RunResult:
                    "n_categories": len(categories), "n_base": int(base.sum()), "n_stills": len(stills),
                    **{f"n_{s}_videos": len(splits[s].videos) for s in ("val", "test")}},
         )
-        result = train_and_evaluate(cfg, data, progress)
+        [result] = train_and_evaluate(cfg, [data], progress)
     # both image models the methods stand on: the grounder (Grounding DINO's role) and the ILFM
     return RunResult("ovmot", f"{encoder.detector_id}+{backbone.backbone_id}", [result])

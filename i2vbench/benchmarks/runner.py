@@ -9,8 +9,9 @@ A task adds a :class:`RunConfig` subclass and a run function, registered togethe
 The run function loads its data and features and hands each dataset to
 :func:`train_and_evaluate` as a :class:`TaskData` (training split, val/test splits, the inputs
 the features offer, the constructor arguments they determine, and how to score a split); the
-loop builds every selected method of the task once per training seed, trains them side by side
-in forked workers, and scores each on every evaluation split. Data (``data_seed``) and
+loop builds every selected method of the task once per training seed and dataset, trains them
+side by side in forked workers (one pool for all of the run's datasets), and scores each on
+every evaluation split. Data (``data_seed``) and
 features are shared by all training seeds.
 
 A run folder ``results/runs/<run id>/`` holds ``run.json`` (resolved config, seeds, code
@@ -313,32 +314,37 @@ class TaskData:
     table_metrics: tuple[str, ...] = ()
 
 
-def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) -> DatasetResult:
-    """Every selected method × every training seed: built, trained, scored on every eval split."""
+def train_and_evaluate(cfg: RunConfig, datasets: list[TaskData], progress: bool = True) -> list[DatasetResult]:
+    """Every selected method × every training seed × every dataset: built, trained, scored on
+    every eval split of its dataset.
+
+    All datasets' jobs share one pool of workers, longest first: a task with several datasets
+    (VideoQA's four, VAR's two) is not held up by one long job per dataset running alone.
+    """
     from i2vbench.datasets.features import INPUTS
     from i2vbench.parallel import map_in_workers
 
     specs = select_methods(cfg)
-    skipped, runnable = {}, []
-    for spec in specs:
-        lacking = sorted(spec.needs - data.inputs)
-        if lacking:
-            skipped[spec.name] = f"needs {' and '.join(INPUTS[x] for x in lacking)}, {data.missing_why}"
-        else:
-            runnable.append(spec)
+    runnable: list[list[Any]] = []
+    skipped: list[dict[str, str]] = []
+    for data in datasets:
+        runnable.append([s for s in specs if not s.needs - data.inputs])
+        skipped.append({s.name: f"needs {' and '.join(INPUTS[x] for x in sorted(s.needs - data.inputs))}, "
+                                f"{data.missing_why}" for s in specs if s.needs - data.inputs})
     built = {}
-    for seed in cfg.seeds:
-        for spec in runnable:
-            seed_everything(seed)  # the same init whichever other methods and seeds run
-            built[seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name), data.dataset)
+    for d, data in enumerate(datasets):
+        for seed in cfg.seeds:
+            for spec in runnable[d]:
+                seed_everything(seed)  # the same init whichever other methods, seeds and datasets run
+                built[d, seed, spec.name] = spec.build(data.provided, cfg.overrides.get(spec.name), data.dataset)
 
     from i2vbench.distributed import all_gather_object, rank_and_world
 
     rank, world = rank_and_world()
 
-    def train_and_score(item: tuple[int, Any]) -> SeedResult:
-        seed, spec = item
-        method = built[seed, spec.name]
+    def train_and_score(item: tuple[int, int, Any]) -> SeedResult:
+        d, seed, spec = item
+        data, method = datasets[d], built[d, seed, spec.name]
         seed_everything(seed)  # the same random stream whichever worker trains it, and when
         t1 = time.perf_counter()
         method.fit(data.train, seed=seed, progress=progress)
@@ -353,24 +359,27 @@ def train_and_evaluate(cfg: RunConfig, data: TaskData, progress: bool = True) ->
         return SeedResult(seed, metrics, preds, t2 - t1, time.perf_counter() - t2,
                           [round(v, 6) for v in getattr(method, "loss_curve", [])])
 
-    n_train = len(data.train)
-    items = [(seed, spec) for seed in cfg.seeds for spec in runnable]
+    items = [(d, seed, spec) for d in range(len(datasets)) for seed in cfg.seeds for spec in runnable[d]]
     # longest first, so that none starts last and alone
-    items.sort(key=lambda it: built[it[0], it[1].name].train_steps(n_train), reverse=True)
+    items.sort(key=lambda it: built[it[0], it[1], it[2].name].train_steps(len(datasets[it[0]].train)), reverse=True)
     # under torchrun every rank trains the same methods in the same order, one at a time (each
     # step is a collective over the ranks); forked side-by-side workers are for one process
-    jobs = 1 if world > 1 else cfg.jobs or max(1, len(runnable))
+    jobs = 1 if world > 1 else cfg.jobs or max([1, *map(len, runnable)])
     done = map_in_workers(train_and_score, items, jobs, max(1, cfg.threads // jobs))
-    by_key = {(seed, spec.name): r for (seed, spec), r in zip(items, done, strict=True)}
-    results = []
-    for spec in runnable:
-        method = built[cfg.seeds[0], spec.name]
-        trainable, total = method.parameter_counts()
-        config = getattr(method, "config", None)
-        results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, trainable, total,
-                                    [by_key[seed, spec.name] for seed in cfg.seeds],
-                                    asdict(config) if is_dataclass(config) else {}))
-    return DatasetResult(data.dataset, data.stats, results, skipped, data.prediction_format, data.table_metrics)
+    by_key = {(d, seed, spec.name): r for (d, seed, spec), r in zip(items, done, strict=True)}
+    out = []
+    for d, data in enumerate(datasets):
+        results = []
+        for spec in runnable[d]:
+            method = built[d, cfg.seeds[0], spec.name]
+            trainable, total = method.parameter_counts()
+            config = getattr(method, "config", None)
+            results.append(MethodResult(spec.name, spec.display, spec.paradigm, spec.survey_row, trainable, total,
+                                        [by_key[d, seed, spec.name] for seed in cfg.seeds],
+                                        asdict(config) if is_dataclass(config) else {}))
+        out.append(DatasetResult(data.dataset, data.stats, results, skipped[d], data.prediction_format,
+                                 data.table_metrics))
+    return out
 
 
 # --- records and the run folder --------------------------------------------------------------

@@ -176,4 +176,4 @@ def run_stvg(cfg: STVGRunConfig, progress: bool = True) -> RunResult:
                **{f"n_{s}_queries": len(a) for s, a in ann.items()}},
         prediction_format="json",
     )
-    return RunResult("stvg", backbone.backbone_id, [train_and_evaluate(cfg, data, progress)])
+    return RunResult("stvg", backbone.backbone_id, train_and_evaluate(cfg, [data], progress))

@@ -259,7 +259,7 @@ def run_tvg(cfg: TVGRunConfig, progress: bool = True) -> RunResult:
     )
     # pre-extracted features name no encoder we could verify: say what the user says made them
     ilfm = backbone.backbone_id if backbone is not None else f"pre-extracted:{cfg.features_backbone}"
-    return RunResult("tvg", ilfm, [train_and_evaluate(cfg, data, progress)])
+    return RunResult("tvg", ilfm, train_and_evaluate(cfg, [data], progress))
 
 
 def _ranked(windows: np.ndarray) -> list[list[float]]:

@@ -193,7 +193,8 @@ def constructor_args(cfg: VARRunConfig, train) -> dict[str, Any]:  # noqa: ANN00
     return args
 
 
-def run_dataset(cfg: VARRunConfig, name: str, backbone, progress: bool):  # noqa: ANN001, ANN201
+def task_data(cfg: VARRunConfig, name: str, backbone, progress: bool) -> TaskData:  # noqa: ANN001
+    """One set's clips as features, for :func:`train_and_evaluate`."""
     from i2vbench.datasets.features import extract_video_features
     from i2vbench.methods.var.base import VARSplit
 
@@ -205,14 +206,13 @@ def run_dataset(cfg: VARRunConfig, name: str, backbone, progress: bool):  # noqa
     data = {s: VARSplit(lab.ids, lab.labels, lab.classes, videos, cfg.num_frames) for s, lab in splits.items()}
     train = data["train"]
     inputs = {"pooled"} | ({"layers"} if train.has_layers else set()) | ({"frames"} if train.has_frames else set())
-    task_data = TaskData(
+    return TaskData(
         dataset=name, train=train, eval_splits={"test": data["test"], "val": data["val"]},
         inputs=inputs, missing_why="which these features do not have", provided=constructor_args(cfg, train),
         score=_score, prediction_format="json",
         stats={"feature_s": round(feature_s, 3), "n_classes": len(train.classes),
                **{f"n_{s}_clips": len(lab.ids) for s, lab in splits.items()}},
     )
-    return train_and_evaluate(cfg, task_data, progress)
 
 
 def sampling(cfg: VARRunConfig):  # noqa: ANN201
@@ -256,4 +256,5 @@ def run_var(cfg: VARRunConfig, progress: bool = True) -> RunResult:
     names = dataset_names(cfg)
     seed_everything(cfg.resolved_data_seed)  # a randomly initialised backbone is the data's, too
     backbone = load_backbone(cfg.backbone, cfg.pretrained)
-    return RunResult("var", backbone.backbone_id, [run_dataset(cfg, n, backbone, progress) for n in names])
+    datasets = [task_data(cfg, n, backbone, progress) for n in names]
+    return RunResult("var", backbone.backbone_id, train_and_evaluate(cfg, datasets, progress))

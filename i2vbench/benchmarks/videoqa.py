@@ -179,7 +179,8 @@ def _score(kind: str):  # noqa: ANN202
     return run
 
 
-def run_dataset(cfg: VideoQARunConfig, name: str, backbone, progress: bool):  # noqa: ANN001, ANN201
+def task_data(cfg: VideoQARunConfig, name: str, backbone, progress: bool) -> TaskData:  # noqa: ANN001
+    """One set's questions over its videos' features, for :func:`train_and_evaluate`."""
     from i2vbench.datasets.features import Sampling, encode_texts, extract_video_features
     from i2vbench.datasets.video import find_videos
     from i2vbench.methods.registry import Lazy
@@ -217,7 +218,7 @@ def run_dataset(cfg: VideoQARunConfig, name: str, backbone, progress: bool):  # 
               for s, its in items.items()}
     feature_s = time.perf_counter() - t0
     train = splits["train"]
-    data = TaskData(
+    return TaskData(
         dataset=name, train=train, eval_splits={"test": splits["test"], "val": splits["val"]},
         inputs={"pooled", "text_tokens", *(["layers"] if grids else [])},
         missing_why="the cached features have no per-layer tokens",
@@ -232,7 +233,6 @@ def run_dataset(cfg: VideoQARunConfig, name: str, backbone, progress: bool):  # 
                **({"n_captioned_train_videos": len(captions)} if captions else {}),
                "num_frames": cfg.num_frames},
     )
-    return train_and_evaluate(cfg, data, progress)
 
 
 def _load_backbone(cfg: VideoQARunConfig):  # noqa: ANN202
@@ -264,4 +264,5 @@ def run_videoqa(cfg: VideoQARunConfig, progress: bool = True) -> RunResult:
         raise BenchError("--data-root/--videos are for the real datasets; the default runs the SynthVid sets")
     seed_everything(cfg.resolved_data_seed)  # a randomly initialised backbone is the data's, too
     backbone = _load_backbone(cfg)
-    return RunResult("videoqa", backbone.backbone_id, [run_dataset(cfg, n, backbone, progress) for n in names])
+    datasets = [task_data(cfg, n, backbone, progress) for n in names]
+    return RunResult("videoqa", backbone.backbone_id, train_and_evaluate(cfg, datasets, progress))

@@ -86,7 +86,7 @@ def run_vtr(cfg: VTRRunConfig, progress: bool = True) -> RunResult:
                "n_train_captions": len(train.texts), "num_frames": cfg.num_frames,
                **{f"n_{s}_twin_pairs": len(t) for s, t in twins.items()}},
     )
-    return RunResult("vtr", backbone.backbone_id, [train_and_evaluate(cfg, data, progress)])
+    return RunResult("vtr", backbone.backbone_id, train_and_evaluate(cfg, [data], progress))
 
 
 Pairs = tuple[list[str], list[str], list[int]]  # (videos, texts, video index of each text)
