@@ -57,7 +57,8 @@ class RunConfig(BaseModel):
     data_seed: int | None = 0  # seed of generated data, fixed across training seeds; None: seeds[0]
     threads: int = Field(2, ge=1)
     device: str = "cpu"  # cpu | cuda | cuda:N | mps (see i2vbench.devices)
-    # methods trained at once (default: one per method), each with max(1, threads // jobs) threads
+    # (method, seed, dataset) jobs trained at once (default: one per method), each with
+    # max(1, threads // jobs) threads
     jobs: int | None = Field(None, ge=1)
     # method → settings: any field of its config (architecture included) and of its train recipe
     overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
