@@ -13,6 +13,7 @@ from i2vbench.methods.ovmot.base import (
     TrackerConfig,
     VideoDetections,
     box_iou,
+    embedding_match,
     two_view_contrastive,
 )
 from i2vbench.methods.ovmot.detector import crop_batch, frame_detections
@@ -101,6 +102,31 @@ def test_two_view_contrast_is_low_for_matching_views_and_high_for_swapped_ones()
     good = torch.tensor([[1.0, 0], [0, 1], [1, 0], [0, 1]])
     bad = torch.tensor([[1.0, 0], [0, 1], [0, 1], [1, 0]])
     assert two_view_contrastive(good, b, 0.1) < 0.01 < 10 < two_view_contrastive(bad, b, 0.1)
+
+
+def test_qdtrack_sampling_makes_a_duplicate_box_a_positive_not_a_negative():
+    # view 1 holds object 0's matched box, a duplicate box on object 0 (IoU 0.6, not matched
+    # one-to-one) and object 1's box; the embedding puts the duplicate next to object 0
+    obj = torch.tensor([0, 1, 0, -1, 1])
+    near, near_iou = torch.tensor([0, 1, 0, 0, 1]), torch.tensor([1.0, 1.0, 1.0, 0.6, 1.0])
+    b = StillBatch(torch.zeros(5, dtype=torch.long), torch.tensor([0, 0, 1, 1, 1]), torch.zeros(5, 2),
+                   torch.zeros(5, 2), torch.zeros(5, 2), obj, obj, near, near_iou)
+    e = torch.nn.functional.normalize(torch.tensor([[1.0, 0], [0, 1], [1, 0], [1, 0.05], [0, 1]]), dim=-1)
+    one_to_one = two_view_contrastive(e, b, 0.1)
+    qdtrack = two_view_contrastive(e, b, 0.1, pos_iou=0.5)
+    assert qdtrack < 0.01 < 0.1 < one_to_one  # one-to-one: the duplicate is a hard negative of object 0
+    # between neg_iou and pos_iou the duplicate is left out: neither pulls nor pushes
+    b.near_iou[3] = 0.4
+    assert two_view_contrastive(e, b, 0.1, pos_iou=0.5) == pytest.approx(float(qdtrack), abs=1e-4)
+
+
+def test_bisoftmax_cosine_sharpens_a_close_call_and_keeps_the_cosine_order():
+    cos = np.array([[0.9, 0.8], [0.8, 0.9]], np.float32)
+    m = embedding_match(cos, TrackerConfig(emb_match="bisoftmax_cosine", emb_temperature=0.1))
+    s = 1 / (1 + np.exp(-1.0))  # softmax of (0.9, 0.8) / 0.1, either way
+    assert m == pytest.approx(np.array([[s + 0.9, 1 - s + 0.8], [1 - s + 0.8, s + 0.9]]) / 2, abs=1e-5)
+    assert m[0, 0] - m[0, 1] > cos[0, 0] - cos[0, 1]
+    assert embedding_match(cos, TrackerConfig()) is cos
 
 
 def test_box_iou():

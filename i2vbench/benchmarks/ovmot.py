@@ -306,7 +306,8 @@ def prepare_stills(cfg: OVMOTRunConfig, encoder: _Encoder, gt_path: Path, folder
 
     def make() -> dict[str, np.ndarray]:
         rng = np.random.default_rng([cfg.resolved_data_seed, 0x57])
-        parts: dict[str, list] = {k: [] for k in ("still", "view", "region", "crop", "scores", "obj", "label")}
+        parts: dict[str, list] = {k: [] for k in ("still", "view", "region", "crop", "scores", "obj", "label",
+                                                  "near", "near_iou")}
         n_still = 0
         for _, _, _, paths, images in tqdm(vids, desc="stills", disable=not progress, leave=False):
             todo = [(pos, row_of_image[iid]) for pos, iid in sorted(images.items()) if iid in row_of_image]
@@ -328,22 +329,28 @@ def prepare_stills(cfg: OVMOTRunConfig, encoder: _Encoder, gt_path: Path, folder
                     det_boxes, boxes = d["boxes"][m], boxes_of[i]
                     obj = np.full(int(m.sum()), -1, np.int64)
                     lab = np.full(int(m.sum()), -1, np.int64)
+                    near, near_iou = obj.copy(), np.zeros(len(obj), np.float32)
                     if len(obj) and len(boxes):
                         iou = box_iou(det_boxes, boxes)
                         r, c = linear_sum_assignment(-iou)
                         ok = iou[r, c] >= 0.5
                         obj[r[ok]] = (n_still + i) * 1000 + c[ok]
                         lab[r[ok]] = labels[i][c[ok]]
+                        near = (n_still + i) * 1000 + iou.argmax(1)
+                        near_iou = iou.max(1).astype(np.float32)
                     for name, val in (("still", np.full(len(obj), n_still + i)), ("view", np.full(len(obj), view)),
                                       ("region", d["region"][m]), ("crop", d["crop"][m]),
-                                      ("scores", d["scores"][m]), ("obj", obj), ("label", lab)):
+                                      ("scores", d["scores"][m]), ("obj", obj), ("label", lab),
+                                      ("near", near), ("near_iou", near_iou)):
                         parts[name].append(val)
             n_still += len(todo)
         return {k: np.concatenate(v) for k, v in parts.items()}
 
-    key = _cache_key(cfg, encoder.detector_id, encoder.backbone.backbone_id, gt_path, "stills")
+    # v2: with each detection's most-overlapped object (near, near_iou), for QDTrack's sampling
+    key = _cache_key(cfg, encoder.detector_id, encoder.backbone.backbone_id, gt_path, "stills-v2")
     z = _cached(cache / f"{key}.npz", make)
-    return Stills(z["still"], z["view"], z["region"], z["crop"], z["scores"], z["obj"], z["label"])
+    return Stills(z["still"], z["view"], z["region"], z["crop"], z["scores"], z["obj"], z["label"],
+                  z["near"], z["near_iou"])
 
 
 # --- scoring -----------------------------------------------------------------------------------

@@ -73,6 +73,10 @@ class Stills:
     scores: np.ndarray  # (N, C)
     obj: np.ndarray  # (N,) object id, unique across stills; -1 none
     label: np.ndarray  # (N,) category index, -1 none
+    # the GT object each detection overlaps most (any labelled object, as ``obj``'s ids; -1 none)
+    # and that IoU: QDTrack's sampling, where every box on an object is a sample of it
+    near: np.ndarray | None = None  # (N,)
+    near_iou: np.ndarray | None = None  # (N,)
 
     def __len__(self) -> int:
         return int(self.still.max()) + 1 if len(self.still) else 0
@@ -122,6 +126,11 @@ class TrackerConfig:
     iou_weight: float = 1.0
     emb_weight: float = 0.0
     extra_weight: float = 0.0
+    # how embeddings score a track-detection pair: "cosine", or MASA's TAO tracker's
+    # "bisoftmax_cosine", the mean of the bi-softmax (softmax over the tracks and over the
+    # detections of the similarities / ``emb_temperature``, averaged) and the cosine
+    emb_match: str = "cosine"
+    emb_temperature: float = 0.1
     max_age: int = 8  # frames a track may go unseen before it ends (2 s at 4 fps)
     momentum: float = 0.7  # a track's embedding: momentum * old + (1 - momentum) * new
     # QDTrack's / OVTrack's / MASA's distractor removal (their trackers' ``remove_distractor``): a
@@ -155,6 +164,18 @@ def distractors(boxes: np.ndarray, scores: np.ndarray, cfg: TrackerConfig) -> np
     return out
 
 
+def embedding_match(cos: np.ndarray, cfg: TrackerConfig) -> np.ndarray:
+    """(tracks, detections) match scores from the embeddings' cosine (see ``emb_match``)."""
+    if cfg.emb_match == "cosine":
+        return cos
+    if cfg.emb_match != "bisoftmax_cosine":
+        raise ValueError(f"emb_match {cfg.emb_match!r}: cosine or bisoftmax_cosine")
+    z = cos / cfg.emb_temperature
+    a, b = np.exp(z - z.max(1, keepdims=True)), np.exp(z - z.max(0, keepdims=True))
+    bisoftmax = (a / a.sum(1, keepdims=True) + b / b.sum(0, keepdims=True)) / 2
+    return (bisoftmax + cos) / 2
+
+
 class Tracker:
     """The online association loop (see the module docstring)."""
 
@@ -183,7 +204,7 @@ class Tracker:
                 sim = cfg.iou_weight * box_iou(np.stack([k.box for k in alive]), v.boxes[rows])
                 if emb is not None and cfg.emb_weight:
                     te = np.stack([k.emb for k in alive])
-                    sim = sim + cfg.emb_weight * (te @ emb[rows].T)
+                    sim = sim + cfg.emb_weight * embedding_match(te @ emb[rows].T, cfg)
                 if extra is not None and cfg.extra_weight:
                     sim = sim + cfg.extra_weight * extra(t, [k.rows[-1] for k in alive], rows)
                 ti, di = linear_sum_assignment(-sim)
@@ -279,6 +300,8 @@ class StillBatch:
     scores: torch.Tensor
     obj: torch.Tensor
     label: torch.Tensor
+    near: torch.Tensor | None = None  # see Stills; needed by QDTrack's sampling only
+    near_iou: torch.Tensor | None = None
 
 
 def still_batch(train: OVMOTSplit, idx: np.ndarray) -> StillBatch:
@@ -287,21 +310,38 @@ def still_batch(train: OVMOTSplit, idx: np.ndarray) -> StillBatch:
     assert st is not None, "the training split carries the stills"
     rows = np.flatnonzero(np.isin(st.still, idx))
     t = lambda a: torch.as_tensor(a[rows])  # noqa: E731
+    # stills without overlaps (hand-built ones): each detection overlaps only its matched object
+    near = st.near if st.near is not None else st.obj
+    near_iou = st.near_iou if st.near_iou is not None else (st.obj >= 0).astype(np.float32)
     return StillBatch(t(st.still), t(st.view), t(st.region).float(), t(st.crop).float(), t(st.scores).float(),
-                      t(st.obj), t(st.label))
+                      t(st.obj), t(st.label), t(near), t(near_iou).float())
 
 
-def two_view_contrastive(emb: torch.Tensor, b: StillBatch, temperature: float) -> torch.Tensor:
+def two_view_contrastive(emb: torch.Tensor, b: StillBatch, temperature: float,
+                         pos_iou: float | None = None, neg_iou: float = 0.3) -> torch.Tensor:
     """Instance contrast between the two views of each still (QDTrack's / MASA's objective on
     pairs made by augmentation): a detection of view 0 covering object o must pick the view-1
-    detection covering o among every view-1 detection of the batch (other objects of the same
-    still are the hard negatives), and vice versa. ``emb`` normalised (N, E)."""
-    a = torch.flatten(torch.nonzero((b.view == 0) & (b.obj >= 0)))
-    c = torch.flatten(torch.nonzero(b.view == 1))
+    detections covering o among every view-1 detection of the batch (other objects of the same
+    still are the hard negatives), and vice versa. ``emb`` normalised (N, E).
+
+    Which detections are samples of an object: ``pos_iou`` None, only the one matched to it
+    one-to-one (``obj``), so every other box on it (tinyground leaves ~13 per still besides the
+    ~3 matched ones: partial and duplicate boxes) is a negative of the object it lies on;
+    ``pos_iou`` set, QDTrack's sampling (its RoI assigner, which MASA and OVTrack keep): every
+    detection overlapping an object at IoU >= ``pos_iou`` is a sample of it, one overlapping it
+    between ``neg_iou`` and ``pos_iou`` is left out, the rest are negatives."""
+    if pos_iou is None:
+        ident, usable = b.obj, torch.ones_like(b.obj, dtype=torch.bool)
+    else:
+        assert b.near is not None and b.near_iou is not None, "QDTrack's sampling needs the overlaps"
+        ident = torch.where(b.near_iou >= pos_iou, b.near, torch.full_like(b.near, -1))
+        usable = (b.near_iou >= pos_iou) | (b.near_iou < neg_iou)
+    a = torch.flatten(torch.nonzero((b.view == 0) & (ident >= 0)))
+    c = torch.flatten(torch.nonzero((b.view == 1) & usable))
     if len(a) == 0 or len(c) == 0:
         return emb.sum() * 0
     logits = emb[a] @ emb[c].T / temperature  # (A, C)
-    pos = b.obj[a][:, None] == b.obj[c][None, :]
+    pos = (ident[a][:, None] == ident[c][None, :]) & (ident[c][None, :] >= 0)
     has = pos.any(1)
     if not has.any():
         return emb.sum() * 0
