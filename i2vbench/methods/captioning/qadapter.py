@@ -44,14 +44,15 @@ from i2vbench.methods.trainable import TrainConfig
 
 
 class QueryAdapter(nn.Module):
-    """``x + tanh(gate) · up(read(queries ← down(x) of the whole clip)))``, gate zero-initialised.
+    """``x + tanh(gate) · up(read(queries ← down(x) of the whole clip)))``, the identity at init.
 
     ``x``: (B*T, N, W) tokens of consecutive frames (T from the clip context). The queries
     attend to the clip's T × N down-projected tokens (plus a learned embedding of each token's
     frame); every token then attends to the updated queries and takes their mix back up.
     """
 
-    def __init__(self, width: int, bottleneck: int = 32, queries: int = 8, max_frames: int = 64) -> None:
+    def __init__(self, width: int, bottleneck: int = 32, queries: int = 8, max_frames: int = 64,
+                 gate_init: float = 0.0) -> None:
         super().__init__()
         self.down = nn.Linear(width, bottleneck)
         self.time = nn.Parameter(torch.zeros(max_frames, bottleneck))
@@ -59,7 +60,14 @@ class QueryAdapter(nn.Module):
         self.kv = nn.Linear(bottleneck, 2 * bottleneck)
         self.norm = nn.LayerNorm(bottleneck)
         self.up = nn.Linear(bottleneck, width)
-        self.gate = nn.Parameter(torch.zeros(()))
+        # Either way the adapter starts as the identity: a closed gate (0) over a random up
+        # projection, or an open gate over a zero up projection (the bottleneck adapters' init, which
+        # lets ``up`` learn from the first step; behind a closed gate it gets no gradient until the
+        # gate opens, and the gate only the noisy one of a random projection).
+        self.gate = nn.Parameter(torch.full((), float(gate_init)))
+        if gate_init:
+            nn.init.zeros_(self.up.weight)
+            nn.init.zeros_(self.up.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = FRAMES_PER_CLIP.value
@@ -81,6 +89,8 @@ class QAdapterConfig(LMCaptionerConfig):
     adapted_blocks: int = 1  # the last blocks of the ILFM that get a Q-Adapter after them
     bottleneck: int = 32
     queries: int = 8
+    # the tanh gate's initial value; 0: closed over a random up projection, else open over a zero one
+    gate_init: float = 0.0
     # each frame's class token + its patches pooled to grid × grid, to the LM. SynthVid val (seed 0, 30
     # epochs): grid 2 (40 vision tokens, as mPLUG-2 reads) 121.9 greedy / 128.4 beam 5, against grid 1's
     # 133.2 / 150.7, and each epoch 1.6x as long: the extra patch tokens did not help the LM name objects
@@ -112,7 +122,7 @@ class QAdapter(LMCaptioner):
         self.backbone = backbone
         n = len(backbone.visual_blocks)
         self.first = n - c.adapted_blocks
-        insert_adapters(backbone, lambda w: QueryAdapter(w, c.bottleneck, c.queries), layers=range(self.first, n))
+        insert_adapters(backbone, lambda w: QueryAdapter(w, c.bottleneck, c.queries, gate_init=c.gate_init), layers=range(self.first, n))
         self.norm = nn.LayerNorm(backbone.width)
         self._prefix: dict[str, torch.Tensor] = {}  # video → (F, N, W) input of the first adapted block
 
