@@ -11,8 +11,9 @@ after each of its last ``adapted_blocks`` blocks (inserted by the adapter paradi
 :func:`~i2vbench.methods.paradigms.adapter.insert_adapters`): a bottleneck in which ``queries``
 learnable query tokens cross-attend to all of a video's tokens (every frame, with a learned
 temporal embedding, so the queries can gather what changes over time), the tokens read the
-queries back, and a zero-initialised tanh gate adds the result to the block's output (the adapted
-ILFM starts as the frozen one). Each frame's class token and pooled patch grid
+queries back, and a tanh gate adds the result to the block's output through a zero-initialised
+up projection (the adapted ILFM starts as the frozen one; the gate starts open, ``gate_init``: a
+closed gate over a random projection stayed shut in training, see the config). Each frame's class token and pooled patch grid
 (:func:`~.base.frame_tokens`) go through the MLLM pattern's projector to the pretrained LM
 (tinylm; its tuning a recipe field, chosen on val), which writes the caption
 (:class:`~.llm.LMCaptioner`). The frozen blocks before the adapters are computed once per video.
