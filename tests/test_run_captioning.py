@@ -340,7 +340,8 @@ def test_qadapter_starts_as_the_frozen_ilfm_and_trains_only_its_adapters_project
         got = m.vision(b)
     torch.testing.assert_close(got, m.norm(want.float()), atol=0.05, rtol=0.05)  # the frozen prefix is kept in bf16
     adapters = [mod for mod in m.backbone.modules() if isinstance(mod, QueryAdapter)]
-    assert len(adapters) == 2 and all(float(a.gate.detach()) == 0.0 for a in adapters)
+    # open gates over zero up projections: the adapted ILFM is the frozen one (checked above) and up learns at once
+    assert len(adapters) == 2 and all(float(a.gate.detach()) == 1.0 and not a.up.weight.any() for a in adapters)
     trainable = {n.split(".")[0] for n, p in m.named_parameters() if p.requires_grad}
     assert trainable == {"mllm", "backbone", "norm"}
     assert all(".adapter." in n for n, p in m.backbone.named_parameters() if p.requires_grad)
@@ -362,6 +363,24 @@ def test_query_adapter_mixes_frames_once_its_gate_opens():
         torch.testing.assert_close(a(x), x)  # closed gate: the identity
         a.gate.fill_(1.0)
         assert not torch.allclose(a(x)[3], a(y)[3])
+
+
+def test_query_adapter_open_gate_init_starts_as_the_identity_and_trains_up_from_the_first_step():
+    """Closed gate over a random up projection: ``up`` gets no gradient; open gate over a zero one: the
+    identity all the same, and ``up`` learns at once (the gate then gets its gradient through ``up``)."""
+    from i2vbench.methods.captioning.qadapter import QueryAdapter
+    from i2vbench.methods.paradigms.common import num_frames_context
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 5, 16)
+    for gate_init, up_learns in ((0.0, False), (1.0, True)):
+        a = QueryAdapter(16, bottleneck=8, queries=4, gate_init=gate_init)
+        with num_frames_context(4):
+            y = a(x)
+            torch.testing.assert_close(y, x)
+            (y * torch.randn_like(y)).sum().backward()
+        assert (a.up.weight.grad.abs().sum() > 0) == up_learns
+        assert (a.gate.grad.abs() > 0) != up_learns  # the closed gate learns first, the open one second
 
 
 def test_lm_captioners_train_the_lm_at_lm_lr_scale_and_their_visual_path_at_the_lr():

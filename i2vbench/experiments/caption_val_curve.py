@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,50 @@ def diagnose(captions: dict[str, str], events: dict[str, list], twins: list) -> 
            **dict(zip(("colour", "shape", "motion"), (100.0 * right / max(named, 1)).tolist(), strict=True))}
     out.update(order_scores(captions, events, twins))
     return {k: round(float(v), 2) for k, v in out.items()}
+
+
+def val_nll(method: Any, split: Any, videos_per_batch: int = 16) -> tuple[float, list[float]]:
+    """The method's teacher-forced caption loss on every reference of ``split`` (its ``loss`` in
+    eval mode, the mean over batches of ``videos_per_batch`` videos) and the adapters' share
+    (:func:`adapter_share`): an overfit shows here as a
+    rising loss while the training loss falls; two seeds with equal loss and unequal CIDEr differ in
+    what decoding picks, not in how well they model the references."""
+    import torch
+
+    from i2vbench.methods.captioning.base import make_batch
+
+    method.eval()
+    losses = []
+    with torch.no_grad(), adapter_share(method) as share:
+        for start in range(0, len(split), videos_per_batch):
+            idx = np.arange(start, min(start + videos_per_batch, len(split)))
+            b = make_batch(split, idx, True, method.uses_layers, method.uses_frames, None)
+            losses.append(float(sum(method.loss(b).values())))
+    return float(np.mean(losses)), share
+
+
+@contextmanager
+def adapter_share(method: Any) -> Iterator[list[float]]:
+    """Yields a list that fills with ``‖adapter(x) − x‖ / ‖x‖`` of each Q-Adapter, the mean over
+    the forward passes inside: how much the adapters change the tokens they are inserted after."""
+    from i2vbench.methods.captioning.qadapter import QueryAdapter
+
+    mods = [m for m in method.modules() if isinstance(m, QueryAdapter)]
+    ratios: list[list[float]] = [[] for _ in mods]
+
+    def hook(k: int) -> Any:
+        def record(_mod: Any, args: tuple, out: Any) -> None:
+            ratios[k].append(float((out - args[0]).detach().norm() / args[0].norm().clamp_min(1e-12)))
+        return record
+
+    handles = [m.register_forward_hook(hook(k)) for k, m in enumerate(mods)]
+    share: list[float] = []
+    try:
+        yield share
+    finally:
+        for h in handles:
+            h.remove()
+        share.extend(round(float(np.mean(r)), 4) for r in ratios if r)
 
 
 def record_diagnostics(run: Path, events: dict) -> None:
@@ -95,10 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     def report(**extra: Any) -> None:
         was = method.training
         captions = dict(zip(val.videos, method.captions(val), strict=True))
+        nll, share = val_nll(method, val)
         method.train(was)
         res = tokenize({v: [c] for v, c in captions.items()})
         cider = 100.0 * Cider().compute_score(gts, res)[0]
-        print(json.dumps({"epoch": state["epoch"], **extra, "CIDEr": round(cider, 2),
+        # a method's tanh gates (Q-Adapter's) and how much its adapters change their tokens
+        gates = [round(float(torch.tanh(p)), 3) for n, p in method.named_parameters() if n.endswith("gate")]
+        print(json.dumps({"epoch": state["epoch"], **extra, "CIDEr": round(cider, 2), "val_nll": round(nll, 4),
+                          **({"adapter_share": share} if share else {}), **({"gates": gates} if gates else {}),
                           **diagnose(captions, *events["val"]), "s": round(time.perf_counter() - state["t0"], 1)}),
               flush=True)
 
