@@ -69,8 +69,8 @@ class VideoDistillConfig:
     # epochs set by the default run's CPU budget (300 s on 2 cores for all four sets), not tuned on val
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=32))
     # SynthVid-NExT-QA val (seed 0; the timed captions' teacher), Acc_T: 12 epochs at lr 1e-3 22.4, at 2e-3 28.8, at
-    # 3e-3 27.6; 20 epochs at 1e-3 24.1, at 2e-3 27.3 (without the ILFM teacher 27.0, Acc_D 41.3 against 56.3)
-    # (README "Video question answering"). The other sets keep lr 1e-3 (no captions there).
+    # 3e-3 27.6; 20 epochs at 1e-3 24.1 (without the ILFM teacher 27.0, but Acc_D 41.3 against 48.8), at 2e-3 27.3
+    # (README "Video question answering", configs in tools/sweeps/videoqa). The other sets keep lr 1e-3 (no captions).
     dataset_recipes: ClassVar[dict[str, dict]] = {"synthvid-nextqa": {"lr": 2e-3}}
 
 

@@ -60,7 +60,8 @@ class ViTiSConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=32))
     # SynthVid-NExT-QA val (seed 0; the timed captions train the mapping), at lr 2e-3: one prompt per frame, 8 epochs,
     # Acc_T 19.8; the "when" prompt alone 24.4 but Acc_D 23.8 (chance); with the mean frame, 12 epochs, 22.4, with
-    # caption weight 3, 23.8 (Acc_D 46.3) (README "Video question answering"). The other sets keep 8 epochs (no captions).
+    # caption weight 3, 23.8 (Acc_D 46.3; 8 epochs 21.8) (README "Video question answering", configs in
+    # tools/sweeps/videoqa). The other sets keep 8 epochs at lr 1e-3 (no captions there).
     dataset_recipes: ClassVar[dict[str, dict]] = {"synthvid-nextqa": {"epochs": 12, "lr": 2e-3, "caption_weight": 3.0}}
 
 
