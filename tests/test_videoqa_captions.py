@@ -127,3 +127,67 @@ def test_tem_adapter_trains_with_and_without_captions(captioned):
     assert ("captions" in losses) == ("question_event" in losses) == captioned
     sum(losses.values()).backward()
     assert m.predict(sp).shape == (2, 2)
+
+
+def test_a_hard_frame_selection_reads_only_the_kept_frames():
+    from i2vbench.methods.videoqa.base import WhenReader, top_frames
+
+    torch.manual_seed(0)
+    logits = torch.tensor([[[0.1, 3.0, -1.0, 2.0, 0.5]]])
+    assert top_frames(logits, 2).tolist() == [[[False, True, False, True, False]]]
+    assert top_frames(logits, 9).all()  # more than there are: every frame
+    reader = WhenReader(8, match=True)
+    q, cands, states = torch.randn(1, 8), torch.randn(1, 2, 8), torch.randn(1, 5, 8)
+    times = torch.linspace(0, 1, 5)[None]
+    keep = torch.tensor([[[True, True, False, False, False], [False, False, True, True, False]]])
+    question_keep = torch.tensor([[True, False, False, True, False]])
+    out = reader(q, cands, states, times, keep, question_keep)
+    moved = states.clone()
+    moved[0, 4] += 5.0  # a frame no one keeps
+    assert torch.allclose(reader(q, cands, moved, times, keep, question_keep), out)
+    moved[0, 1] += 5.0  # a frame the first candidate and the question keep
+    changed = reader(q, cands, moved, times, keep, question_keep)
+    assert not torch.allclose(changed[0, 0], out[0, 0])
+    assert not torch.allclose(reader(q, cands, states, times), out)  # without a selection every frame counts
+
+
+@pytest.mark.parametrize("method", ["videodistill", "vitis"])
+@pytest.mark.parametrize("captioned", [True, False])
+def test_videodistill_and_vitis_read_the_grid_and_learn_from_captions(method, captioned):
+    from i2vbench.methods.trainable import TrainConfig
+
+    named = {("v", "what is first?"): (1.0, 3.0), ("v", "what is in it?"): (1.0, 3.0)}
+    sp = _split({"v": ([("x moves", 1.0, 3.0)], ["x moves back"])} if captioned else None, named if captioned else None)
+    from i2vbench.methods.videoqa.base import TextTable
+
+    rng = np.random.default_rng(0)  # text in the frames' joint space (the ILFM teacher compares them)
+    sp.text = TextTable(sp.text.rows, rng.random((len(sp.text.rows), 4), dtype=np.float32), sp.text.words)
+    train = TrainConfig(epochs=1, batch_size=2)
+    if method == "videodistill":
+        from i2vbench.methods.videoqa.videodistill import VideoDistill, VideoDistillConfig
+
+        m = VideoDistill(4, sp.text.width, (4, 6), VideoDistillConfig(hidden=16, keep=3, train=train))
+    else:
+        from i2vbench.methods.backbones import load_backbone
+        from i2vbench.methods.videoqa.vitis import ViTiS, ViTiSConfig
+
+        m = ViTiS(load_backbone("tinyclip"), 4, sp.text.width, (4, 6), ViTiSConfig(hidden=16, train=train))
+    m.start_fit(sp)
+    b = m.batch(sp, np.arange(2))
+    assert b.grid is not None and b.grid.shape == (2, 10, 4, 6)
+    losses = m.loss(b)
+    assert ("captions" in losses) == ("question_event" in losses) == captioned
+    assert ("distill" in losses) == (method == "videodistill")
+    sum(losses.values()).backward()
+    grid_grads = [p.grad for p in m.parameters() if p.requires_grad and p.grad is not None]
+    assert grid_grads and m.predict(sp).shape == (2, 2)
+    m.eval()
+    with torch.no_grad():
+        flipped = m(replace_grid(b, b.grid.flip(2)))  # the patch grid is read: where things are counts
+        assert not torch.allclose(flipped, m(b))
+
+
+def replace_grid(b, grid):  # noqa: ANN001, ANN201
+    from dataclasses import replace
+
+    return replace(b, grid=grid)

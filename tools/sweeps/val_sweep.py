@@ -22,8 +22,9 @@ from pathlib import Path
 
 import yaml
 
-METRIC = {"vtr": "t2v/R@1", "var": "Top-1", "ovmot": "TETA"}
-EXTRA = {"vtr": ("t2v/R@5", "t2v/twin-order"), "var": ("Top-5",), "ovmot": ("AssocA", "crossings/AssocA")}
+METRIC = {"vtr": "t2v/R@1", "var": "Top-1", "ovmot": "TETA", "videoqa": "Acc_T"}
+EXTRA = {"vtr": ("t2v/R@5", "t2v/twin-order"), "var": ("Top-5",), "ovmot": ("AssocA", "crossings/AssocA"),
+         "videoqa": ("Acc", "Acc_D")}
 
 
 def rows_of(run: dict, label: str) -> list[dict]:

@@ -21,6 +21,7 @@ may learn a frame-level reading from them (:func:`caption_alignment`); val and t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +30,7 @@ from torch import nn
 
 from i2vbench.datasets.features import VideoFeatures, frame_indices
 from i2vbench.datasets.qa import QAItem
+from i2vbench.methods.paradigms.common import PatchGridMotion, temporal_differences
 from i2vbench.methods.trainable import TrainableMethod
 
 
@@ -257,43 +259,88 @@ class QAMethod(TrainableMethod):
         return torch.cat(out).numpy().astype(np.float64)
 
 
-def attend(query: torch.Tensor, keys: torch.Tensor, times: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def attend(query: torch.Tensor, keys: torch.Tensor, times: torch.Tensor,
+           keep: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Each query (B, K, H) reads the frames (B, T, H) by scaled dot-product attention; returns
     what it read (B, K, H) and *when*: the attention-weighted mean of the frames' ``times``
-    (B, T) in [0, 1], i.e. where in the video the query found what it looked for."""
-    w = torch.softmax(query @ keys.transpose(1, 2) / keys.shape[-1] ** 0.5, dim=-1)
+    (B, T) in [0, 1], i.e. where in the video the query found what it looked for. ``keep``
+    (B, K, T), if given, is a hard frame selection: each query reads only its kept frames."""
+    logits = query @ keys.transpose(1, 2) / keys.shape[-1] ** 0.5
+    if keep is not None:
+        logits = logits.masked_fill(~keep, float("-inf"))
+    w = torch.softmax(logits, dim=-1)
     return w @ keys, (w * times.unsqueeze(1)).sum(-1)
+
+
+def top_frames(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """(..., T) frame logits → (..., T) True at the ``k`` highest (a hard selection, no gradient)."""
+    idx = logits.detach().topk(min(k, logits.shape[-1]), dim=-1).indices
+    return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, idx, True)
+
+
+class FrameStates(nn.Module):
+    """One state per frame from what the frozen ILFM gives: the pooled frame embedding with its
+    motion channels (:func:`~i2vbench.methods.paradigms.common.temporal_differences`), plus, if
+    ``grid_shape`` (cells, width) is given, the patch grid's :class:`PatchGridMotion` (what is where
+    and where it goes, which the pooled embedding averages away). The temporal methods' shared
+    input; positions and any temporal mixing are the method's."""
+
+    def __init__(self, video_dim: int, hidden: int, grid_shape: tuple[int, int] | None = None, cell_dim: int = 8,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        self.frame = nn.Linear(4 * video_dim, hidden)  # frame + motion channels (3 spans)
+        self.grid = None if grid_shape is None else PatchGridMotion(grid_shape[1], grid_shape[0], hidden, cell_dim,
+                                                                    dropout)
+
+    def forward(self, b: QABatch) -> torch.Tensor:
+        """(B, T, hidden)."""
+        x = self.frame(temporal_differences(b.frames))
+        if self.grid is not None:
+            if b.grid is None:
+                raise ValueError("this method reads the patch grid; the split has none (features without layers)")
+            x = x + self.grid(b.grid)
+        return x
 
 
 class WhenReader(nn.Module):
     """Reads a video for each candidate by *where* things are, not only what: the candidate's
     query and the question's query each attend over the frame states, and the candidate's
     vector is what it read plus an embedding of its time, the question's, and their difference
-    ("next after X" is the nearest event after X's time). The temporal methods' shared reader."""
+    ("next after X" is the nearest event after X's time). The temporal methods' shared reader.
 
-    def __init__(self, hidden: int) -> None:
+    With ``match``, also an embedding of how strongly the candidate's best frame matches it (its
+    largest attention logit): the softmax over frames says where a candidate is best read, not
+    whether the video shows it at all (an event played backwards still gets all its attention
+    somewhere); trained on timed captions (:func:`caption_alignment` compares sentences at each
+    frame), the logit's size says it."""
+
+    def __init__(self, hidden: int, match: bool = False) -> None:
         super().__init__()
         self.candidate_query = nn.Linear(hidden, hidden)
         self.question_query = nn.Linear(hidden, hidden)
         self.time = nn.Sequential(nn.Linear(4, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.match = nn.Linear(1, hidden) if match else None
 
     def forward(self, q: torch.Tensor, cands: torch.Tensor, states: torch.Tensor,
-                times: torch.Tensor) -> torch.Tensor:
-        """``q`` (B, H), ``cands`` (B, K, H), ``states`` (B, T, H) or per candidate (B, K, T, H) with
-        ``times`` (B, T) or (B, K, T) → (B, K, H) video-side vectors for :class:`QAHead`."""
-        if states.ndim == 4:  # each candidate reads its own frames
-            bsz, k = cands.shape[:2]
-            flat = states.flatten(0, 1)
-            ftimes = times.flatten(0, 1)
-            read_c, when_c = attend(self.candidate_query(cands).flatten(0, 1).unsqueeze(1), flat, ftimes)
-            read_q, when_q = attend(self.question_query(q).repeat_interleave(k, 0).unsqueeze(1), flat, ftimes)
-            read_c, when_c, when_q = read_c.view(bsz, k, -1), when_c.view(bsz, k), when_q.view(bsz, k)
-        else:
-            read_c, when_c = attend(self.candidate_query(cands), states, times)
-            _, when_q = attend(self.question_query(q).unsqueeze(1), states, times)
+                times: torch.Tensor, keep: torch.Tensor | None = None,
+                question_keep: torch.Tensor | None = None) -> torch.Tensor:
+        """``q`` (B, H), ``cands`` (B, K, H), ``states`` (B, T, H), ``times`` (B, T) → (B, K, H)
+        video-side vectors for :class:`QAHead`. ``keep`` (B, K, T) and ``question_keep`` (B, T)
+        restrict each candidate's and the question's reading to the frames selected for it."""
+        query = self.candidate_query(cands)
+        read_c, when_c = attend(query, states, times, keep)
+        _, when_q = attend(self.question_query(q).unsqueeze(1), states, times,
+                           None if question_keep is None else question_keep.unsqueeze(1))
         gap = when_c - when_q
         rel = torch.stack([when_c, when_q.expand_as(when_c), gap, gap.abs()], -1)
-        return read_c + self.time(rel) + q.unsqueeze(1)
+        out = read_c + self.time(rel) + q.unsqueeze(1)
+        if self.match is not None:
+            logits = query @ states.transpose(1, 2) / states.shape[-1] ** 0.5
+            if keep is not None:
+                logits = logits.masked_fill(~keep, float("-inf"))
+            best = logits.amax(-1, keepdim=True)  # (B, K, 1) over the frames it reads
+            out = out + self.match(best)
+        return out
 
     def question_logits(self, q: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
         """(B, H) questions, (B, T, H) states → (B, T): the logits of the question's attention."""
@@ -341,3 +388,20 @@ def span_attention(logits: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
     target = frames[shown].float()
     target = target / target.sum(-1, keepdim=True)
     return -(target * torch.log_softmax(logits[shown], -1)).sum(-1).mean()
+
+
+def timed_caption_losses(b: QABatch, reader: WhenReader, embed: Callable[[torch.Tensor], torch.Tensor],
+                         q: torch.Tensor, states: torch.Tensor, weight: float) -> dict[str, torch.Tensor]:
+    """The terms a training split's timed captions give a :class:`WhenReader` over ``states``
+    (B, T, H): :func:`caption_alignment` of the captions (``embed`` maps their text features to
+    the candidates' space) on the reader's candidate attention, and :func:`span_attention` of the
+    question's attention on the event it names. Empty when the batch has neither or ``weight`` is 0."""
+    out: dict[str, torch.Tensor] = {}
+    if not weight:
+        return out
+    if b.captions is not None:
+        logits = reader.candidate_logits(embed(b.captions), states)
+        out["captions"] = weight * caption_alignment(logits, b.caption_mask, b.caption_frames)
+    if b.question_frames is not None:
+        out["question_event"] = weight * span_attention(reader.question_logits(q, states), b.question_frames)
+    return out

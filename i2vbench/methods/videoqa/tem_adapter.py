@@ -31,16 +31,15 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from i2vbench.methods.paradigms.common import PatchGridMotion, temporal_differences
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
 from i2vbench.methods.videoqa.base import (
+    FrameStates,
     QABatch,
     QAHead,
     QAMethod,
     WhenReader,
-    caption_alignment,
-    span_attention,
+    timed_caption_losses,
 )
 
 
@@ -93,8 +92,7 @@ class TemAdapter(QAMethod):
         self.train_config = c.train
         self.semantic = SemanticAligner(text_dim, c.bottleneck)
         self.head = QAHead(text_dim, c.hidden, c.dropout)
-        self.frame = nn.Linear(4 * video_dim, c.hidden)  # frame + motion channels (3 spans)
-        self.grid = PatchGridMotion(grid_shape[1], grid_shape[0], c.hidden, c.grid_cell, c.dropout) if c.grid else None
+        self.states = FrameStates(video_dim, c.hidden, grid_shape if c.grid else None, c.grid_cell, c.dropout)
         self.pos = nn.Parameter(torch.randn(c.max_frames + 1, c.hidden) * 0.02)
         layer = nn.TransformerEncoderLayer(c.hidden, c.heads, 2 * c.hidden, c.dropout, batch_first=True,
                                            norm_first=True)
@@ -107,10 +105,7 @@ class TemAdapter(QAMethod):
         q, cands = self.head.embed(replace(b, question=self.semantic(b.question),
                                            candidates=self.semantic(b.candidates)))
         t = b.frames.shape[1]
-        x = self.frame(temporal_differences(b.frames))
-        if self.grid is not None:
-            x = x + self.grid(b.grid)
-        x = torch.cat([q.unsqueeze(1), x], 1) + self.pos[: t + 1]
+        x = torch.cat([q.unsqueeze(1), self.states(b)], 1) + self.pos[: t + 1]
         causal = torch.triu(torch.full((t + 1, t + 1), float("-inf")), diagonal=1)  # the question is seen by all
         return q, cands, self.temporal(x, mask=causal)[:, 1:]
 
@@ -127,11 +122,6 @@ class TemAdapter(QAMethod):
         ce = nn.functional.cross_entropy(self._answer(q, cands, h).float(), b.answer)
         forecast = nn.functional.mse_loss(self.forecast(h[:, :-1]), b.frames[:, 1:])
         out = {"ce": ce, "forecast": self.config.forecast_weight * forecast}
-        if b.captions is not None and self.config.caption_weight:
-            sentences = self.head.candidate(self.semantic(b.captions))
-            logits = self.reader.candidate_logits(sentences, h)
-            out["captions"] = self.config.caption_weight * caption_alignment(logits, b.caption_mask, b.caption_frames)
-        if b.question_frames is not None and self.config.caption_weight:
-            out["question_event"] = self.config.caption_weight * span_attention(self.reader.question_logits(q, h),
-                                                                                b.question_frames)
+        out.update(timed_caption_losses(b, self.reader, lambda x: self.head.candidate(self.semantic(x)), q, h,
+                                        self.config.caption_weight))
         return out
