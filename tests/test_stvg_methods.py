@@ -49,7 +49,7 @@ def _batch(T: int = 6):
                      ["the red circle moves to the left.", "which red shape moves to the left?",
                       "the blue square grows."], torch.ones(3, T, dtype=torch.bool),
                      torch.rand(3, T, 4, generator=g) * 0.5 + 0.25, torch.ones(3, T, dtype=torch.bool),
-                     torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]))
+                     torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.rand(3, T, 4, generator=g) * 0.5 + 0.25)
 
 
 @pytest.mark.parametrize("use_video_model", [True, False])
