@@ -49,7 +49,7 @@ def _batch(T: int = 6):
                      ["the red circle moves to the left.", "which red shape moves to the left?",
                       "the blue square grows."], torch.ones(3, T, dtype=torch.bool),
                      torch.rand(3, T, 4, generator=g) * 0.5 + 0.25, torch.ones(3, T, dtype=torch.bool),
-                     torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]))
+                     torch.tensor([0, 1, 2]), torch.tensor([3, 4, 5]), torch.rand(3, T, 4, generator=g) * 0.5 + 0.25)
 
 
 @pytest.mark.parametrize("use_video_model", [True, False])
@@ -71,3 +71,48 @@ def test_cgstvg_reads_the_video_model_only_when_switched_on(grounder, use_video_
     assert changed == use_video_model
     loss = m.loss(b)
     assert set(loss) == {"l1", "giou", "sted", "inside"} and all(torch.isfinite(v) for v in loss.values())
+
+
+def _split(T: int = 6):
+    from i2vbench.methods.stvg.data import STVGQuery, STVGSplit
+
+    rng = np.random.default_rng(0)
+    tokens = {v: rng.normal(size=(T, 64, 128)).astype(np.float16) for v in ("v0", "v1")}
+    caps = [("v0", "the red circle moves to the left."), ("v0", "which red shape moves to the left?"),
+            ("v1", "the blue square grows.")]
+    queries = [STVGQuery(f"q{i}", v, c, "declarative", T, (1, 4)) for i, (v, c) in enumerate(caps)]
+    boxes = np.tile(np.array([10, 10, 30, 30], np.float32), (len(caps), T, 1))
+    return STVGSplit(queries, tokens, boxes, 64)
+
+
+def test_anchored_tubedetr_starts_boxing_as_the_frozen_grounder(grounder) -> None:
+    """With ``anchor``, the untrained TubeDETR's box on every frame is the frozen ILFM's
+    frame-wise box (the baseline's), whatever the motion inputs; training then moves it."""
+    from i2vbench.methods.stvg.base import ground_frames
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
+
+    torch.manual_seed(0)
+    split = _split()
+    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, motion="both"))
+    preds = m.predict(split)
+    for q in split.queries:
+        want = ground_frames(grounder, split.tokens[q.vid], [q.caption], split.image_size)[0][0]
+        np.testing.assert_allclose(preds[q.qid][1], want, atol=0.05)
+    with torch.no_grad():  # a trained refinement head moves the boxes off the anchors
+        m.net.box_delta[-1].bias.fill_(0.5)
+    moved = m.predict(split)
+    assert not np.allclose(moved["q0"][1], preds["q0"][1], atol=0.5)
+
+
+@pytest.mark.parametrize("motion", ["box", "grid"])
+def test_motion_inputs_reach_the_start_end_loss(grounder, motion: str) -> None:
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
+
+    torch.manual_seed(0)
+    split = _split()
+    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, motion=motion)).train()
+    m.loss(m.batch(split, np.arange(3)))["sted"].backward()
+    last = (m.net.box_motion if motion == "box" else m.net.grid_motion.mlp)[-1]
+    assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
+    other = m.net.grid_motion if motion == "box" else m.net.box_motion
+    assert other is None

@@ -64,7 +64,8 @@ class ContextGuidedGrounder(SpaceTimeGrounder):
     """TubeDETR's space-time grounder with motion in the memory and instance context between stages."""
 
     def __init__(self, grounder: nn.Module, config: CGSTVGConfig, video_dim: int) -> None:
-        super().__init__(grounder, config.stride, config.fast_mode, config.box_in_tsa, config.zero_content)
+        super().__init__(grounder, config.stride, config.fast_mode, config.box_in_tsa, config.zero_content,
+                         config.anchor, config.motion)
         d = grounder.config.width
         self.use_video_model = config.use_video_model
         self.k = config.context_frames
