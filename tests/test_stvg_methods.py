@@ -104,6 +104,28 @@ def test_anchored_tubedetr_starts_boxing_as_the_frozen_grounder(grounder) -> Non
     assert not np.allclose(moved["q0"][1], preds["q0"][1], atol=0.5)
 
 
+def test_anchors_computed_once_for_a_run_are_those_a_method_grounds_itself(grounder) -> None:
+    """The runner grounds every (video, sentence) once for all methods and seeds; a method given
+    them predicts exactly as one that grounds each batch's sentences itself."""
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig, anchor_boxes
+
+    split = _split()
+    given = anchor_boxes(grounder, split)
+    assert set(given) == {(q.vid, q.caption) for q in split.queries}
+    one_by_one = {}
+    for q in split.queries:  # another batching: one sentence at a time
+        one_by_one.update(anchor_boxes(grounder, split, [q]))
+    for key, boxes in given.items():
+        np.testing.assert_array_equal(boxes, one_by_one[key])
+    preds = []
+    for anchors in (given, None):
+        torch.manual_seed(0)
+        preds.append(TubeDETR(grounder, TubeDETRConfig(anchor=True), anchors).predict(split))
+    for qid, (span, boxes) in preds[0].items():
+        assert preds[1][qid][0] == span
+        np.testing.assert_array_equal(preds[1][qid][1], boxes)
+
+
 @pytest.mark.parametrize("motion", ["box", "grid"])
 def test_motion_inputs_reach_the_start_end_loss(grounder, motion: str) -> None:
     from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig

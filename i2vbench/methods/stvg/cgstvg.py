@@ -129,9 +129,9 @@ class CGSTVG(TubeDETR):
     config_class = CGSTVGConfig
 
     def __init__(self, grounder: nn.Module, video_features: dict[str, np.ndarray],
-                 config: CGSTVGConfig | None = None) -> None:
+                 config: CGSTVGConfig | None = None, anchors: dict[tuple[str, str], np.ndarray] | None = None) -> None:
         self.video_dim = next(iter(video_features.values())).shape[-1]
-        super().__init__(grounder, config or CGSTVGConfig())
+        super().__init__(grounder, config or CGSTVGConfig(), anchors)
         self.video_features = video_features
 
     def build_net(self, grounder: nn.Module) -> ContextGuidedGrounder:

@@ -50,6 +50,7 @@ tower and every multimodal layer), guided attention loss, test-time temporal sub
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,7 +69,7 @@ from i2vbench.methods.backbones.tinyground import (
 from i2vbench.methods.paradigms.common import PatchGridMotion, temporal_differences
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.stvg.base import Predictions, STVGMethod, ground_frames
-from i2vbench.methods.stvg.data import STVGSplit
+from i2vbench.methods.stvg.data import STVGQuery, STVGSplit
 from i2vbench.methods.trainable import TrainConfig
 
 
@@ -375,6 +376,24 @@ def best_moment(start_logits: torch.Tensor, end_logits: torch.Tensor, mask: torc
     return k // T, k % T + 1
 
 
+def anchor_boxes(grounder: nn.Module, split: STVGSplit, queries: Iterable[STVGQuery] | None = None
+                 ) -> dict[tuple[str, str], np.ndarray]:
+    """The frozen grounding ILFM's box on every frame for each (video, sentence) of ``queries``
+    (default: all of ``split``'s), ``(T, 4)`` cxcywh in [0, 1]: ``anchor: true``'s reference boxes,
+    the frame-wise baseline's boxes."""
+    todo: dict[str, list[str]] = {}
+    for q in split.queries if queries is None else queries:
+        captions = todo.setdefault(q.vid, [])
+        if q.caption not in captions:
+            captions.append(q.caption)
+    grounder.eval()
+    out = {}
+    for vid, captions in todo.items():
+        xyxy, _ = ground_frames(grounder, split.tokens[vid], captions, 1)
+        out.update({(vid, c): box_xyxy_to_cxcywh(torch.from_numpy(b)).numpy() for c, b in zip(captions, xyxy, strict=True)})
+    return out
+
+
 @register_method("tubedetr", task="stvg", paradigm="full_fine_tuning", display="TubeDETR",
                  survey_row="TubeDETR", ref=78, paper="TubeDETR: Spatio-temporal video grounding with transformers")
 class TubeDETR(STVGMethod):
@@ -384,15 +403,17 @@ class TubeDETR(STVGMethod):
 
     config_class = TubeDETRConfig
 
-    def __init__(self, grounder: nn.Module, config: TubeDETRConfig | None = None) -> None:
+    def __init__(self, grounder: nn.Module, config: TubeDETRConfig | None = None,
+                 anchors: dict[tuple[str, str], np.ndarray] | None = None) -> None:
         super().__init__()
         self.config = config or TubeDETRConfig()
         self.train_config = self.config.train
         self.net = self.build_net(grounder)
-        # the frozen ILFM whose frame-wise boxes anchor the queries (the baseline's boxes), cached
-        # per (video, sentence): they do not change while the method trains
+        # the frozen ILFM whose frame-wise boxes anchor the queries (the baseline's boxes), per
+        # (video, sentence): they do not change while the method trains, so a run computes them
+        # once for all its methods and seeds (``anchors``); the rest are grounded here
         self.frozen = copy.deepcopy(grounder).freeze() if self.config.anchor else None
-        self._anchors: dict[tuple[str, str], np.ndarray] = {}
+        self._anchors: dict[tuple[str, str], np.ndarray] = dict(anchors or {})
 
     def build_net(self, grounder: nn.Module) -> SpaceTimeGrounder:
         c = self.config
@@ -402,17 +423,9 @@ class TubeDETR(STVGMethod):
         """(B, T, 4) cxcywh in [0, 1]: the frozen ILFM's box for each query's sentence on each
         frame (padding frames repeat the last one)."""
         qs = [split.queries[i] for i in idx]
-        todo: dict[str, list[str]] = {}
-        for q in qs:
-            if (q.vid, q.caption) not in self._anchors:
-                todo.setdefault(q.vid, [])
-                if q.caption not in todo[q.vid]:
-                    todo[q.vid].append(q.caption)
-        self.frozen.eval()
-        for vid, captions in todo.items():
-            xyxy, _ = ground_frames(self.frozen, split.tokens[vid], captions, 1)
-            for c, b in zip(captions, xyxy, strict=True):
-                self._anchors[(vid, c)] = box_xyxy_to_cxcywh(torch.from_numpy(b)).numpy()
+        missing = [q for q in qs if (q.vid, q.caption) not in self._anchors]
+        if missing:
+            self._anchors.update(anchor_boxes(self.frozen, split, missing))
         out = np.zeros((len(qs), T, 4), np.float32)
         for k, q in enumerate(qs):
             a = self._anchors[(q.vid, q.caption)]
