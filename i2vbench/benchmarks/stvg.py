@@ -173,10 +173,14 @@ def run_stvg(cfg: STVGRunConfig, progress: bool = True) -> RunResult:
 
     def frame_boxes():  # noqa: ANN202 (computed once, before the workers fork: shared by every method and seed)
         if not anchors:
+            import torch
+
             from i2vbench.methods.stvg.tubedetr import anchor_boxes
 
             t1 = time.perf_counter()
-            frozen = grounder()
+            # inside the first asker's build: loading a model must not move the random stream its init draws from
+            with torch.random.fork_rng():
+                frozen = grounder()
             for split in splits.values():
                 anchors.update(anchor_boxes(frozen, split))
             data.stats["anchor_s"] = round(time.perf_counter() - t1, 3)
