@@ -44,6 +44,35 @@ def test_workers_extract_the_features_one_process_does(videos, tmp_path, monkeyp
         np.testing.assert_array_equal(again[vid].pooled, got[2][vid].pooled)
 
 
+def test_a_videos_features_do_not_depend_on_its_batch_or_the_thread_count(videos):
+    """The cache is keyed by video, weights and sampling only: so a video's features must not
+    depend on which other videos share its forward pass, nor on the intra-op threads."""
+    import torch
+
+    from i2vbench.datasets.features import Sampling, encode_frames
+    from i2vbench.datasets.video import decode_frames
+    from i2vbench.methods.backbones import load_backbone
+
+    backbone = load_backbone("tinyclip")
+    frames = [decode_frames(path, 2.0, size=backbone.image_size)[0] for path in list(videos.values())[:6]]
+    threads = torch.get_num_threads()
+    try:
+        runs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            runs.append([encode_frames(backbone, f, Sampling()) for f in frames])  # one video per pass
+            both = encode_frames(backbone, np.concatenate(frames[2:]), Sampling())  # four per pass
+            cut = np.cumsum([len(f) for f in frames[2:]])[:-1]
+            for k, (pooled, layers) in enumerate(zip(np.split(both[0], cut), np.split(both[1], cut), strict=True)):
+                np.testing.assert_array_equal(pooled, runs[-1][k + 2][0])
+                np.testing.assert_array_equal(layers, runs[-1][k + 2][1])
+    finally:
+        torch.set_num_threads(threads)
+    for one, two in zip(*runs, strict=True):
+        np.testing.assert_array_equal(one[0], two[0])
+        np.testing.assert_array_equal(one[1], two[1])
+
+
 def test_perf_features_quick_prints_both_timings(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("I2VBENCH_CACHE", str(tmp_path))
     from i2vbench.perf.__main__ import main
