@@ -402,11 +402,29 @@ def _load_grounder(spec: str, weights: str | None):  # noqa: ANN202
     return load_grounder(spec, weights)
 
 
-@register_runner("ovmot", OVMOTRunConfig)
-def run_ovmot(cfg: OVMOTRunConfig, progress: bool = True) -> RunResult:
-    import numpy as _np
+def category_texts(backbone, gt_paths: dict[str, Path]):  # noqa: ANN001, ANN201
+    """The test file's categories (by id), which of them are base (labelled in training), their
+    phrases, the ILFM's normalised embeddings of "a <phrase>" and its logit scale."""
+    import torch
 
     from i2vbench.io import read_json
+
+    categories = read_json(gt_paths["test"], "TAO ground-truth json")["categories"]
+    categories = sorted(({k: c.get(k) for k in ("id", "name", "frequency")} for c in categories),
+                        key=lambda c: c["id"])
+    labelled = {a["category_id"] for a in read_json(gt_paths["train"], "TAO ground-truth json")["annotations"]}
+    base = np.array([c["id"] in labelled for c in categories])
+    phrases = [str(c["name"]).replace("_", " ") for c in categories]
+    with torch.no_grad():
+        text = backbone.encode_text([f"a {p}" for p in phrases]).pooled.float()
+        text = torch.nn.functional.normalize(text, dim=-1).numpy()
+    scale = float(backbone.logit_scale.detach().exp().clamp(max=100)) if hasattr(backbone, "logit_scale") else 100.0
+    return categories, base, phrases, text, scale
+
+
+@register_runner("ovmot", OVMOTRunConfig)
+def run_ovmot(cfg: OVMOTRunConfig, progress: bool = True) -> RunResult:
+
     from i2vbench.methods.backbones import load_backbone
     from i2vbench.methods.ovmot.base import OVMOTSplit
     from i2vbench.methods.registry import Lazy
@@ -420,19 +438,7 @@ def run_ovmot(cfg: OVMOTRunConfig, progress: bool = True) -> RunResult:
         gt_paths, frames_root = load_splits(cfg, work, progress)
         backbone = load_backbone(cfg.backbone, cfg.pretrained).eval()
         detector = _load_grounder(cfg.detector, cfg.detector_weights)
-        categories = read_json(gt_paths["test"], "TAO ground-truth json")["categories"]
-        categories = sorted(({k: c.get(k) for k in ("id", "name", "frequency")} for c in categories),
-                            key=lambda c: c["id"])
-        train_raw = read_json(gt_paths["train"], "TAO ground-truth json")
-        labelled = {a["category_id"] for a in train_raw["annotations"]}
-        base = _np.array([c["id"] in labelled for c in categories])
-        phrases = [str(c["name"]).replace("_", " ") for c in categories]
-        import torch
-
-        with torch.no_grad():
-            text = backbone.encode_text([f"a {p}" for p in phrases]).pooled.float()
-            text = torch.nn.functional.normalize(text, dim=-1).numpy()
-        scale = float(backbone.logit_scale.detach().exp().clamp(max=100)) if hasattr(backbone, "logit_scale") else 100.0
+        categories, base, phrases, text, scale = category_texts(backbone, gt_paths)
         t0 = time.perf_counter()
         encoder = _Encoder(cfg, detector, backbone, phrases)
         folders = _frame_folders(frames_root)

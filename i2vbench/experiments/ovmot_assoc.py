@@ -40,7 +40,7 @@ def video_tags(built, split: str, crossing_iou: float, min_visible: float) -> di
     """The hard-event tags of each video of ``split``, by its TAO video name."""
     import numpy as np
 
-    from i2vbench.datasets.synthvid.tao import video_name
+    from i2vbench.datasets.synthvid.tao import crossing_pairs, video_name
 
     out = {}
     for vid, _, scene, _ in built.scenes(split):
@@ -50,19 +50,10 @@ def video_tags(built, split: str, crossing_iou: float, min_visible: float) -> di
         labelled = vis & (unhidden >= min_visible)
         n = boxes.shape[1]
         colours, shapes = scene.colors, np.array([o.shape for o in scene.objects])
-        area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-        for a in range(n):
-            for b in range(a + 1, n):
-                x0 = np.maximum(boxes[:, a, 0], boxes[:, b, 0])
-                y0 = np.maximum(boxes[:, a, 1], boxes[:, b, 1])
-                x1 = np.minimum(boxes[:, a, 2], boxes[:, b, 2])
-                y1 = np.minimum(boxes[:, a, 3], boxes[:, b, 3])
-                inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-                iou = inter / np.maximum(area[:, a] + area[:, b] - inter, 1e-6)
-                if ((iou >= crossing_iou) & vis[:, a] & vis[:, b]).any():
-                    tags.add("crossing")
-                    if colours[a] == colours[b] or shapes[a] == shapes[b]:
-                        tags.add("crossing-alike")
+        for a, b in crossing_pairs(boxes, vis, crossing_iou):
+            tags.add("crossing")
+            if colours[a] == colours[b] or shapes[a] == shapes[b]:
+                tags.add("crossing-alike")
         if (labelled & (unhidden < 0.75)).any():
             tags.add("occlusion")
         for j in range(n):
@@ -178,7 +169,6 @@ def point_probe(built, split: str, videos, crossing_iou: float) -> dict[str, tup
 
 def main() -> None:
     import numpy as np
-    import torch
 
     import i2vbench.benchmarks.ovmot as run
     from i2vbench.benchmarks.runner import seed_everything
@@ -213,15 +203,7 @@ def main() -> None:
         gt_paths, frames_root = run.load_splits(cfg, work, False)
         backbone = load_backbone(cfg.backbone, cfg.pretrained).eval()
         detector = run._load_grounder(cfg.detector, cfg.detector_weights)
-        cats = sorted(({k: c.get(k) for k in ("id", "name", "frequency")}
-                       for c in read_json(gt_paths["test"])["categories"]), key=lambda c: c["id"])
-        labelled = {a["category_id"] for a in read_json(gt_paths["train"])["annotations"]}
-        base = np.array([c["id"] in labelled for c in cats])
-        phrases = [str(c["name"]).replace("_", " ") for c in cats]
-        with torch.no_grad():
-            text = backbone.encode_text([f"a {p}" for p in phrases]).pooled.float()
-            text = torch.nn.functional.normalize(text, dim=-1).numpy()
-        scale = float(backbone.logit_scale.detach().exp().clamp(max=100))
+        cats, base, phrases, text, scale = run.category_texts(backbone, gt_paths)
         enc = run._Encoder(cfg, detector, backbone, phrases)
         folders = run._frame_folders(frames_root)
         stills = run.prepare_stills(cfg, enc, gt_paths["train"], folders, cache, cats, False)

@@ -21,7 +21,6 @@ from pathlib import Path
 
 def main() -> None:
     import numpy as np
-    import torch
 
     import i2vbench.benchmarks.ovmot as run
     from i2vbench.io import read_json
@@ -36,13 +35,7 @@ def main() -> None:
         gt_paths, frames_root = run.load_splits(cfg, Path(work), False)
         backbone = load_backbone(cfg.backbone, cfg.pretrained).eval()
         detector = run._load_grounder(cfg.detector, cfg.detector_weights)
-        cats = sorted(({k: c.get(k) for k in ("id", "name", "frequency")}
-                       for c in read_json(gt_paths["test"])["categories"]), key=lambda c: c["id"])
-        phrases = [str(c["name"]).replace("_", " ") for c in cats]
-        with torch.no_grad():
-            text = backbone.encode_text([f"a {p}" for p in phrases]).pooled.float()
-            text = torch.nn.functional.normalize(text, dim=-1).numpy()
-        scale = float(backbone.logit_scale.detach().exp().clamp(max=100))
+        cats, _, phrases, text, scale = run.category_texts(backbone, gt_paths)
         enc = run._Encoder(cfg, detector, backbone, phrases)
         folders = run._frame_folders(frames_root)
         st = run.prepare_stills(cfg, enc, gt_paths["train"], folders, cache, cats, False)

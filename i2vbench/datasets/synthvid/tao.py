@@ -109,10 +109,12 @@ def _xywh(b: np.ndarray) -> list[float]:
             round(float(b[3] - b[1]), 2)]
 
 
-def _crossings(boxes: np.ndarray, visible: np.ndarray, thr: float) -> int:
-    """Pairs of objects whose boxes overlap with IoU >= thr on a frame where both are visible."""
+def crossing_pairs(boxes: np.ndarray, visible: np.ndarray, thr: float) -> list[tuple[int, int]]:
+    """Pairs (a, b), a < b, of objects whose boxes (T, N, 4 xyxy) overlap with IoU >= thr on a
+    frame where both are visible."""
     n = boxes.shape[1]
-    count = 0
+    area = (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+    pairs = []
     for a in range(n):
         for b in range(a + 1, n):
             x0 = np.maximum(boxes[:, a, 0], boxes[:, b, 0])
@@ -120,10 +122,10 @@ def _crossings(boxes: np.ndarray, visible: np.ndarray, thr: float) -> int:
             x1 = np.minimum(boxes[:, a, 2], boxes[:, b, 2])
             y1 = np.minimum(boxes[:, a, 3], boxes[:, b, 3])
             inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-            area = lambda j: (boxes[:, j, 2] - boxes[:, j, 0]) * (boxes[:, j, 3] - boxes[:, j, 1])  # noqa: E731
-            iou = inter / np.maximum(area(a) + area(b) - inter, 1e-6)
-            count += bool(((iou >= thr) & visible[:, a] & visible[:, b]).any())
-    return count
+            iou = inter / np.maximum(area[:, a] + area[:, b] - inter, 1e-6)
+            if ((iou >= thr) & visible[:, a] & visible[:, b]).any():
+                pairs.append((a, b))
+    return pairs
 
 
 def annotate(scene: Scene, rng: np.random.Generator, cfg: TAOConfig) -> dict:
@@ -140,7 +142,7 @@ def annotate(scene: Scene, rng: np.random.Generator, cfg: TAOConfig) -> dict:
     for t in range(0, scene.n_frames, cfg.annotate_every):
         for j in np.flatnonzero(labelled[t]).tolist():
             rows.append([t, j, *_xywh(boxes[t, j])])
-    return {"tao_boxes": rows, "crossings": _crossings(boxes, scene.visibility, cfg.crossing_iou)}
+    return {"tao_boxes": rows, "crossings": len(crossing_pairs(boxes, scene.visibility, cfg.crossing_iou))}
 
 
 def video_name(split: str, vid: str) -> str:
