@@ -13,7 +13,9 @@ colour and shape, and how much of it is hidden on every frame):
 - ``same-colour`` / ``same-shape``: the video has two objects of one colour / one shape.
 
 For each group the methods' predictions are scored together (TETA's AssocA, class-averaged as
-everywhere) and per video (how many videos a method wins or loses against the baseline by more
+everywhere); then, on the writer's scripted crossings (``crossing_events``, TAO writer version
+2), how many identities each method keeps from the last labelled frame before a crossing to the
+first one after (:func:`kept_through_crossings`); and per video (how many videos a method wins or loses against the baseline by more
 than 0.5 AssocA). Then the two-view retrieval accuracy on stills of the split (each labelled
 frame and a random affine view of it, as the training stills): for every detection covering an
 object in view 0, is the nearest view-1 detection *of the same still* (the other objects of the
@@ -68,6 +70,48 @@ def video_tags(built, split: str, crossing_iou: float, min_visible: float) -> di
     return out
 
 
+def kept_through_crossings(built, split: str, gt_raw: dict, rows: list[dict], min_visible: float) -> tuple[int, int]:  # noqa: ANN001
+    """(identities kept, identities tried) through the writer's scripted crossings
+    (``crossing_events``), judged on the labelled (1 fps) frames as TETA is: for each object of a
+    crossing labelled on a frame before it and one after it, is the predicted box covering it
+    (IoU >= 0.5, the best one) on its last labelled frame before the crossing in the same track
+    as the one covering it on its first labelled frame after?"""
+    import numpy as np
+
+    from i2vbench.datasets.synthvid.tao import video_name
+    from i2vbench.methods.ovmot.base import box_iou
+
+    vid_of = {v["name"]: v["id"] for v in gt_raw["videos"]}
+    image_of = {(im["video_id"], im["frame_index"]): im["id"] for im in gt_raw["images"]}
+    pred: dict[int, list[dict]] = {}
+    for r in rows:
+        pred.setdefault(r["image_id"], []).append(r)
+    kept = tried = 0
+    for vid, _, scene, rec in built.scenes_with(None, split):
+        v = vid_of[video_name(split, vid)]
+        lab = scene.visibility & (scene.visible_fraction() >= min_visible)
+        frames = sorted(f for (w, f) in image_of if w == v)
+
+        def track_at(f: int, j: int, v: int = v, scene=scene) -> int | None:  # noqa: ANN001
+            ps = pred.get(image_of[(v, f)], [])
+            if not ps:
+                return None
+            b = np.array([[p["bbox"][0], p["bbox"][1], p["bbox"][0] + p["bbox"][2], p["bbox"][1] + p["bbox"][3]]
+                          for p in ps], np.float32)
+            iou = box_iou(scene.boxes[f, j][None], b)[0]
+            return ps[int(iou.argmax())]["track_id"] if iou.max() >= 0.5 else None
+
+        for c in rec.get("crossing_events", []):
+            for j in c["objects"]:
+                before = [f for f in frames if f <= c["start"] * scene.fps and lab[f, j]]
+                after = [f for f in frames if f >= c["end"] * scene.fps and lab[f, j]]
+                if before and after:
+                    tried += 1
+                    a = track_at(before[-1], j)
+                    kept += int(a is not None and a == track_at(after[0], j))
+    return kept, tried
+
+
 def _assoc(gt_raw: dict, rows: list[dict], video_ids: set[int], work: Path, key: str = "AssocA") -> float:
     from i2vbench.benchmarks.ovmot import _subset_gt
     from i2vbench.metrics.teta import evaluate_files
@@ -105,7 +149,8 @@ def retrieval(stills, emb, objects_only: bool = False) -> float:  # noqa: ANN001
     return 100 * hits / max(n, 1)
 
 
-def point_probe(built, split: str, videos, crossing_iou: float) -> dict[str, tuple[float, float, float, int]]:  # noqa: ANN001
+def point_probe(built, split: str, videos, crossing_iou: float, levels: int = 2  # noqa: ANN001
+                ) -> dict[str, tuple[float, float, float, int]]:
     """NetTrack's extra model on the split's frames, against the writer's exact boxes: a 4 x 4 net
     over the inner 60 % of each object's box (as NetTrack's config), followed one frame by the
     point tracker; per object-frame pair where the object is >= 50 % unhidden on both frames:
@@ -127,9 +172,9 @@ def point_probe(built, split: str, videos, crossing_iou: float) -> dict[str, tup
         g = gray[video_name(split, vid)]
         boxes, vis = scene.boxes, scene.visible_fraction()
         g_inner = 0.5 + ((np.arange(4) + 0.5) / 4 - 0.5) * 0.6
-        prev = Pyramid(g[0])
+        prev = Pyramid(g[0], levels)
         for t in range(len(g) - 1):
-            nxt = Pyramid(g[t + 1])
+            nxt = Pyramid(g[t + 1], levels)
             on = np.flatnonzero((vis[t] >= 0.5) & (vis[t + 1] >= 0.5))
             if len(on):
                 nets = []
@@ -240,6 +285,10 @@ def main() -> None:
             if not ids:
                 continue
             print(f"{g:16s} {len(ids):3d} " + " ".join(f"{_assoc(raw, preds[n], ids, work):9.2f}" for n in preds))
+        kept = {n: kept_through_crossings(built, args.split, raw, preds[n], tcfg.min_visible) for n in preds}
+        if any(t for _, t in kept.values()):
+            print("identities kept through the scripted crossings (1 fps frames before / after): "
+                  + ", ".join(f"{n} {k}/{t} ({100 * k / max(t, 1):.0f} %)" for n, (k, t) in kept.items()))
         per_video = {n: {i: _assoc(raw, preds[n], {i}, work) for i in group_ids["all"]} for n in preds}
         print("\nper video vs baseline (AssocA differences beyond 0.5): wins / losses / mean difference")
         for g in GROUPS:
@@ -262,8 +311,9 @@ def main() -> None:
             print("\nNetTrack's point tracker, one frame step on the writer's boxes: reliable / inside its "
                   "own next box / inside another's only (% of reliable) / error in px (a point not "
                   "moved: its error) / object-frame pairs")
+            levels = models["nettrack"].config.pyramid_levels
             for k, (rel, own, other, err, still, n) in point_probe(built, args.split, videos,
-                                                                   tcfg.crossing_iou).items():
+                                                                   tcfg.crossing_iou, levels).items():
                 print(f"{k:16s} {rel:5.1f} % {own:5.1f} % {other:5.1f} % {err:5.2f} ({still:5.2f}) {n}")
         print(f"\ntwo-view retrieval within a still ({args.split} stills; train stills in brackets)")
         feats = {"frozen region": lambda s: s.region, "frozen crop": lambda s: s.crop,
