@@ -126,6 +126,27 @@ def test_anchors_computed_once_for_a_run_are_those_a_method_grounds_itself(groun
         np.testing.assert_array_equal(preds[1][qid][1], boxes)
 
 
+def test_framewise_reads_the_shared_anchors_to_the_bit(grounder) -> None:
+    """The baseline's boxes are the run's anchors (grounded once, in two one-thread workers):
+    given them it predicts, to the bit, what grounding each video's sentences itself gives."""
+    from i2vbench.methods.stvg.base import FramewiseGrounding, anchor_boxes, ground_frames
+
+    split = _split()
+    two_workers = anchor_boxes(grounder, split, jobs=2)
+    inline = anchor_boxes(grounder, split)
+    assert set(two_workers) == set(inline)
+    for key, boxes in inline.items():
+        np.testing.assert_array_equal(two_workers[key], boxes)
+    given = FramewiseGrounding(grounder, anchors=two_workers).predict(split)
+    alone = FramewiseGrounding(grounder).predict(split)
+    for i, q in enumerate(split.queries):  # the previous form: the split's sentences of a video at once
+        same_video = [p.caption for p in split.queries if p.vid == q.vid]
+        want = ground_frames(grounder, split.tokens[q.vid], same_video, split.image_size)[0][same_video.index(q.caption)]
+        for preds in (given, alone):
+            assert preds[q.qid][0] == (0, q.n_frames)
+            np.testing.assert_array_equal(preds[q.qid][1], want)
+
+
 @pytest.mark.parametrize("motion", ["box", "grid"])
 def test_motion_inputs_reach_the_start_end_loss(grounder, motion: str) -> None:
     from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig

@@ -50,7 +50,6 @@ tower and every multimodal layer), guided attention loss, test-time temporal sub
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,8 +67,8 @@ from i2vbench.methods.backbones.tinyground import (
 )
 from i2vbench.methods.paradigms.common import PatchGridMotion, temporal_differences
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.stvg.base import Predictions, STVGMethod, ground_frames
-from i2vbench.methods.stvg.data import STVGQuery, STVGSplit
+from i2vbench.methods.stvg.base import Predictions, STVGMethod, anchor_boxes
+from i2vbench.methods.stvg.data import STVGSplit
 from i2vbench.methods.trainable import TrainConfig
 
 
@@ -376,24 +375,6 @@ def best_moment(start_logits: torch.Tensor, end_logits: torch.Tensor, mask: torc
     return k // T, k % T + 1
 
 
-def anchor_boxes(grounder: nn.Module, split: STVGSplit, queries: Iterable[STVGQuery] | None = None
-                 ) -> dict[tuple[str, str], np.ndarray]:
-    """The frozen grounding ILFM's box on every frame for each (video, sentence) of ``queries``
-    (default: all of ``split``'s), ``(T, 4)`` cxcywh in [0, 1]: ``anchor: true``'s reference boxes,
-    the frame-wise baseline's boxes."""
-    todo: dict[str, list[str]] = {}
-    for q in split.queries if queries is None else queries:
-        captions = todo.setdefault(q.vid, [])
-        if q.caption not in captions:
-            captions.append(q.caption)
-    grounder.eval()
-    out = {}
-    for vid, captions in todo.items():
-        xyxy, _ = ground_frames(grounder, split.tokens[vid], captions, 1)
-        out.update({(vid, c): box_xyxy_to_cxcywh(torch.from_numpy(b)).numpy() for c, b in zip(captions, xyxy, strict=True)})
-    return out
-
-
 @register_method("tubedetr", task="stvg", paradigm="full_fine_tuning", display="TubeDETR",
                  survey_row="TubeDETR", ref=78, paper="TubeDETR: Spatio-temporal video grounding with transformers")
 class TubeDETR(STVGMethod):
@@ -430,7 +411,7 @@ class TubeDETR(STVGMethod):
         for k, q in enumerate(qs):
             a = self._anchors[(q.vid, q.caption)]
             out[k, :len(a)], out[k, len(a):] = a, a[-1]
-        return torch.from_numpy(out)
+        return box_xyxy_to_cxcywh(torch.from_numpy(out))
 
     def param_groups(self) -> list[dict]:
         new = {id(p) for p in self.net.new_parameters()}
