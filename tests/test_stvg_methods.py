@@ -126,15 +126,96 @@ def test_anchors_computed_once_for_a_run_are_those_a_method_grounds_itself(groun
         np.testing.assert_array_equal(preds[1][qid][1], boxes)
 
 
+def test_framewise_reads_the_shared_anchors_to_the_bit(grounder) -> None:
+    """The baseline's boxes are the run's anchors (grounded once, in two one-thread workers):
+    given them it predicts, to the bit, what grounding each video's sentences itself gives."""
+    from i2vbench.methods.stvg.base import FramewiseGrounding, anchor_boxes, ground_frames
+
+    split = _split()
+    two_workers = anchor_boxes(grounder, split, jobs=2)
+    inline = anchor_boxes(grounder, split)
+    assert set(two_workers) == set(inline)
+    for key, boxes in inline.items():
+        np.testing.assert_array_equal(two_workers[key], boxes)
+    given = FramewiseGrounding(grounder, anchors=two_workers).predict(split)
+    alone = FramewiseGrounding(grounder).predict(split)
+    for q in split.queries:  # the previous form: the split's sentences of a video at once
+        same_video = [p.caption for p in split.queries if p.vid == q.vid]
+        want = ground_frames(grounder, split.tokens[q.vid], same_video, split.image_size)[0][same_video.index(q.caption)]
+        for preds in (given, alone):
+            assert preds[q.qid][0] == (0, q.n_frames)
+            np.testing.assert_array_equal(preds[q.qid][1], want)
+
+
 @pytest.mark.parametrize("motion", ["box", "grid"])
 def test_motion_inputs_reach_the_start_end_loss(grounder, motion: str) -> None:
     from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
 
     torch.manual_seed(0)
     split = _split()
-    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, motion=motion)).train()
+    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, motion=motion, motion_text=motion == "box")).train()
     m.loss(m.batch(split, np.arange(3)))["sted"].backward()
     last = (m.net.box_motion if motion == "box" else m.net.grid_motion.mlp)[-1]
     assert last.weight.grad is not None and last.weight.grad.abs().sum() > 0
     other = m.net.grid_motion if motion == "box" else m.net.box_motion
     assert other is None
+
+
+def test_sted_prior_peaks_where_the_training_tubes_start_and_end(grounder) -> None:
+    """``sted_prior``: the log-prior added to the start / end logits is the training tubes'
+    relative start and last frames, smoothed; with a flat head the decoded span is the prior's."""
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
+
+    torch.manual_seed(0)
+    split = _split(T=12)  # every tube is frames [1, 4) of 12
+    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, sted_prior=True))
+    m.start_fit(split)
+    prior = m.sted_log_prior(torch.tensor([12, 24]), 24)
+    assert prior[0, :12, 0].argmax() == 1 and prior[0, :12, 1].argmax() == 3
+    assert prior[1, :, 0].argmax() == 2 and prior[1, :, 1].argmax() == 6  # relative: twice as long, twice as late
+    with torch.no_grad():  # a head that says nothing: the span is the prior's
+        m.net.sted[-1].weight.zero_()
+        m.net.sted[-1].bias.zero_()
+    assert {span for span, _ in m.predict(split).values()} == {(1, 4)}
+    m.config.sted_prior = False
+    assert {span for span, _ in m.predict(split).values()} != {(1, 4)}
+
+
+def test_box_motion_input_reads_where_the_anchor_goes_and_when_it_starts() -> None:
+    from i2vbench.methods.stvg.tubedetr import box_motion_input
+
+    T = 10
+    cx = torch.tensor([0.2] * 3 + [0.2 + 0.05 * k for k in range(1, 5)] + [0.4] * 3)  # moves right on frames 3-6
+    box = torch.stack([cx, torch.full((T,), 0.5), torch.full((T,), 0.2), torch.full((T,), 0.2)], -1)[None]
+    pad = torch.zeros(1, T, dtype=torch.bool)
+    x = box_motion_input(box, pad)
+    assert x.shape == (1, T, 28)
+    assert x[..., :4].abs().max() <= 1.0  # the position, centred
+    fwd1, bwd1 = x[0, :, 4], x[0, :, 16]  # cx over one frame, forward and backward
+    assert fwd1[2] > 0 and bwd1[2] == 0  # the move's first step: ahead, not behind
+    assert fwd1[6] == 0 and bwd1[6] > 0  # its last: behind, not ahead
+    assert 0.25 <= float(fwd1[3]) <= 1.0  # the motion is on the position's scale
+    assert (x[0, :, 5:8] == 0).all()  # cy, w, h do not move
+    padded = box_motion_input(torch.cat([box, box[:, -1:].expand(1, 2, 4) * 0 + 0.9], 1),
+                              torch.cat([pad, torch.ones(1, 2, dtype=torch.bool)], 1))
+    assert torch.equal(padded[:, :T], x)  # padding frames never leak into a difference
+
+
+def test_motion_text_lets_the_sentence_reach_the_motion_encoder(grounder) -> None:
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
+
+    torch.manual_seed(0)
+    split = _split()
+    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, motion="box", motion_text=True, time_lr_scale=10.0)).train()
+    m.loss(m.batch(split, np.arange(3)))["sted"].backward()
+    assert m.net.box_motion[-1].weight.grad.abs().sum() > 0
+    with torch.no_grad():  # once the encoder's output layer has learned, the sentence changes it
+        m.net.box_motion[-1].weight.normal_(0, 0.1)
+    m.zero_grad()
+    m.loss(m.batch(split, np.arange(3)))["sted"].backward()
+    assert m.net.motion_text[-1].weight.grad.abs().sum() > 0
+    groups = m.param_groups()
+    assert [g.get("lr_scale", 1.0) for g in groups] == [1.0, m.config.grounder_lr_scale, 10.0]
+    assert {id(p) for p in groups[2]["params"]} == {id(p) for p in m.net.time_parameters()}
+    with pytest.raises(ValueError, match="motion_text"):
+        TubeDETR(grounder, TubeDETRConfig(anchor=True, motion="none", motion_text=True))

@@ -92,6 +92,8 @@ def main() -> None:
     ap.add_argument("overrides", nargs="?", default="{}", help="JSON: the method's config / train keys")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log", default=None, help="append the JSON line to this file")
+    ap.add_argument("--anchors", type=Path, default=None,
+                    help="a pickle of the frozen ILFM's train and val boxes: written on first use, then read")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.from_run is not None:
@@ -122,7 +124,24 @@ def main() -> None:
             video.update(video_model_features(paths, fps, {v: len(t) for v, t in tokens.items()}))
         return video
 
-    provided = {"grounder": Lazy(lambda: load_backbone("tinyground", None)), "video_features": Lazy(video_model)}
+    def frame_boxes() -> dict:  # the run's shared anchors; --anchors keeps them between calls
+        import pickle
+
+        if args.anchors is not None and args.anchors.exists():
+            return pickle.loads(args.anchors.read_bytes())
+        from i2vbench.methods.stvg.base import anchor_boxes
+
+        with torch.random.fork_rng():  # as the runner: grounding must not move the init's random stream
+            frozen = load_backbone("tinyground", None)
+        out = {}
+        for split in (train, val):
+            out.update(anchor_boxes(frozen, split, jobs=2))
+        if args.anchors is not None:
+            args.anchors.write_bytes(pickle.dumps(out))
+        return out
+
+    provided = {"grounder": Lazy(lambda: load_backbone("tinyground", None)), "video_features": Lazy(video_model),
+                "anchors": Lazy(frame_boxes)}
     method = get_method("stvg", args.method).build(provided, over, dataset)
     seed_everything(args.seed)
     t0, c0 = time.perf_counter(), time.process_time()
