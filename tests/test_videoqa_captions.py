@@ -191,3 +191,17 @@ def replace_grid(b, grid):  # noqa: ANN001, ANN201
     from dataclasses import replace
 
     return replace(b, grid=grid)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_channel_stats_equal_numpys_float64_mean_and_std(dtype):
+    """The chunked statistics the QA methods standardise by are numpy's whole-array float64 ones
+    (what start_fit computed before it went chunk by chunk), over chunk boundaries too."""
+    from i2vbench.methods.videoqa.base import channel_stats
+
+    x = (np.random.default_rng(0).normal(0.3, 2.0, (37, 5, 4, 6))).astype(dtype)
+    f = x.reshape(-1, 6).astype(np.float64)
+    mean, std = channel_stats(x, chunk=64)  # 740 rows: 12 chunks, the last partial
+    assert mean.dtype == std.dtype == np.float32
+    np.testing.assert_array_equal(mean, f.mean(0).astype(np.float32))
+    np.testing.assert_allclose(std, (f.std(0) + 1e-6).astype(np.float32), rtol=1e-6)

@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 METRIC = {"vtr": "t2v/R@1", "var": "Top-1", "ovmot": "TETA", "videoqa": "Acc_T"}
+FALLBACK = {"videoqa": "Acc"}  # the VideoQA sets without NExT-QA's question types
 EXTRA = {"vtr": ("t2v/R@5", "t2v/twin-order"), "var": ("Top-5",), "ovmot": ("AssocA", "crossings/AssocA"),
          "videoqa": ("Acc", "Acc_D")}
 
@@ -40,9 +41,10 @@ def rows_of(run: dict, label: str) -> list[dict]:
             continue
         for ps in e["per_seed"]:
             m = ps["metrics"]
+            key = METRIC[task] if METRIC[task] in m else FALLBACK[task]
             out.append({"config": label, "dataset": e["dataset"], "method": e["method"], "seed": ps["seed"],
                         "num_frames": nf, "overrides": over.get(e["method"], {}),
-                        "metric": METRIC[task], "val": round(m[METRIC[task]], 2),
+                        "metric": key, "val": round(m[key], 2),
                         "also": ", ".join(f"{k} {m[k]:.2f}" for k in EXTRA[task] if k in m),
                         "train_s": ps.get("train_s")})
     return out
