@@ -56,6 +56,10 @@ def map_in_workers(fn: Callable[[T], R], items: list[T], jobs: int, threads: int
     jobs = min(jobs, len(items))
     if jobs <= 1 or not sys.platform.startswith("linux") or current().type != "cpu":
         return [fn(x) for x in items]
+    # torch's optimisers import torch._dynamo on their first construction (1.8 CPU-s, measured):
+    # once here, before the fork, rather than once in every worker
+    import torch._dynamo  # noqa: F401
+
     _job = fn
     ctx = multiprocessing.get_context("fork")
     try:

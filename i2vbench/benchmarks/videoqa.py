@@ -265,7 +265,4 @@ def run_videoqa(cfg: VideoQARunConfig, progress: bool = True) -> RunResult:
     seed_everything(cfg.resolved_data_seed)  # a randomly initialised backbone is the data's, too
     backbone = _load_backbone(cfg)
     datasets = [task_data(cfg, n, backbone, progress) for n in names]
-    # torch's optimiser imports torch._dynamo on its first construction (1.8 CPU-s, measured): here,
-    # once, before the run's workers fork, rather than in each of them (six in the default run)
-    import torch._dynamo  # noqa: F401
     return RunResult("videoqa", backbone.backbone_id, train_and_evaluate(cfg, datasets, progress))
