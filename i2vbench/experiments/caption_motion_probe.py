@@ -6,7 +6,7 @@ video. This trains probes (linear, and a one-hidden-layer MLP) on the SynthVid M
 one event, predict that event's motion (8 classes: four directions, grow / shrink, appear /
 disappear) from that frame alone, and from it with its two neighbours in time order. What the
 single frame cannot tell and the ordered window can is what only an order-aware captioner could
-learn. Prints the numbers the README quotes::
+learn. Prints the numbers docs/tasks/captioning.md quotes::
 
     python -m i2vbench.experiments.caption_motion_probe
 """

@@ -2,8 +2,8 @@
 during training and after it: where does it fail? Prints one JSON line per checkpoint: val CIDEr
 (coco-caption's, the run's), twin-order, the % of captions in the pool's grammar and naming the
 video's number of events, and, per event position, the % with the right colour, shape and
-motion (``parse_caption`` reads each caption back into its events). The README's captioning
-section quotes these lines::
+motion (``parse_caption`` reads each caption back into its events). docs/tasks/captioning.md
+quotes these lines::
 
     python -m i2vbench.experiments.caption_val_curve qadapter --set '{"num_beams": 1}' --every 5 \\
         --decode '[{"num_beams": 3}, {"num_beams": 5}, {"num_beams": 8}]'

@@ -12,7 +12,7 @@ thread each, two at a time):
 If the dense head on Moment-DETR's own encoder beats the prior where the set decoder does not,
 the query reaches the encoder and is lost in the decoder (set prediction's slow convergence,
 the weakness QD-DETR names: the decoder's moments barely depend on the query). Prints the table
-the README quotes::
+docs/tasks/tvg.md quotes::
 
     python -m i2vbench.experiments.moment_detr_decoder [--epochs 8,24]
 """

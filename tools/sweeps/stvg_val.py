@@ -4,7 +4,7 @@ oracle time, so space and time are seen apart.
 ``bench run`` scores tubes (m_vIoU mixes where and when); this tool adds the mean IoU of the
 predicted box with the ground-truth box on the frames of the ground-truth tube (whatever span the
 method predicted), and the share of those frames with IoU >= 0.5: how well a method boxes the
-target when it is told the time. The recipes of issue 15 were chosen with it (README, STVG)::
+target when it is told the time. The recipes of issue 15 were chosen with it (docs/tasks/stvg.md)::
 
     PYTHONPATH=. python tools/sweeps/stvg_val.py framewise
     PYTHONPATH=. python tools/sweeps/stvg_val.py cgstvg '{"epochs": 2}'

@@ -132,7 +132,7 @@ class PatchGridMotion(nn.Module):
     to the frame's state. The pooled frame embedding averages position away: on the SynthVid
     NExT-QA videos a supervised frame probe reads the motion under way (8 motions, direction
     included) at 27.9 % from the class token and its difference, at 73.3 % from the 4×4 grid and
-    its difference (README, "Video question answering"). Narrow cells because the grid is
+    its difference (docs/tasks/videoqa.md). Narrow cells because the grid is
     g² × W wide and the training sets are a few hundred videos.
     """
 

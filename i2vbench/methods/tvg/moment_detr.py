@@ -51,7 +51,7 @@ class MomentDETRConfig:
     # chosen on SynthVid's val split (seed 0, tinyclip v2 and its candidates): every variant stayed in
     # 15-20 val mIoU (lr 1e-3 / 2e-4 / 1e-4, 8 to 24 epochs, batch 16 / 32, token or pooled clip
     # features), so the shortest schedule keeps the shared CPU for the other methods; where the
-    # query is lost: python -m i2vbench.experiments.moment_detr_decoder (README)
+    # query is lost: python -m i2vbench.experiments.moment_detr_decoder (docs/tasks/tvg.md)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=16))
 
 

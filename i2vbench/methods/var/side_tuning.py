@@ -74,7 +74,7 @@ class DiSTConfig:
     # But 40 epochs at 2e-3 (warm-up 5 %) reached 91.7 on seed 0 only: seeds 1 and 2 stopped at 46.7 /
     # 47.2, the order-blind plateau (18 classes closed under time reversal: at most ~50 % without
     # order). lr 1e-3 with a 20 % warm-up: val 88.9 / 95.0 on seeds 1 / 2 (tools/sweeps/vtrvar,
-    # README "Action recognition")
+    # docs/tasks/var.md)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=40, lr=1e-3, batch_size=32,
                                                                    weight_decay=0.05, grad_clip=1.0,
                                                                    warmup_frac=0.2))

@@ -73,7 +73,7 @@ class TemAdapterConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=32))
     # SynthVid-NExT-QA val (seed 0), with the grid: captions of the events, 24 epochs, Acc_T 27.9; and the
     # question's event, 40 epochs, 38.9; without captions (caption_weight 0) 40 epochs stay at chance, 19.5
-    # (README "Video question answering"). The default run's 300 s budget (issue 14) then chose on val (seed 0;
+    # (docs/tasks/videoqa.md). The default run's 300 s budget (issue 14) then chose on val (seed 0;
     # configs tools/sweeps/videoqa/budget_*): 32 epochs on NExT-QA (Acc_T 33.7 against 36.9 at 40), 6 on MSVD-QA
     # (Acc 57.7 against 56.5 at 12) and MSRVTT-MC (68.0 against 66.7); How2QA keeps the 12 above.
     dataset_recipes: ClassVar[dict[str, dict]] = {"synthvid-nextqa": {"epochs": 32}, "synthvid-msvd-qa": {"epochs": 6},

@@ -16,7 +16,7 @@ frame-text similarities:
   selects the frames where it is under way, a sentence the video never shows (the event played
   backwards) none of them, and the question selects the frames of the event it names. This is the
   teacher the frozen ILFM cannot be on those videos (its pooled frame embedding does not say
-  which object moves; README, "Video question answering").
+  which object moves; docs/tasks/videoqa.md).
 
 The ``keep`` frames the selector scores highest are kept per option and per question (a hard
 top-k, as the paper's differentiable sparse sampling ends in a sparse set), and each option is
@@ -70,7 +70,7 @@ class VideoDistillConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=12, lr=1e-3, batch_size=32))
     # SynthVid-NExT-QA val (seed 0; the timed captions' teacher), Acc_T: 12 epochs at lr 1e-3 22.4, at 2e-3 28.8, at
     # 3e-3 27.6; 20 epochs at 1e-3 24.1 (without the ILFM teacher 27.0, but Acc_D 41.3 against 48.8), at 2e-3 27.3
-    # (README "Video question answering", configs in tools/sweeps/videoqa). The other sets keep lr 1e-3 (no captions).
+    # (docs/tasks/videoqa.md, configs in tools/sweeps/videoqa). The other sets keep lr 1e-3 (no captions).
     # The default run's 300 s budget (issue 14) then chose on val (seed 0; tools/sweeps/videoqa/budget_*): 6 epochs
     # on MSVD-QA (Acc 60.7 against 60.1 at 12) and MSRVTT-MC (62.0 against 62.7); NExT-QA keeps 12 (8: Acc_T 20.9
     # against 28.8).

@@ -60,7 +60,7 @@ class ViTiSConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=1e-3, batch_size=32))
     # SynthVid-NExT-QA val (seed 0; the timed captions train the mapping), at lr 2e-3: one prompt per frame, 8 epochs,
     # Acc_T 19.8; the "when" prompt alone 24.4 but Acc_D 23.8 (chance); with the mean frame, 12 epochs, 22.4, with
-    # caption weight 3, 23.8 (Acc_D 46.3; 8 epochs 21.8) (README "Video question answering", configs in
+    # caption weight 3, 23.8 (Acc_D 46.3; 8 epochs 21.8) (docs/tasks/videoqa.md, configs in
     # tools/sweeps/videoqa). The other sets keep 8 epochs at lr 1e-3 (no captions there). The default run's 300 s
     # budget (issue 14) then chose on val (seed 0; tools/sweeps/videoqa/budget_*): 8 epochs on NExT-QA (Acc_T 21.8
     # against 23.8 at 12; ATP 16.0), 6 on MSVD-QA (Acc 60.1 against 57.7 at 8, 47.6 at 4); MSRVTT-MC keeps 8 (58.7

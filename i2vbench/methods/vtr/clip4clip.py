@@ -60,7 +60,7 @@ class CLIP4ClipConfig(VTRConfig):
     # 34.7 vs 33.3 (seqTransf); 8 epochs keep the default run near its time budget. One epoch of every
     # caption once (caption_rounds 10, +25 % steps) gave seed 0 val 36.7 / 37.3 but over seeds 0-2
     # 35.3 ± 1.8 (meanP; default 32.9 ± 0.4) and 34.9 ± 2.3 (seqTransf; 34.2 ± 0.8): not worth the
-    # steps (README, issue 13; tools/sweeps/vtrvar/vtr_d_caption_rounds10.yaml)
+    # steps (docs/tasks/vtr.md, issue 13; tools/sweeps/vtrvar/vtr_d_caption_rounds10.yaml)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, lr=2e-3, batch_size=32))
 
 
