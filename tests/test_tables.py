@@ -210,3 +210,30 @@ def test_runs_over_several_seeds_print_mean_and_std_and_val_records_stay_out(ben
     mine = [r for r in rows if r["kind"] == "reproduced"]
     assert len(mine) == 1 and mine[0]["metrics_std"]["m_IoU"] == 1.5
     assert r"$\pm$" in bench("tables", "--task", "tvg", "--format", "latex", "--with-runs")[1]
+
+
+def test_a_later_one_seed_run_does_not_replace_a_mean_over_seeds(bench, tmp_path, monkeypatch):
+    """The row shows the newest record over the most seeds: a timing run of seed 0 made after the
+    three-seed run does not replace its mean, a newer three-seed run does."""
+    monkeypatch.setenv("I2VBENCH_RESULTS", str(tmp_path / "results"))
+
+    def write(run_id: str, miou: float, seeds: int) -> None:
+        run = tmp_path / "results" / "runs" / run_id
+        run.mkdir(parents=True)
+        record = {"task": "tvg", "dataset": "synthvid-tvg", "split": "test", "method": "R²-Tuning",
+                  "method_id": "r2_tuning", "paradigm": "side_tuning", "ilfm": "tinyclip-0123456789ab",
+                  "citation": {"ref": 67, "title": "R²-Tuning"}, "kind": "reproduced",
+                  "metrics": {"mIoU": miou}, "metrics_std": {"mIoU": 1.0} if seeds > 1 else None,
+                  "per_seed": [{"seed": s, "metrics": {"mIoU": miou}} for s in range(seeds)]}
+        (run / "run.json").write_text(json.dumps({"records": [record]}))
+
+    def shown() -> str:
+        code, out, err = bench("tables", "--task", "tvg", "--format", "md", "--with-runs")
+        assert code == 0, err
+        return next(line for line in out.splitlines() if "↳ R²-Tuning" in line)
+
+    write("20261201T010000-tvg-seeds0-2x3", 60.0, 3)
+    write("20261201T020000-tvg-seed0", 55.0, 1)
+    assert "60.0 ± 1.0" in shown() and "55.0" not in shown()
+    write("20261201T030000-tvg-seeds0-2x3", 62.0, 3)
+    assert "62.0 ± 1.0" in shown()

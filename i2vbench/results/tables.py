@@ -102,7 +102,10 @@ def _row_from(recs: list[ResultRecord], spec: TaskSpec) -> TableRow:
         printed_as=(first.survey.printed.get("method") if first.survey else None),
         survey_row=first.survey.row if first.survey else None,
     )
-    for rec in recs:  # later records (newer runs) overwrite earlier ones column by column
+    # records over more seeds overwrite those over fewer, and among equals newer runs overwrite
+    # older ones, column by column: a later one-seed run (a timing run, a val probe) does not
+    # replace a three-seed mean
+    for rec in sorted(recs, key=lambda r: len(r.per_seed or ())):
         if rec.dataset not in row.datasets:
             row.datasets.append(rec.dataset)
         on_own = rec.dataset == table_dataset(rec)
