@@ -107,7 +107,8 @@ def test_anchored_tubedetr_starts_boxing_as_the_frozen_grounder(grounder) -> Non
 def test_anchors_computed_once_for_a_run_are_those_a_method_grounds_itself(grounder) -> None:
     """The runner grounds every (video, sentence) once for all methods and seeds; a method given
     them predicts exactly as one that grounds each batch's sentences itself."""
-    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig, anchor_boxes
+    from i2vbench.methods.stvg.base import anchor_boxes
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
 
     split = _split()
     given = anchor_boxes(grounder, split)

@@ -82,7 +82,7 @@ from i2vbench.methods.backbones.tinyground import (
 )
 from i2vbench.methods.paradigms.common import PatchGridMotion
 from i2vbench.methods.registry import register_method
-from i2vbench.methods.stvg.base import Predictions, STVGMethod, anchor_boxes
+from i2vbench.methods.stvg.base import AnchorBoxes, Predictions, STVGMethod
 from i2vbench.methods.stvg.data import STVGSplit
 from i2vbench.methods.trainable import TrainConfig
 
@@ -458,11 +458,8 @@ class TubeDETR(STVGMethod):
         self.config = config or TubeDETRConfig()
         self.train_config = self.config.train
         self.net = self.build_net(grounder)
-        # the frozen ILFM whose frame-wise boxes anchor the queries (the baseline's boxes), per
-        # (video, sentence): they do not change while the method trains, so a run computes them
-        # once for all its methods and seeds (``anchors``); the rest are grounded here
-        self.frozen = copy.deepcopy(grounder).freeze() if self.config.anchor else None
-        self._anchors: dict[tuple[str, str], np.ndarray] = dict(anchors or {})
+        # the frozen ILFM's frame-wise boxes (the baseline's) anchor the queries
+        self.anchors = AnchorBoxes(copy.deepcopy(grounder).freeze() if self.config.anchor else None, anchors)
         self._spans = np.zeros((0, 2), np.float32)  # the training tubes' (set by fit)
 
     def build_net(self, grounder: nn.Module) -> SpaceTimeGrounder:
@@ -473,13 +470,9 @@ class TubeDETR(STVGMethod):
     def frame_boxes(self, split: STVGSplit, idx: np.ndarray, T: int) -> torch.Tensor:
         """(B, T, 4) cxcywh in [0, 1]: the frozen ILFM's box for each query's sentence on each
         frame (padding frames repeat the last one)."""
-        qs = [split.queries[i] for i in idx]
-        missing = [q for q in qs if (q.vid, q.caption) not in self._anchors]
-        if missing:
-            self._anchors.update(anchor_boxes(self.frozen, split, missing))
-        out = np.zeros((len(qs), T, 4), np.float32)
-        for k, q in enumerate(qs):
-            a = self._anchors[(q.vid, q.caption)]
+        boxes = self.anchors(split, [split.queries[i] for i in idx])
+        out = np.zeros((len(boxes), T, 4), np.float32)
+        for k, a in enumerate(boxes):
             out[k, :len(a)], out[k, len(a):] = a, a[-1]
         return box_xyxy_to_cxcywh(torch.from_numpy(out))
 
