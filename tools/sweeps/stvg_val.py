@@ -85,6 +85,25 @@ def from_run(run_dir: Path) -> None:
             for k, v in sorted(by_type.items())}}, ensure_ascii=False))
 
 
+def write_anchors(path: Path, anchors: dict[tuple[str, str], np.ndarray]) -> None:
+    """``anchors`` as an .npz (no pickle): the (video, sentence) keys as a string array, one box
+    array each; written whole or not at all."""
+    import io
+
+    from i2vbench.io import atomic_write_bytes
+
+    keys = list(anchors)
+    buf = io.BytesIO()
+    np.savez(buf, keys=np.array(keys, dtype=str).reshape(len(keys), 2),
+             **{f"box{i}": anchors[k] for i, k in enumerate(keys)})
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_anchors(path: Path) -> dict[tuple[str, str], np.ndarray]:
+    with np.load(path, allow_pickle=False) as f:
+        return {(str(v), str(c)): f[f"box{i}"] for i, (v, c) in enumerate(f["keys"])}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("method", nargs="?")
@@ -93,7 +112,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log", default=None, help="append the JSON line to this file")
     ap.add_argument("--anchors", type=Path, default=None,
-                    help="a pickle of the frozen ILFM's train and val boxes: written on first use, then read")
+                    help="an .npz of the frozen ILFM's train and val boxes: written on first use, then read")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.from_run is not None:
@@ -125,10 +144,8 @@ def main() -> None:
         return video
 
     def frame_boxes() -> dict:  # the run's shared anchors; --anchors keeps them between calls
-        import pickle
-
         if args.anchors is not None and args.anchors.exists():
-            return pickle.loads(args.anchors.read_bytes())
+            return read_anchors(args.anchors)
         from i2vbench.methods.stvg.base import anchor_boxes
 
         with torch.random.fork_rng():  # as the runner: grounding must not move the init's random stream
@@ -137,7 +154,7 @@ def main() -> None:
         for split in (train, val):
             out.update(anchor_boxes(frozen, split, jobs=2))
         if args.anchors is not None:
-            args.anchors.write_bytes(pickle.dumps(out))
+            write_anchors(args.anchors, out)
         return out
 
     provided = {"grounder": Lazy(lambda: load_backbone("tinyground", None)), "video_features": Lazy(video_model),
