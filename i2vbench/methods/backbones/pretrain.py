@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from i2vbench.devices import autocast
 from i2vbench.methods.backbones.tinyclip import TinyCLIP, TinyCLIPConfig
 
 # (n, seed, single_object, partial, event_focus) -> (uint8 images (n, 64, 64, 3), captions,
@@ -173,24 +174,20 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": keep, "weight_decay": 0.0}]
 
 
-def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
-
-
 @torch.no_grad()
 def encode_images(model: TinyCLIP, images: np.ndarray, batch: int = 512, bf16: bool = True) -> torch.Tensor:
     """L2-normalised joint-space embeddings of uint8 frames ``(n, H, W, 3)``."""
     out = []
     for i in range(0, len(images), batch):
         x = model.preprocess(torch.from_numpy(np.ascontiguousarray(images[i:i + batch])))
-        with _autocast(bf16):
+        with autocast(bf16):
             out.append(model.encode_frames(x).pooled.float())
     return nn.functional.normalize(torch.cat(out), dim=-1)
 
 
 @torch.no_grad()
 def encode_texts(model: TinyCLIP, texts: list[str], bf16: bool = True) -> torch.Tensor:
-    with _autocast(bf16):
+    with autocast(bf16):
         return nn.functional.normalize(model.encode_text(texts).pooled.float(), dim=-1)
 
 
@@ -379,7 +376,7 @@ def pretrain(cfg: PretrainConfig, *, model_config: TinyCLIPConfig | None = None,
             x = model.preprocess(torch.from_numpy(images))
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg)
-            with _autocast(cfg.bf16):
+            with autocast(cfg.bf16):
                 logits_i, logits_t = model(x, captions)
             loss = contrastive_loss(logits_i, logits_t, captions)
             opt.zero_grad(set_to_none=True)

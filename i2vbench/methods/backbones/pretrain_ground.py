@@ -34,6 +34,7 @@ from i2vbench.datasets.synthvid.grounding import (
     referring_phrases,
 )
 from i2vbench.datasets.synthvid.world import NOVEL_SHAPES, SHAPES
+from i2vbench.devices import autocast
 from i2vbench.methods.backbones.pretrain import (
     environment,
     lr_at,
@@ -115,17 +116,13 @@ def training_phrases(data: GroundingStills, rng: np.random.Generator, cfg: Groun
     return out
 
 
-def _autocast(enabled: bool):
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
-
-
 @torch.no_grad()
 def predict(model: TinyGround, data: GroundingStills, phrases: list[Phrase], bf16: bool = True,
             batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Boxes ``(P, Q, 4)`` xyxy pixels and phrase scores ``(P, Q)`` of each phrase on its still."""
     s = data.images.shape[1]
     tokens = []
-    with _autocast(bf16):
+    with autocast(bf16):
         for a in range(0, len(data), batch):
             tokens.append(model.image_tokens(model.preprocess(torch.from_numpy(data.images[a:a + batch]))))
         tok = torch.cat(tokens)
@@ -260,7 +257,7 @@ def pretrain_ground(cfg: GroundPretrainConfig, *, model_config: TinyGroundConfig
             batch = pair_batch(data, training_phrases(data, np.random.default_rng([cfg.seed, step, 0x7A]), cfg))
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, cfg) * g["scale"]
-            with _autocast(cfg.bf16):
+            with autocast(cfg.bf16):
                 out = model(model.preprocess(torch.from_numpy(data.images)), batch.texts, batch.image_index)
             loss, parts = set_loss(out, batch.boxes, batch.valid, batch.referred)
             opt.zero_grad(set_to_none=True)
