@@ -209,9 +209,15 @@ def task_data(cfg: VideoQARunConfig, name: str, backbone, progress: bool) -> Tas
     strings = list(dict.fromkeys(s for its in items.values() for s in split_strings(its, vocabulary)))
     known = set(strings)
     strings += [s for s in split_strings([], None, captions) if s not in known]
-    encoded = encode_texts(backbone, strings)
-    words = (encoded.tokens * encoded.mask[..., None]).sum(1) / np.maximum(encoded.mask.sum(1, keepdims=True), 1)
-    text = TextTable({s: i for i, s in enumerate(strings)}, encoded.pooled, words.astype(np.float32))
+    # encoded and their word tokens averaged 512 strings at a time (encode_texts' own batches, so the same values):
+    # NExT-QA's ~12,000 strings padded into one (S, L, 256) array first cost ~3 CPU-s, all before the pool starts
+    pooled, words = [], []
+    for i in range(0, len(strings), 512):
+        encoded = encode_texts(backbone, strings[i:i + 512])
+        pooled.append(encoded.pooled)
+        words.append((encoded.tokens * encoded.mask[..., None]).sum(1) / np.maximum(encoded.mask.sum(1, keepdims=True), 1))
+    text = TextTable({s: i for i, s in enumerate(strings)}, np.concatenate(pooled),
+                     np.concatenate(words).astype(np.float32))
     grids = all(f.layers is not None for f in videos.values())
     splits = {s: make_split(its, question_types(kind, its), videos, cfg.fps, cfg.num_frames, text, vocabulary, grids,
                             captions if s == "train" else None, named if s == "train" else None)
