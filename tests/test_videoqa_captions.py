@@ -205,3 +205,28 @@ def test_channel_stats_equal_numpys_float64_mean_and_std(dtype):
     assert mean.dtype == std.dtype == np.float32
     np.testing.assert_array_equal(mean, f.mean(0).astype(np.float32))
     np.testing.assert_allclose(std, (f.std(0) + 1e-6).astype(np.float32), rtol=1e-6)
+
+
+def test_the_training_inputs_taken_once_equal_those_of_each_batch():
+    """start_fit standardises the training split's frames and grid and takes their motion channels
+    once; a batch then reads them (not recomputed per batch, as other splits are): equal to the bit,
+    and dropped when fit ends."""
+    from i2vbench.methods.paradigms.common import temporal_differences
+    from i2vbench.methods.trainable import TrainConfig
+    from i2vbench.methods.videoqa.tem_adapter import TemAdapter, TemAdapterConfig
+
+    np.random.seed(1)
+    sp = _split(None)
+    m = TemAdapter(4, sp.text.width, (4, 6), TemAdapterConfig(hidden=16, train=TrainConfig(epochs=1, batch_size=2)))
+    m.start_fit(sp)
+    assert m._train_inputs is not None and m._train_inputs[0] is sp
+    idx = np.array([1, 0])
+    once = m.batch(sp, idx)
+    prepared, m._train_inputs = m._train_inputs, None
+    each = m.batch(sp, idx)
+    assert once.motion is not None and each.motion is None
+    assert torch.equal(once.frames, each.frames) and torch.equal(once.grid, each.grid)
+    assert torch.equal(once.motion, temporal_differences(each.frames))
+    m._train_inputs = prepared
+    m.fit(sp, progress=False)
+    assert m._train_inputs is None

@@ -179,8 +179,12 @@ def _score(kind: str):  # noqa: ANN202
     return run
 
 
-def task_data(cfg: VideoQARunConfig, name: str, backbone, progress: bool) -> TaskData:  # noqa: ANN001
-    """One set's questions over its videos' features, for :func:`train_and_evaluate`."""
+def task_data(cfg: VideoQARunConfig, name: str, backbone, progress: bool,  # noqa: ANN001
+              loaded: dict[tuple[Path, str], Any] | None = None) -> TaskData:
+    """One set's questions over its videos' features, for :func:`train_and_evaluate`. ``loaded``
+    ((videos folder, stem) → features), shared by a run's sets, keeps the features a set read for
+    the next set on the same video pool (MSVD-QA on MSRVTT-MC's videos, How2QA on NExT-QA's), which
+    then neither reads the cache files again nor holds a second copy of them."""
     from i2vbench.datasets.features import Sampling, encode_texts, extract_video_features
     from i2vbench.datasets.video import find_videos
     from i2vbench.methods.registry import Lazy
@@ -195,8 +199,13 @@ def task_data(cfg: VideoQARunConfig, name: str, backbone, progress: bool) -> Tas
     items, stems = load_items(kind, root, cfg.val_fraction)
     by_stem = find_videos(videos_dir, sorted(set(stems.values())))
     t0 = time.perf_counter()
-    feats = extract_video_features(backbone, backbone.backbone_id, by_stem, Sampling(fps=cfg.fps), progress=progress,
-                                   jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
+    loaded = {} if loaded is None else loaded
+    todo = {s: p for s, p in by_stem.items() if (videos_dir, s) not in loaded}
+    if todo:
+        feats = extract_video_features(backbone, backbone.backbone_id, todo, Sampling(fps=cfg.fps), progress=progress,
+                                       jobs=cfg.threads, init_seed=cfg.resolved_data_seed)
+        loaded.update(((videos_dir, s), f) for s, f in feats.items())
+    feats = {s: loaded[videos_dir, s] for s in by_stem}
     videos = {v: feats[s] for v, s in stems.items()}
     vocabulary = answer_vocabulary(items["train"], cfg.max_answers) if kind == "msvd-qa" else None
     # timed captions of the training videos, where the set has them (SynthVid-NExT-QA's events)
@@ -209,9 +218,15 @@ def task_data(cfg: VideoQARunConfig, name: str, backbone, progress: bool) -> Tas
     strings = list(dict.fromkeys(s for its in items.values() for s in split_strings(its, vocabulary)))
     known = set(strings)
     strings += [s for s in split_strings([], None, captions) if s not in known]
-    encoded = encode_texts(backbone, strings)
-    words = (encoded.tokens * encoded.mask[..., None]).sum(1) / np.maximum(encoded.mask.sum(1, keepdims=True), 1)
-    text = TextTable({s: i for i, s in enumerate(strings)}, encoded.pooled, words.astype(np.float32))
+    # encoded and their word tokens averaged 512 strings at a time (encode_texts' own batches, so the same values):
+    # NExT-QA's ~12,000 strings padded into one (S, L, 256) array first cost ~3 CPU-s, all before the pool starts
+    pooled, words = [], []
+    for i in range(0, len(strings), 512):
+        encoded = encode_texts(backbone, strings[i:i + 512])
+        pooled.append(encoded.pooled)
+        words.append((encoded.tokens * encoded.mask[..., None]).sum(1) / np.maximum(encoded.mask.sum(1, keepdims=True), 1))
+    text = TextTable({s: i for i, s in enumerate(strings)}, np.concatenate(pooled),
+                     np.concatenate(words).astype(np.float32))
     grids = all(f.layers is not None for f in videos.values())
     splits = {s: make_split(its, question_types(kind, its), videos, cfg.fps, cfg.num_frames, text, vocabulary, grids,
                             captions if s == "train" else None, named if s == "train" else None)
@@ -264,5 +279,6 @@ def run_videoqa(cfg: VideoQARunConfig, progress: bool = True) -> RunResult:
         raise BenchError("--data-root/--videos are for the real datasets; the default runs the SynthVid sets")
     seed_everything(cfg.resolved_data_seed)  # a randomly initialised backbone is the data's, too
     backbone = _load_backbone(cfg)
-    datasets = [task_data(cfg, n, backbone, progress) for n in names]
+    loaded: dict[tuple[Path, str], Any] = {}  # features by video, shared by the sets on one pool
+    datasets = [task_data(cfg, n, backbone, progress, loaded) for n in names]
     return RunResult("videoqa", backbone.backbone_id, train_and_evaluate(cfg, datasets, progress))

@@ -128,8 +128,11 @@ class TrainableMethod(nn.Module):
         self.start_fit(train)
         groups = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in self.param_groups()]
         params = [p for g in groups for p in g["params"]]
+        # foreach: one multi-tensor update instead of ~10 small ops per parameter tensor (on the CPU torch defaults
+        # to the per-tensor loop): Tem-Adapter's 61 tensors 2.5 ms a step against 3.0, the same values to the bit
+        # (seed-0 loss curves and predictions equal on the VideoQA and TVG methods)
         opt = torch.optim.AdamW([{"params": g["params"], "lr": cfg.lr * g.get("lr_scale", 1.0)} for g in groups],
-                                lr=cfg.lr, weight_decay=cfg.weight_decay)
+                                lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         steps_per_epoch = self.steps_per_epoch(len(train))
         total = cfg.epochs * steps_per_epoch
         warmup = max(1, int(cfg.warmup_frac * total))
