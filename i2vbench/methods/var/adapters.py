@@ -43,6 +43,7 @@ class AdaptedILFMMethod(VARMethod):
     """Shared by the adapter methods: the frozen prefix cache, the adapted blocks' forward, the head."""
 
     needs = frozenset({"frames"})
+    frames_per_step = False  # read once per split, through the frozen prefix
 
     def _setup(self, backbone: ILFM, adapted_blocks: int, num_classes: int, dropout: float) -> int:
         self.backbone = backbone
