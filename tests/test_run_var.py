@@ -56,6 +56,31 @@ def test_encode_clips_is_per_frame_encoding_with_the_clip_length_set():
     torch.testing.assert_close(out.hidden_states[0].flatten(0, 1), ref.hidden_states[0])
 
 
+@pytest.mark.parametrize("name", ["aim", "st_adapter"])
+def test_adapter_methods_read_the_class_token_the_whole_last_block_computes(name):
+    """AIM and ST-Adapter run their last block's MLP on the class token alone (the head reads
+    nothing else): what they read equals the class token of the whole adapted block's output,
+    with trained-looking (non-zero) adapters and a temporal mix across the clip's frames."""
+    from i2vbench.methods.paradigms.common import num_frames_context
+    from i2vbench.methods.registry import get_method
+
+    torch.manual_seed(0)
+    method = get_method("var", name).build({"backbone": load_backbone("tinyclip"), "num_classes": 5,
+                                            "num_frames": 4})
+    for p in method.backbone.parameters():
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.2)
+    blocks = method.backbone.visual_blocks
+    x = torch.randn(2 * 4, 65, 128)
+    with torch.no_grad(), num_frames_context(4):
+        full = blocks[-1](x)[:, :1]
+        got = method._last_block_class_token(blocks[-1], x)
+        frozen = method.backbone.block_parts(len(blocks) - 1)(x)[:, :1]
+    assert got.shape == (8, 1, 128)
+    torch.testing.assert_close(got, full, rtol=0, atol=1e-5)
+    assert not torch.allclose(full, frozen, atol=1e-2)  # the adapters are in what is compared
+
+
 # ------------------------------------------------------------------- bench run --task var end to end
 
 ONE_EPOCH = ("val_fraction: 0.3\noverrides: {linear_probe: {epochs: 1}, evl: {epochs: 1}, dist: {epochs: 1}, "

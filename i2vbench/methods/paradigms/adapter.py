@@ -185,7 +185,8 @@ class AIMBlock(AdaptedBlock):
         self.parts = parts
         self.scale = scale
 
-    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:  # noqa: ANN002, ANN003
+    def forward(self, x: torch.Tensor, *args, keep: int | None = None, **kwargs) -> torch.Tensor:  # noqa: ANN002, ANN003
+        """``keep``: return only the first ``keep`` tokens' outputs (see :func:`first_token_outputs`)."""
         t = FRAMES_PER_CLIP.value
         if t is None:
             raise RuntimeError("AIMBlock needs num_frames_context(T) around the forward pass")
@@ -196,7 +197,24 @@ class AIMBlock(AdaptedBlock):
         x = x + xt.view(bt // t, n, t, w).transpose(1, 2).reshape(bt, n, w)
         x = x + a["s"](p.attn(p.ln1(x)))
         h = p.ln2(x)
-        return x + p.mlp(h) + self.scale * a["mlp"](h)
+        if keep is None:
+            return x + p.mlp(h) + self.scale * a["mlp"](h)
+        # the frozen MLP acts on each token alone: on the kept ones only (made contiguous: a strided
+        # input takes another matmul kernel, whose bf16 sums round differently). Its adapter (1/16
+        # of its multiply-adds) still runs on every token, so that its weight gradients sum over
+        # the same rows in the same order as the whole block's: training is the whole block's to the bit
+        return x[:, :keep] + p.mlp(h[:, :keep].contiguous()) + self.scale * a["mlp"](h)[:, :keep]
+
+
+def first_token_outputs(parts: BlockParts, x: torch.Tensor, keep: int = 1) -> torch.Tensor:
+    """The block of ``parts`` applied to ``x`` (B, N, W), its output kept at the first ``keep``
+    tokens only: (B, keep, W). Every token enters the attention, but the MLP acts on each token
+    alone, so when only the class token of a block's output is read (a classification head on
+    the last block) the other tokens' MLP, two thirds of a ViT block's multiply-adds, is skipped.
+    Each kept token's output is the one the whole block computes for it."""
+    x = x + parts.attn(parts.ln1(x))
+    x = x[:, :keep]
+    return x + parts.mlp(parts.ln2(x))
 
 
 def insert_aim_adapters(backbone: ILFM, layers: Iterable[int] | None = None, ratio: float = 0.25,

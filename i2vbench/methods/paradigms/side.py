@@ -305,7 +305,8 @@ class DiSTSide(nn.Module):
         ILFM's tokens of the same frames (read at every ``alpha``-th) → (B, dim) video feature."""
         b, t = frames.shape[:2]
         g, a = self.grid, self.alpha
-        x = frames.permute(0, 4, 1, 2, 3).float().div(255.0).sub(0.5).div(0.25)  # (B, 3, T, H, W)
+        # (B, 3, T, H, W), normalised in place: one float copy of the clip's pixels, not four
+        x = frames.permute(0, 4, 1, 2, 3).to(torch.float32, copy=True).div_(255.0).sub_(0.5).div_(0.25)
         x_t = self.stem(x)  # (B, Ct, T, g, g)
         sparse = layer_tokens[:, ::a]  # the spatial encoder's frames
         ts = sparse.shape[1]

@@ -5,7 +5,10 @@ Adapters go into the last ``adapted_blocks`` blocks (the official recipes adapt 
 ViT-B; ST-Adapter's own ``adapter_layers`` option adapts the last N). Everything before the first
 adapted block is frozen and adapter-free, so its output for each frame is computed once per
 split (:func:`~i2vbench.methods.paradigms.common.block_inputs`, kept in bfloat16) and a training
-step runs only the adapted blocks; the same function of the frames, cheaper.
+step runs only the adapted blocks; the same function of the frames, cheaper. The head reads the
+last block's class token alone, so that block's frozen MLP runs on the class token only
+(:func:`~i2vbench.methods.paradigms.adapter.first_token_outputs`; seed-0 scores unchanged to the
+bit, ``tools/timing/var_epoch_profile.py --compare``).
 
 Head, as both official heads: the last block's class token, averaged over the clip's frames,
 layer-normalised, dropout, linear.
@@ -24,7 +27,12 @@ from i2vbench.datasets.features import frame_indices
 from i2vbench.devices import autocast
 from i2vbench.errors import BenchError
 from i2vbench.methods.backbones.base import ILFM
-from i2vbench.methods.paradigms.adapter import STAdapter, insert_adapters, insert_aim_adapters
+from i2vbench.methods.paradigms.adapter import (
+    STAdapter,
+    first_token_outputs,
+    insert_adapters,
+    insert_aim_adapters,
+)
 from i2vbench.methods.paradigms.common import block_inputs, num_frames_context
 from i2vbench.methods.registry import register_method
 from i2vbench.methods.trainable import TrainConfig
@@ -35,6 +43,7 @@ class AdaptedILFMMethod(VARMethod):
     """Shared by the adapter methods: the frozen prefix cache, the adapted blocks' forward, the head."""
 
     needs = frozenset({"frames"})
+    frames_per_step = False  # read once per split, through the frozen prefix
 
     def _setup(self, backbone: ILFM, adapted_blocks: int, num_classes: int, dropout: float) -> int:
         self.backbone = backbone
@@ -82,11 +91,17 @@ class AdaptedILFMMethod(VARMethod):
         x = torch.stack([self._prefix[i] for i in b.ids])  # (B, T, N, W)
         bsz, t = x.shape[:2]
         x = x.flatten(0, 1)
+        blocks = self.backbone.visual_blocks
         with num_frames_context(t), autocast():
-            for blk in self.backbone.visual_blocks[self.first_adapted:]:
+            for blk in blocks[self.first_adapted:-1]:
                 x = blk(x)
-        cls = x[:, 0].float().view(bsz, t, -1).mean(1)
-        return self.head(cls)
+            cls = self._last_block_class_token(blocks[-1], x)  # (B*T, 1, W)
+        return self.head(cls[:, 0].float().view(bsz, t, -1).mean(1))
+
+    def _last_block_class_token(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The last (adapted) block's output at the class token only: the head reads nothing
+        else, so its MLP runs on that token alone (:func:`first_token_outputs`)."""
+        raise NotImplementedError
 
 
 @dataclass
@@ -121,6 +136,9 @@ class AIM(AdaptedILFMMethod):
         first = self._setup(backbone, c.adapted_blocks, num_classes, c.dropout)
         insert_aim_adapters(backbone, range(first, len(backbone.visual_blocks)), c.ratio, c.scale)
         self.temporal_embedding = nn.Parameter(torch.zeros(num_frames, backbone.width))
+
+    def _last_block_class_token(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return block(x, keep=1)
 
     def forward(self, b: VARBatch) -> torch.Tensor:
         t = b.pooled.shape[1]
@@ -164,3 +182,6 @@ class STAdapterVAR(AdaptedILFMMethod):
         kernel = (c.kernel_t, c.kernel_s, c.kernel_s)
         insert_adapters(backbone, lambda w: STAdapter(w, c.bottleneck, kernel, backbone.num_prefix_tokens),
                         layers=range(first, len(backbone.visual_blocks)), before=True)
+
+    def _last_block_class_token(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return first_token_outputs(self.backbone.block_parts(len(self.backbone.visual_blocks) - 1), block.adapter(x))
