@@ -182,6 +182,24 @@ def test_sted_prior_peaks_where_the_training_tubes_start_and_end(grounder) -> No
     assert {span for span, _ in m.predict(split).values()} != {(1, 4)}
 
 
+def test_sted_prior_kept_per_clip_length_equals_it_computed_per_batch_to_the_bit(grounder) -> None:
+    """The prior is fixed once the training tubes are known: the rows kept by (clip length, padded
+    length) are, to the bit, what computing it over every training tube for the batch gives."""
+    from i2vbench.methods.stvg.data import STVGQuery, STVGSplit
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
+
+    rng = np.random.default_rng(0)
+    queries = [STVGQuery(str(i), "v", "c", "declarative", n, (s, s + 3))
+               for i, (n, s) in enumerate(zip(rng.integers(8, 25, 300), rng.integers(0, 5, 300), strict=True))]
+    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, sted_prior=True))
+    m.start_fit(STVGSplit(queries, {}, np.zeros((300, 24, 4), np.float32), 64))
+    for lengths in ([24] * 16, [24] * 5, [12, 24, 20, 24, 7], [9]):
+        n = torch.tensor(lengths)
+        for _ in range(2):  # computed, then read back
+            assert torch.equal(m.sted_log_prior(n, 25), m._log_prior_rows(n, 25))
+    assert m.sted_log_prior(torch.tensor([12]), 12).shape == (1, 12, 2)  # another padded length: its own rows
+
+
 def test_box_motion_input_reads_where_the_anchor_goes_and_when_it_starts() -> None:
     from i2vbench.methods.stvg.tubedetr import box_motion_input
 
