@@ -148,6 +148,25 @@ def test_framewise_reads_the_shared_anchors_to_the_bit(grounder) -> None:
             np.testing.assert_array_equal(preds[q.qid][1], want)
 
 
+def test_grounding_each_caption_encoded_once_equals_it_encoded_per_frame_to_the_bit(grounder) -> None:
+    """The anchors encode each sentence once and repeat it over the frames: the boxes and scores
+    are, to the bit, those of the grounder encoding the sentence again for every frame."""
+    from i2vbench.devices import autocast
+    from i2vbench.methods.backbones.tinyground import box_cxcywh_to_xyxy
+    from i2vbench.methods.stvg.base import ground_frames
+
+    tokens = _split(T=9).tokens["v0"]
+    caps = ["the red circle moves to the left.", "which red shape moves to the left?", "the blue square grows."]
+    boxes, scores = ground_frames(grounder, tokens, caps, 64)
+    with torch.no_grad(), autocast():
+        out = grounder.ground(grounder.img_in(torch.from_numpy(tokens.astype(np.float32))),
+                              [c for c in caps for _ in range(9)], torch.arange(9).repeat(3))
+    score, best = out.match[-1].float().view(3, 9, -1).max(-1)
+    top = torch.gather(out.boxes[-1].float().view(3, 9, -1, 4), 2, best[..., None, None].expand(-1, -1, 1, 4))
+    np.testing.assert_array_equal(boxes, (box_cxcywh_to_xyxy(top.squeeze(2)).clamp(0, 1) * 64).numpy())
+    np.testing.assert_array_equal(scores, score.sigmoid().numpy())
+
+
 @pytest.mark.parametrize("motion", ["box", "grid"])
 def test_motion_inputs_reach_the_start_end_loss(grounder, motion: str) -> None:
     from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
