@@ -55,9 +55,10 @@ class CGSTVGConfig(TubeDETRConfig):
     # Budget (issue 15, fourth round: the default run within 300 s with margin; val, one thread,
     # under load at 4-13; train CPU-s in brackets, the 4-epoch recipe ~168 by the same scaling):
     # 3 epochs with the slow multimodal branch on every 8th frame (stride 8) instead of 4 epochs at
-    # stride 4: decl. m_vIoU / m_tIoU 19.89 / 43.29 on seed 0 (113 CPU-s; the 4-epoch recipe gave
-    # 20.00 / 45.86 as seed 0 of the run before), seeds 1 and 2 in the run's record; the anchored
-    # boxes make the staler slow memory cheap (oracle-time box IoU 0.422). 2 epochs at stride 4 with
+    # stride 4: decl. m_vIoU / m_tIoU 19.89 / 43.29, 17.78 / 40.60, 16.22 / 37.23 on seeds 0, 1, 2
+    # (113 CPU-s; the 4-epoch recipe gave 20.00 / 45.86 as seed 0 of the run before; without the
+    # video model 10.36 / 24.51 on the mean of the three); the anchored boxes make the staler slow
+    # memory cheap (oracle-time box IoU 0.422). 2 epochs at stride 4 with
     # the start / end head and the video model's projections at 10x lr (time_lr_scale 10) did not
     # learn *when*: 12.74 / 29.21 and 12.59 / 30.73 on seeds 0 and 1 (84 CPU-s each), the span
     # prior's level
