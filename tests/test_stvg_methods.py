@@ -148,6 +148,25 @@ def test_framewise_reads_the_shared_anchors_to_the_bit(grounder) -> None:
             np.testing.assert_array_equal(preds[q.qid][1], want)
 
 
+def test_grounding_each_caption_encoded_once_equals_it_encoded_per_frame_to_the_bit(grounder) -> None:
+    """The anchors encode each sentence once and repeat it over the frames: the boxes and scores
+    are, to the bit, those of the grounder encoding the sentence again for every frame."""
+    from i2vbench.devices import autocast
+    from i2vbench.methods.backbones.tinyground import box_cxcywh_to_xyxy
+    from i2vbench.methods.stvg.base import ground_frames
+
+    tokens = _split(T=9).tokens["v0"]
+    caps = ["the red circle moves to the left.", "which red shape moves to the left?", "the blue square grows."]
+    boxes, scores = ground_frames(grounder, tokens, caps, 64)
+    with torch.no_grad(), autocast():
+        out = grounder.ground(grounder.img_in(torch.from_numpy(tokens.astype(np.float32))),
+                              [c for c in caps for _ in range(9)], torch.arange(9).repeat(3))
+    score, best = out.match[-1].float().view(3, 9, -1).max(-1)
+    top = torch.gather(out.boxes[-1].float().view(3, 9, -1, 4), 2, best[..., None, None].expand(-1, -1, 1, 4))
+    np.testing.assert_array_equal(boxes, (box_cxcywh_to_xyxy(top.squeeze(2)).clamp(0, 1) * 64).numpy())
+    np.testing.assert_array_equal(scores, score.sigmoid().numpy())
+
+
 @pytest.mark.parametrize("motion", ["box", "grid"])
 def test_motion_inputs_reach_the_start_end_loss(grounder, motion: str) -> None:
     from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
@@ -180,6 +199,24 @@ def test_sted_prior_peaks_where_the_training_tubes_start_and_end(grounder) -> No
     assert {span for span, _ in m.predict(split).values()} == {(1, 4)}
     m.config.sted_prior = False
     assert {span for span, _ in m.predict(split).values()} != {(1, 4)}
+
+
+def test_sted_prior_kept_per_clip_length_equals_it_computed_per_batch_to_the_bit(grounder) -> None:
+    """The prior is fixed once the training tubes are known: the rows kept by (clip length, padded
+    length) are, to the bit, what computing it over every training tube for the batch gives."""
+    from i2vbench.methods.stvg.data import STVGQuery, STVGSplit
+    from i2vbench.methods.stvg.tubedetr import TubeDETR, TubeDETRConfig
+
+    rng = np.random.default_rng(0)
+    queries = [STVGQuery(str(i), "v", "c", "declarative", n, (s, s + 3))
+               for i, (n, s) in enumerate(zip(rng.integers(8, 25, 300), rng.integers(0, 5, 300), strict=True))]
+    m = TubeDETR(grounder, TubeDETRConfig(anchor=True, sted_prior=True))
+    m.start_fit(STVGSplit(queries, {}, np.zeros((300, 24, 4), np.float32), 64))
+    for lengths in ([24] * 16, [24] * 5, [12, 24, 20, 24, 7], [9]):
+        n = torch.tensor(lengths)
+        for _ in range(2):  # computed, then read back
+            assert torch.equal(m.sted_log_prior(n, 25), m._log_prior_rows(n, 25))
+    assert m.sted_log_prior(torch.tensor([12]), 12).shape == (1, 12, 2)  # another padded length: its own rows
 
 
 def test_box_motion_input_reads_where_the_anchor_goes_and_when_it_starts() -> None:

@@ -96,7 +96,8 @@ def video_model_features(paths: dict[str, Path], fps: float, n_frames: dict[str,
     from i2vbench.datasets.video import decode_frames
     from i2vbench.methods.backbones.tinyvideo import load_tinyvideo
 
-    model = load_tinyvideo()
+    with torch.random.fork_rng():  # loading a model must not move the random stream a method's init draws from
+        model = load_tinyvideo()
     out = {}
     for vid, path in tqdm(paths.items(), desc=f"features ({model.model_id})", unit="video", disable=not progress,
                           leave=False):

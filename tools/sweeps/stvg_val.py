@@ -1,4 +1,4 @@
-"""One STVG method, one recipe, seed 0, scored on val: bench's metrics plus the box quality with
+"""One STVG method, one recipe, one or more seeds, scored on val: bench's metrics plus the box quality with
 oracle time, so space and time are seen apart.
 
 ``bench run`` scores tubes (m_vIoU mixes where and when); this tool adds the mean IoU of the
@@ -7,10 +7,12 @@ method predicted), and the share of those frames with IoU >= 0.5: how well a met
 target when it is told the time. The recipes of issue 15 were chosen with it (docs/tasks/stvg.md)::
 
     PYTHONPATH=. python tools/sweeps/stvg_val.py framewise
-    PYTHONPATH=. python tools/sweeps/stvg_val.py cgstvg '{"epochs": 2}'
+    PYTHONPATH=. python tools/sweeps/stvg_val.py cgstvg '{"epochs": 2}' --seeds 0,1,2
     PYTHONPATH=. python tools/sweeps/stvg_val.py tubedetr '{"epochs": 0, "stride": 1}'   # untrained
 
-One JSON line per call on stdout (appended to ``--log`` too); the test split is never scored.
+One JSON line per seed on stdout (appended to ``--log`` too; ``--seeds 0,1,2`` trains one after
+the other in one process, each built and trained as ``bench run`` builds and trains that seed, so
+a seed's numbers here are that seed's val numbers in a run); the test split is never scored.
 ``--from-run RUN_DIR`` trains nothing: it prints the box IoU with oracle time of a run record's
 prediction files (every method, split and seed there; mean ± sample std over the seeds)::
 
@@ -109,7 +111,7 @@ def main() -> None:
     ap.add_argument("method", nargs="?")
     ap.add_argument("--from-run", type=Path, default=None, help="a run record's folder: score its prediction files")
     ap.add_argument("overrides", nargs="?", default="{}", help="JSON: the method's config / train keys")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma-separated training seeds, one JSON line each")
     ap.add_argument("--log", default=None, help="append the JSON line to this file")
     ap.add_argument("--anchors", type=Path, default=None,
                     help="an .npz of the frozen ILFM's train and val boxes: written on first use, then read")
@@ -121,15 +123,9 @@ def main() -> None:
         ap.error("a method name, or --from-run")
 
     from i2vbench.benchmarks.runner import seed_everything
-    from i2vbench.benchmarks.stvg import (
-        STVGRunConfig,
-        _score,
-        to_split,
-        video_model_features,
-    )
+    from i2vbench.benchmarks.stvg import STVGRunConfig, to_split, video_model_features
     from i2vbench.methods.backbones import load_backbone
     from i2vbench.methods.registry import Lazy, get_method
-    from i2vbench.methods.trainable import TrainingFree
 
     over = json.loads(args.overrides)
     seed_everything(STVGRunConfig().resolved_data_seed)
@@ -143,9 +139,14 @@ def main() -> None:
             video.update(video_model_features(paths, fps, {v: len(t) for v, t in tokens.items()}))
         return video
 
+    anchors: dict = {}
+
     def frame_boxes() -> dict:  # the run's shared anchors; --anchors keeps them between calls
+        if anchors:
+            return anchors
         if args.anchors is not None and args.anchors.exists():
-            return read_anchors(args.anchors)
+            anchors.update(read_anchors(args.anchors))
+            return anchors
         from i2vbench.methods.stvg.base import anchor_boxes
 
         with torch.random.fork_rng():  # as the runner: grounding must not move the init's random stream
@@ -155,14 +156,32 @@ def main() -> None:
             out.update(anchor_boxes(frozen, split, jobs=2))
         if args.anchors is not None:
             write_anchors(args.anchors, out)
-        return out
+        anchors.update(out)
+        return anchors
 
     provided = {"grounder": Lazy(lambda: load_backbone("tinyground", None)), "video_features": Lazy(video_model),
                 "anchors": Lazy(frame_boxes)}
-    method = get_method("stvg", args.method).build(provided, over, dataset)
-    seed_everything(args.seed)
+    for seed in (int(x) for x in args.seeds.split(",")):
+        seed_everything(seed)  # as the runner: the build's init draws from the seed's stream
+        method = get_method("stvg", args.method).build(provided, over, dataset)
+        row = train_and_score(method, train, val, ann, seed)
+        line = json.dumps({"method": args.method, "overrides": over, **row})
+        print(line, flush=True)
+        if args.log:
+            with open(args.log, "a") as fh:
+                fh.write(line + "\n")
+
+
+def train_and_score(method, train, val, ann, seed: int) -> dict:  # noqa: ANN001
+    """``method`` trained on ``train`` with ``seed`` (as the runner trains it), scored on ``val``:
+    bench's metrics, the val loss terms and the box IoU with oracle time."""
+    from i2vbench.benchmarks.runner import seed_everything
+    from i2vbench.benchmarks.stvg import _score
+    from i2vbench.methods.trainable import TrainingFree
+
+    seed_everything(seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    history = method.fit(train, seed=args.seed, progress=False)
+    history = method.fit(train, seed=seed, progress=False)
     train_s, train_cpu = time.perf_counter() - t0, time.process_time() - c0
     preds = method.predict(val)
     terms: dict[str, float] = {}  # the loss terms on the first 96 val sentences (trained methods)
@@ -179,21 +198,15 @@ def main() -> None:
 
     metrics, _ = _score(ann)(Fixed(), "val", val)
     ious = oracle_time_iou(val, preds)
-    row = {"method": args.method, "overrides": over, "seed": args.seed, "split": "val",
-           "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu, 1),
-           "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
-           "epoch_loss": [round(h, 2) for h in history],
-           "val_loss_terms": {k: round(v, 3) for k, v in terms.items()},
-           **{k: round(v, 2) for k, v in metrics.items() if "/" in k},
-           **{f"oracle_time_box_iou/{k}": round(float(np.mean(v)), 4) for k, v in sorted(ious.items())},
-           **{f"oracle_time_iou>=0.5/{k}": round(float(np.mean(np.array(v) >= 0.5)), 4)
-              for k, v in sorted(ious.items())}}
-    line = json.dumps(row)
-    print(line)
-    if args.log:
-        with open(args.log, "a") as fh:
-            fh.write(line + "\n")
-
+    return {"seed": seed, "split": "val",
+            "train_s": round(train_s, 1), "train_cpu_s": round(train_cpu, 1),
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+            "epoch_loss": [round(h, 2) for h in history],
+            "val_loss_terms": {k: round(v, 3) for k, v in terms.items()},
+            **{k: round(v, 2) for k, v in metrics.items() if "/" in k},
+            **{f"oracle_time_box_iou/{k}": round(float(np.mean(v)), 4) for k, v in sorted(ious.items())},
+            **{f"oracle_time_iou>=0.5/{k}": round(float(np.mean(np.array(v) >= 0.5)), 4)
+               for k, v in sorted(ious.items())}}
 
 if __name__ == "__main__":
     main()

@@ -264,10 +264,12 @@ class TinyGround(ILFM):
 
     clip_prefix = 1  # tinyclip's class token
 
-    def ground(self, image_tokens: torch.Tensor, texts: list[str], image_index: torch.Tensor | None = None
-               ) -> GroundingOutput:
-        """Decode boxes for each phrase ``texts[p]`` on still ``image_index[p]`` (default ``p``)."""
-        text = self.clip.encode_text(texts)
+    def ground(self, image_tokens: torch.Tensor, texts: list[str], image_index: torch.Tensor | None = None,
+               text: TextOutput | None = None) -> GroundingOutput:
+        """Decode boxes for each phrase ``texts[p]`` on still ``image_index[p]`` (default ``p``);
+        ``text``: ``texts`` already encoded by ``clip.encode_text`` (e.g. each distinct phrase once,
+        repeated over the stills it is grounded on)."""
+        text = self.clip.encode_text(texts) if text is None else text
         txt = self.txt_in(text.tokens)
         bias = torch.zeros(text.mask.shape, device=txt.device).masked_fill_(~text.mask, -1e4)
         img = image_tokens if image_index is None else image_tokens[image_index]
