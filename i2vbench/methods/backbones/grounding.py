@@ -69,8 +69,8 @@ class TinyGroundDetector(Grounder):
             for a in range(0, F, per):
                 tok = self.model.image_tokens(self.model.preprocess(x[a:a + per]))
                 n = tok.shape[0]
-                idx = torch.arange(n).repeat_interleave(P)
-                out = self.model.ground(tok, phrases * n, idx)
+                # each phrase encoded once per batch, not once per frame
+                out = self.model.ground(tok, phrases, torch.arange(n).repeat_interleave(P), torch.arange(P).repeat(n))
                 boxes.append(box_cxcywh_to_xyxy(out.boxes[-1]).view(n, P, -1, 4))
                 scores.append(out.match[-1].sigmoid().view(n, P, -1))
                 emb.append(out.region_embeddings.view(n, P, out.region_embeddings.shape[1], -1))

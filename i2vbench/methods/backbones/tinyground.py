@@ -265,19 +265,19 @@ class TinyGround(ILFM):
     clip_prefix = 1  # tinyclip's class token
 
     def ground(self, image_tokens: torch.Tensor, texts: list[str], image_index: torch.Tensor | None = None,
-               text: TextOutput | None = None) -> GroundingOutput:
-        """Decode boxes for each phrase ``texts[p]`` on still ``image_index[p]`` (default ``p``);
-        ``text``: ``texts`` already encoded by ``clip.encode_text`` (e.g. each distinct phrase once,
-        repeated over the stills it is grounded on)."""
-        text = self.clip.encode_text(texts) if text is None else text
-        txt = self.txt_in(text.tokens)
-        bias = torch.zeros(text.mask.shape, device=txt.device).masked_fill_(~text.mask, -1e4)
+               text_index: torch.Tensor | None = None) -> GroundingOutput:
+        """Decode boxes for phrase ``texts[text_index[p]]`` on still ``image_index[p]`` (each index
+        default ``p``): a phrase grounded on many stills is given once and encoded once."""
+        text = self.clip.encode_text(texts)
+        tokens, mask = (text.tokens, text.mask) if text_index is None else (text.tokens[text_index], text.mask[text_index])
+        txt = self.txt_in(tokens)
+        bias = torch.zeros(mask.shape, device=txt.device).masked_fill_(~mask, -1e4)
         img = image_tokens if image_index is None else image_tokens[image_index]
         B = img.shape[0]
         kpos = self.pos_mlp(sine_embed(self.patch_boxes, self.config.width)).to(img.dtype)[None]
         for layer in self.fusion:
             img, txt = layer(img, txt, kpos, bias)
-        m = text.mask.unsqueeze(-1).to(txt.dtype)
+        m = mask.unsqueeze(-1).to(txt.dtype)
         phrase = nn.functional.normalize(self.phrase_proj((txt * m).sum(1) / m.sum(1).clamp_min(1.0)).float(), dim=-1)
         scale = self.match_scale.exp().clamp(max=100.0)
         # two-stage: every fused image token proposes a box; the best ones seed the decoder
