@@ -33,3 +33,17 @@ def test_query_hits_read_the_runs_matrices(tmp_path):
         {"split": "test", "method": "m", "per_seed": [{"predictions": "predictions/synthvid-msrvtt/test/m-seed0.npy"}]},
         {"split": "val", "method": "m", "per_seed": [{"predictions": "missing.npy"}]}]}))
     assert query_hits(tmp_path, "test")["m"].tolist() == [[True, True, False]]
+
+
+def test_a_missing_prediction_file_is_one_line_and_exit_code(tmp_path, capsys):
+    """A run folder whose matrices were not copied with it (results/runs keeps run.json only):
+    one line on stderr naming the file, bench's exit code, no traceback."""
+    from i2vbench.experiments import run_main
+    from i2vbench.experiments.vtr_margins import main
+
+    (tmp_path / "run.json").write_text(json.dumps({"results": [
+        {"split": "test", "method": "m", "per_seed": [{"predictions": "predictions/m-seed0.npy"}]}]}))
+    code = run_main(lambda: main([str(tmp_path)]))
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.count("\n") == 1 and err.startswith("error: similarity matrix not found:") and "m-seed0.npy" in err

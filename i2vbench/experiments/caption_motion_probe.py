@@ -13,8 +13,12 @@ learn. Prints the numbers docs/tasks/captioning.md quotes::
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
+
+from i2vbench.experiments import run_main
 
 
 def _kind(motion: str) -> str:
@@ -72,4 +76,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

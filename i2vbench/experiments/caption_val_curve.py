@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from i2vbench.experiments import run_main
+from i2vbench.io import read_json
 
 
 def diagnose(captions: dict[str, str], events: dict[str, list], twins: list) -> dict[str, float]:
@@ -96,11 +100,11 @@ def adapter_share(method: Any) -> Iterator[list[float]]:
 
 def record_diagnostics(run: Path, events: dict) -> None:
     """Print :func:`diagnose` of every method and split of a run record, the mean over its seeds."""
-    record = json.loads((run / "run.json").read_text())
+    record = read_json(run / "run.json", "run record")
     for r in record["records"]:
         if r["split"] not in events:
             continue
-        per_seed = [diagnose({row["video_id"]: row["caption"] for row in json.loads((run / s["predictions"]).read_text())},
+        per_seed = [diagnose({row["video_id"]: row["caption"] for row in read_json(run / s["predictions"], "predictions")},
                              *events[r["split"]]) for s in r["per_seed"]]
         mean = {k: round(float(np.mean([d[k] for d in per_seed])), 2) for k in per_seed[0]}
         print(json.dumps({"method": r["method_id"], "split": r["split"], "seeds": len(per_seed), **mean}))
@@ -172,4 +176,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

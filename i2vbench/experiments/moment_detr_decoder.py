@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
 
 import numpy as np
 import torch
 
+from i2vbench.experiments import run_main
 from i2vbench.methods.tvg.data import Batch
 from i2vbench.methods.tvg.heads import BoundaryHead, saliency_hinge
 from i2vbench.methods.tvg.moment_detr import MomentDETR
@@ -105,4 +107,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import warnings
 from pathlib import Path
+
+from i2vbench.experiments import run_main
 
 GROUPS = ("all", "crossing", "crossing-alike", "occlusion", "gap", "same-colour", "same-shape", "none of these")
 METHODS = ("baseline", "masa", "nettrack", "ovtrack")
@@ -335,4 +338,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

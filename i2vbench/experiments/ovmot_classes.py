@@ -15,8 +15,11 @@ cached detections (computed if missing)::
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
+
+from i2vbench.experiments import run_main
 
 
 def main() -> None:
@@ -125,4 +128,4 @@ def _probe(x, y, x_test):  # noqa: ANN001, ANN202
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 
+from i2vbench.experiments import run_main
 from i2vbench.methods.backbones.pretrain import EvalSet, PretrainConfig, evaluate, synthvid_frames
 
 ROWS = (
@@ -41,4 +42,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_main(lambda: main(sys.argv[1:])))

@@ -19,11 +19,13 @@ Reads the default pool (built if missing)::
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from collections.abc import Callable
 
 from i2vbench.datasets.synthvid.msrvtt import EventWords, build_msrvtt, event_sequence
 from i2vbench.datasets.synthvid.world import OPPOSITE
+from i2vbench.experiments import run_main
 
 
 def _kind(motion: str) -> tuple[str, ...]:
@@ -56,4 +58,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -16,10 +16,13 @@ itself is exactly ``bench run``'s (same seed, same steps). Test is never read. :
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
 import yaml
+
+from i2vbench.experiments import run_main
 
 
 def main() -> None:
@@ -108,4 +111,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -15,17 +15,19 @@ interval and the share of draws in which the margin clears the line: the samplin
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from i2vbench.experiments import run_main
+from i2vbench.io import read_json
 from i2vbench.metrics.vtr import diagonal_ranks, read_score_matrix
 
 
 def query_hits(run_dir: Path, split: str) -> dict[str, np.ndarray]:
     """``{method: (seeds, queries) bool}``: whether each query's own video ranks first (t2v R@1)."""
-    record = json.loads((run_dir / "run.json").read_text())
+    record = read_json(run_dir / "run.json", "run record")
     out = {}
     for entry in record["results"]:
         if entry["split"] != split:
@@ -78,4 +80,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))
