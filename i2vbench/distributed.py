@@ -50,6 +50,13 @@ def init_from_env(device: str = "cpu") -> bool:
         from i2vbench.errors import BenchError
 
         raise BenchError("WORLD_SIZE > 1 but this torch build has no torch.distributed")
+    # DistributedDataParallel imports torch._dynamo; imported after the group exists, it holds ten
+    # references to the group that destroy_process_group cannot drop, so gloo's worker threads
+    # outlive shutdown() into interpreter exit, where a thread that frees a Python-owned tensor
+    # aborts the process ("terminate called without an active exception": rank 1 of
+    # tests/test_ddp.py, twice in CI). Imported first, it takes none (test_ddp.py checks the threads).
+    import torch._dynamo  # noqa: F401
+
     dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
     return True
 

@@ -72,3 +72,31 @@ def test_two_gloo_processes_match_one(task, tmp_path):
     run2 = json.loads((Path(two["run_dir"]) / "run.json").read_text())
     assert run2["provenance"]["hardware"]["processes"] == 2
     assert run2["provenance"]["hardware"]["backend"] == "gloo"
+
+
+SHUTDOWN_SCRIPT = """
+import json, os, pathlib, sys, torch
+from i2vbench.distributed import init_from_env, shutdown
+init_from_env()
+ddp = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 1))
+ddp(torch.ones(2, 3)).sum().backward()
+del ddp
+shutdown()
+threads = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+pathlib.Path(sys.argv[1], os.environ["RANK"]).write_text(json.dumps(threads))
+"""
+
+
+def test_shutdown_joins_gloo_threads(tmp_path):
+    """After ``shutdown()`` no gloo thread is left to run into interpreter exit, where freeing a
+    Python-owned tensor aborts the process (see ``distributed.init_from_env``): the group is
+    really destroyed even though DistributedDataParallel imported torch._dynamo. Linux (/proc)."""
+    script = tmp_path / "shutdown.py"
+    script.write_text(SHUTDOWN_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        str(script), str(tmp_path)], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    per_rank = [json.loads((tmp_path / rank).read_text()) for rank in ("0", "1")]
+    for threads in per_rank:
+        assert not [t for t in threads if "gloo" in t], threads

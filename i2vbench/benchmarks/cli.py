@@ -219,9 +219,8 @@ def register(app: typer.Typer) -> None:
             init_from_env(cfg.device)  # the backend follows the run's device, from a flag or the config
             done = run_task(cfg, out, progress)
         finally:
-            # every rank leaves the process group before its interpreter exits: a rank that exits
-            # with gloo's threads still running can abort ("terminate called without an active
-            # exception", seen once in tests/test_ddp.py)
+            # every rank leaves the process group before its interpreter exits, so gloo's worker
+            # threads are joined here and not during interpreter exit (see distributed.init_from_env)
             shutdown()
         if done is None:  # not rank 0
             return
