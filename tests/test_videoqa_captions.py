@@ -219,7 +219,7 @@ def test_the_training_inputs_taken_once_equal_those_of_each_batch():
     sp = _split(None)
     m = TemAdapter(4, sp.text.width, (4, 6), TemAdapterConfig(hidden=16, train=TrainConfig(epochs=1, batch_size=2)))
     m.start_fit(sp)
-    assert m._train_inputs is not None and m._train_inputs[0] is sp
+    assert m._train_inputs is not None and m._train_inputs.split is sp
     idx = np.array([1, 0])
     once = m.batch(sp, idx)
     prepared, m._train_inputs = m._train_inputs, None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -201,6 +202,15 @@ class QABatch:
     motion: torch.Tensor | None = None  # (B, F, 4D) temporal_differences(frames), when taken once for the split
 
 
+class _TrainInputs(NamedTuple):
+    """The training split's frozen inputs, standardised once for a whole fit (see QAMethod.start_fit)."""
+
+    split: QASplit
+    frames: np.ndarray  # standardised with the training statistics
+    grid: torch.Tensor | None  # likewise, for a method that reads the patch grid
+    motion: torch.Tensor  # temporal_differences(frames)
+
+
 class QAHead(nn.Module):
     """The one place answers are scored: frozen question and candidate text features embedded,
     and each candidate's logit read off (its video-side vector, its text vector, their product)."""
@@ -230,8 +240,7 @@ class QAMethod(TrainableMethod):
     grid_mean: np.ndarray | None = None
     grid_std: np.ndarray | None = None
     with_texts = False  # the method runs the text tower itself on "question candidate" strings
-    # while fitting: (training split, its standardised frames, grid, motion channels), see start_fit
-    _train_inputs: tuple[QASplit, np.ndarray, torch.Tensor | None, torch.Tensor] | None = None
+    _train_inputs: _TrainInputs | None = None  # while fitting, see start_fit
 
     def start_fit(self, train: QASplit) -> None:
         self.mean, self.std = channel_stats(train.frames)
@@ -240,7 +249,7 @@ class QAMethod(TrainableMethod):
         # the training split's frozen inputs standardised once, not again at every epoch's batches: the same
         # elementwise operations, so the same values to the bit; dropped when fit() ends
         frames, grid = self._standardised(train, np.arange(len(train)))
-        self._train_inputs = (train, frames, grid, temporal_differences(torch.from_numpy(frames)))
+        self._train_inputs = _TrainInputs(train, frames, grid, temporal_differences(torch.from_numpy(frames)))
 
     def fit(self, train: QASplit, seed: int = 0, progress: bool = True) -> list[float]:
         try:
@@ -269,9 +278,10 @@ class QAMethod(TrainableMethod):
     def batch(self, split: QASplit, idx: np.ndarray) -> QABatch:
         raw = split.frames[idx]
         prepared, motion = self._train_inputs, None
-        if prepared is not None and prepared[0] is split:
+        if prepared is not None and prepared.split is split:
             rows = torch.from_numpy(idx)
-            frames, grid, motion = prepared[1][idx], None if prepared[2] is None else prepared[2][rows], prepared[3][rows]
+            frames, motion = prepared.frames[idx], prepared.motion[rows]
+            grid = None if prepared.grid is None else prepared.grid[rows]
         else:
             frames, grid = self._standardised(split, idx)
         t = split.text
